@@ -1,0 +1,27 @@
+# The two commands of the README: `make run` runs the bot, `make test` runs the tests.
+PYTHON ?= python3
+HOST ?= 0.0.0.0
+PORT ?= 3000
+MODE ?= http
+
+.PHONY: run test install
+
+.venv/bin/vigie: pyproject.toml
+	$(PYTHON) -m venv .venv
+	.venv/bin/python -m pip install --quiet --upgrade pip
+	.venv/bin/python -m pip install --quiet -e .
+	touch $@
+
+install: .venv/bin/vigie
+
+# Install if needed, apply migrations, then serve: MODE=http (vigie serve) or MODE=socket (vigie run).
+run: .venv/bin/vigie
+	.venv/bin/vigie db upgrade
+ifeq ($(MODE),socket)
+	.venv/bin/vigie run --host $(HOST) --http-port $(PORT)
+else
+	.venv/bin/vigie serve --host $(HOST) --port $(PORT)
+endif
+
+test:
+	.ci/run

@@ -1,0 +1,313 @@
+"""The only wiring module: builds every service once, from settings and config, and
+registers the Slack handlers on one Bolt `App`.
+
+Tests build the same `Vigie` with a frozen clock or a local Slack-compatible server;
+nothing else constructs engines, clients or services.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from slack_bolt import App
+from sqlalchemy.engine import Engine
+
+from bot.approvals import Approvals, Reactions
+from bot.clock import Clock, SystemClock
+from bot.config import Config, source_secrets
+from bot.connectors.bluesky import BlueskyFetcher
+from bot.connectors.fetchers import Fetchers, PostFetcher
+from bot.connectors.mastodon import MastodonFetcher
+from bot.connectors.social_publishers import BlueskyTargetPublisher, MastodonTargetPublisher
+from bot.connectors.webhook import WebhookReceiver
+from bot.events import KEEP, EventLedger
+from bot.i18n import Locale
+from bot.listen.service import POLL_TICK, Listening, listening
+from bot.listen.trends import JOB as TRENDS_JOB
+from bot.listen.trends import Trends
+from bot.mentions.flags import FlagCards, Flags
+from bot.mentions.qualify import Qualifier
+from bot.mentions.relay import Relay, RelayWorker
+from bot.mentions.routing import Router
+from bot.mentions.service import Intake, IntakeHooks
+from bot.mentions.sla import SlaReminders
+from bot.mentions.staff import StaffPolicy
+from bot.mentions.triage import Presence, Triage
+from bot.moderation.actions import ModerationActions
+from bot.moderation.bundle import Moderate
+from bot.moderation.cards import ModerationCards
+from bot.moderation.contests import Contests
+from bot.moderation.curation import Curation
+from bot.moderation.desks import Desks
+from bot.moderation.platforms import PlatformModerator
+from bot.moderation.service import Moderation
+from bot.people import Directory
+from bot.posts.setup import PostsFeature, build_posts
+from bot.replies.setup import RepliesFeature, build_replies, reply_cards
+from bot.reports.exposure_sections import ExposureSections
+from bot.reports.home import Dashboard
+from bot.reports.posts_sections import PostsSections
+from bot.reports.service import WEEKLY_JOB, Reports
+from bot.scheduler import Scheduler
+from bot.settings import Settings
+from bot.slack import SlackGateway, make_client
+from bot.store import make_engine, require_current_schema
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Vigie:
+    settings: Settings
+    config: Config
+    locale: Locale
+    clock: Clock
+    engine: Engine
+    slack: SlackGateway
+    intake: Intake
+    relay: Relay
+    relay_worker: RelayWorker
+    webhook: WebhookReceiver
+    events: EventLedger
+    scheduler: Scheduler
+    people: Directory
+    fetchers: Fetchers
+    flags: Flags
+    qualifier: Qualifier
+    reminders: SlaReminders
+    presence: Presence
+    reports: Reports
+    dashboard: Dashboard
+    trends: Trends
+    posts: PostsFeature
+    moderate: Moderate
+    replies: RepliesFeature
+    approvals: Approvals
+    bolt: App = field(repr=False)
+    listener_pool: ThreadPoolExecutor = field(repr=False, default_factory=ThreadPoolExecutor)
+    listen: Listening | None = field(default=None, repr=False)
+
+    def start_background(self) -> None:
+        """Start the work that runs beside request handling."""
+        self.relay_worker.start()
+        self.relay_worker.wake()  # relay whatever was left pending before a restart
+        self.scheduler.start()
+        self.scheduler.cron("events.forget", "events.forget", hour=4, minute=17)
+        self.scheduler.every("flags.sweep", "flags.sweep", timedelta(minutes=1))
+        self.scheduler.every("listen.poll", "listen.poll", POLL_TICK)
+        self.reminders.start()
+        self.dashboard.start()
+        self.reports.schedule()
+        if self.config.reports.trends.enabled:
+            self.scheduler.every(TRENDS_JOB, TRENDS_JOB,
+                                 timedelta(minutes=self.config.reports.trends.every))
+        else:
+            self.scheduler.cancel(TRENDS_JOB)
+        self.posts.start(self.scheduler)
+        self.moderate.desks.start()
+        self.replies.start(self.scheduler)
+        # Everything built so far lives as long as the process: keep it out of the
+        # garbage collector's full passes, whose pauses were most of the click-ack tail
+        # (bench/interaction.py).
+        gc.freeze()
+
+    def stop(self) -> None:
+        self.scheduler.shutdown()
+        self.dashboard.stop()
+        self.posts.stop()
+        self.relay_worker.stop()
+        self.fetchers.close()
+        self.listener_pool.shutdown(wait=False, cancel_futures=True)
+        self.engine.dispose()
+
+
+def build(
+    settings: Settings,
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    engine: Engine | None = None,
+    environ: dict[str, str] | None = None,
+    check_schema: bool = True,
+    slack_timeout: int = 10,
+    platform_timeout: float = 10.0,
+    fetchers: Iterable[PostFetcher] = (),
+) -> Vigie:
+    clock = clock or SystemClock()
+    engine = engine or make_engine(settings.database_url)
+    if check_schema:
+        require_current_schema(engine)
+    locale: Locale = settings.vigie_locale or config.newsroom.locale
+    token = settings.slack_bot_token.get_secret_value()
+    # Posting cards goes through a client that never retries by itself (see bot.slack);
+    # interactive calls may wait out a 429 or two.
+    relay_slack = SlackGateway(make_client(token, settings.slack_api_url, timeout=slack_timeout))
+    ui_client = make_client(token, settings.slack_api_url, timeout=slack_timeout,
+                            retry_rate_limits=True)
+
+    ui_slack = SlackGateway(ui_client)
+    people = Directory(slack=ui_slack, config=config, default_locale=locale)
+    flag_cards = FlagCards(engine=engine, people=people, locale=locale)
+    moderation_cards = ModerationCards(engine=engine, config=config, locale=locale)
+    scheduler = Scheduler(engine=engine, timezone=config.newsroom.timezone)
+    replies_card = reply_cards(engine=engine, config=config, locale=locale)
+    # The card: the mention and its triage with the reply section and Reply button,
+    # masked and with the moderate controls, then who flagged it (outermost: it compares
+    # flag notes with the unmasked text).
+    qualifier = Qualifier(engine=engine, clock=clock, config=config, locale=locale,
+                          slack=ui_slack, people=people,
+                          staff=StaffPolicy(slack=ui_slack, staff=config.qualify.staff),
+                          wrap_card=lambda render: flag_cards.card_renderer(
+                              moderation_cards.card_renderer(
+                                  replies_card.card_renderer(render))))
+    reminders = SlaReminders(engine=engine, clock=clock, policy=qualifier.sla,
+                             scheduler=scheduler, slack=ui_slack, qualifier=qualifier)
+    reminders.register()
+    qualifier.on_sla_change = reminders.schedule
+    env = dict(os.environ) if environ is None else environ
+    listen = listening(engine=engine, config=config, clock=clock, slack=relay_slack,
+                       locale=locale, environ=env, timeout=platform_timeout)
+    moderation = Moderation(engine=engine, config=config, clock=clock, locale=locale,
+                            slack=ui_slack, people=people, staff=qualifier.staff)
+    moderation.refresh_card = qualifier.refresh_card
+    platforms = PlatformModerator(mastodon=listen.mastodon, bluesky=listen.bluesky, clock=clock)
+    moderation_cards.can_act = platforms.can_act
+    desks = Desks(engine=engine, config=config, clock=clock, locale=locale, slack=ui_slack,
+                  people=people, moderation=moderation, qualifier=qualifier, scheduler=scheduler)
+    desks.register()
+    relay = Relay(engine=engine, slack=relay_slack, clock=clock,
+                  render=qualifier.render, on_relayed=qualifier.after_relay,
+                  pacer=listen.pacer, spikes=listen.spikes, outbox=listen.outbox)
+    worker = RelayWorker(relay, clock)
+    intake = Intake(engine=engine, config=config, router=Router(config, listen.catalog.routes),
+                    clock=clock, on_stored=worker.wake, sources=listen.catalog.source,
+                    alerts=listen.alerts if listen.alerts.enabled else None,
+                    hook=IntakeHooks(moderation, Triage(
+                        engine=engine, config=config, clock=clock,
+                        schedule_sla=reminders.schedule, skip=moderation.round_robin_skip)))
+    poller = listen.attach(engine=engine, config=config, intake=intake, clock=clock)
+    secrets = source_secrets(config, environ)
+    # Listeners wait on Slack and the database; more threads than Bolt's default 10
+    # keep acks quick when many people click at once (bench/http_ack.py).
+    listener_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt")
+    bolt = _bolt_app(settings, ui_client, listener_pool)
+    events = EventLedger(engine)
+
+    def forget_old_events() -> None:
+        events.forget_before(clock.now() - KEEP)
+
+    scheduler.register("events.forget", forget_old_events)
+    # Fetchers given by the caller (tests) first, then the platforms Vigie speaks.
+    post_fetchers = Fetchers([*fetchers, MastodonFetcher(listen.mastodon),
+                              BlueskyFetcher(listen.bluesky)])
+    flags = Flags(engine=engine, config=config, intake=intake, slack=SlackGateway(ui_client),
+                  people=people, fetchers=post_fetchers, clock=clock, locale=locale)
+    scheduler.register("flags.sweep", flags.sweep)
+    qualifier.status_listeners.append(flags.report_outcome)
+
+    def poll_sources() -> None:
+        poller.poll_due()
+
+    scheduler.register("listen.poll", poll_sources)
+    reports = Reports(engine=engine, config=config, clock=clock, slack=ui_slack, people=people,
+                      staff=qualifier.staff, locale=locale, scheduler=scheduler)
+
+    def weekly_report(end: str | None = None) -> None:
+        reports.weekly(end)
+
+    scheduler.register(WEEKLY_JOB, weekly_report)
+    dashboard = Dashboard(engine=engine, clock=clock, config=config, slack=ui_slack,
+                          people=people, workspace_url=reports.workspace_url)
+    qualifier.change_listeners.append(dashboard.on_change)
+    trends = Trends(engine=engine, config=config, clock=clock, on_alert=worker.wake)
+
+    def check_trends() -> None:
+        trends.check()
+
+    scheduler.register(TRENDS_JOB, check_trends)
+    posts = build_posts(engine=engine, config=config, clock=clock, locale=locale,
+                        publish_slack=relay_slack, ui_slack=ui_slack, people=people,
+                        scheduler=scheduler)
+    # Posts to the newsroom's social accounts speak through the clients listening built.
+    posts.publishers.register(MastodonTargetPublisher(listen.mastodon))
+    posts.publishers.register(BlueskyTargetPublisher(listen.bluesky, clock=clock))
+    # Posts and moderation's exposure figures in the App Home and the reports.
+    posts_sections = PostsSections(engine=engine, config=config,
+                                   workspace_url=reports.workspace_url, editors=people.editors)
+    exposure_sections = ExposureSections(moderation.exposure)
+    dashboard.sections.extend([posts_sections.home, exposure_sections.home])
+    reports.sections.extend([posts_sections.report, exposure_sections.report])
+    posts.notices.changed.append(
+        lambda post_id: dashboard.touch(posts_sections.people_to_refresh(post_id)))
+    replies = build_replies(engine=engine, config=config, clock=clock, locale=locale,
+                            qualifier=qualifier, cards=replies_card, people=people,
+                            slack=ui_slack, mastodon=listen.mastodon, bluesky=listen.bluesky,
+                            scheduler=scheduler)
+    # One listener for reactions in the approvals channel, whatever asks for approval.
+    approvals = Approvals(channel=config.channels.approvals, is_editor=people.is_editor,
+                          reactions=Reactions(approve=config.posts.approve_reaction,
+                                              reject=config.posts.reject_reaction))
+    approvals.add(posts.desk)
+    approvals.add(replies.desk)
+    vigie = Vigie(
+        settings=settings,
+        config=config,
+        locale=locale,
+        clock=clock,
+        engine=engine,
+        slack=ui_slack,
+        intake=intake,
+        relay=relay,
+        relay_worker=worker,
+        webhook=WebhookReceiver(config=config, secrets=secrets, intake=intake, clock=clock,
+                                sources=listen.catalog.source, environ=env),
+        events=events,
+        scheduler=scheduler,
+        people=people,
+        fetchers=post_fetchers,
+        flags=flags,
+        qualifier=qualifier,
+        reminders=reminders,
+        presence=Presence(engine=engine, clock=clock),
+        reports=reports,
+        dashboard=dashboard,
+        trends=trends,
+        posts=posts,
+        moderate=Moderate(
+            moderation=moderation, cards=moderation_cards,
+            actions=ModerationActions(engine=engine, clock=clock, moderation=moderation,
+                                      platforms=platforms),
+            desks=desks,
+            contests=Contests(engine=engine, config=config, clock=clock, locale=locale,
+                              slack=ui_slack),
+            curation=Curation(engine=engine, clock=clock, moderation=moderation)),
+        replies=replies,
+        approvals=approvals,
+        bolt=bolt,
+        listener_pool=listener_pool,
+        listen=listen,
+    )
+
+    from handlers import register  # the app factory is the only importer of handlers
+
+    register(bolt, vigie)
+    return vigie
+
+
+def _bolt_app(settings: Settings, client: object, listener_pool: ThreadPoolExecutor) -> App:
+    signing_secret = settings.slack_signing_secret
+    return App(
+        client=client,  # type: ignore[arg-type]
+        signing_secret=signing_secret.get_secret_value() if signing_secret else None,
+        request_verification_enabled=signing_secret is not None,
+        token_verification_enabled=False,  # `vigie check` and start-up do it, with a clear message
+        raise_error_for_unhandled_request=False,
+        logger=logging.getLogger("vigie.bolt"),
+        listener_executor=listener_pool,
+    )

@@ -1,0 +1,148 @@
+"""Everything that can be wrong before the bot starts, found in one pass.
+
+`vigie check` prints it all; `vigie serve` and `vigie run` refuse to start on the same
+problems, so a newsroom's IT person fixes their setup in one go, from one list.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from bot.config import Config, load_config, secret_problems
+from bot.settings import ConfigurationError, Problem, Settings, load_settings, problems_for_mode
+from bot.slack import SlackError, SlackGateway, SlackRejected, make_client
+from bot.store import is_reachable, make_engine, schema_problems
+
+Mode = Literal["http", "socket"]
+
+
+@dataclass
+class Report:
+    settings: Settings | None = None
+    config: Config | None = None
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def inspect(*, modes: tuple[Mode, ...], online: bool = True, schema: bool = True,
+            environ: dict[str, str] | None = None) -> Report:
+    report = Report()
+    env = dict(os.environ) if environ is None else environ
+    try:
+        report.settings = load_settings()
+    except ConfigurationError as exc:
+        report.problems.extend(exc.problems)
+    settings = report.settings
+    config_path = settings.vigie_config if settings else env.get("VIGIE_CONFIG", "vigie.toml")
+    try:
+        report.config = load_config(Path(config_path))
+    except ConfigurationError as exc:
+        report.problems.extend(exc.problems)
+    if report.config:
+        report.problems.extend(secret_problems(report.config, env))
+        report.problems.extend(reply_template_problems(report.config))
+    if settings is None:
+        return report
+    for mode in modes:
+        report.problems.extend(problems_for_mode(settings, mode))
+    if schema:
+        report.problems.extend(_database_problems(settings))
+    if online:
+        report.problems.extend(_slack_problems(settings, report))
+        if report.config:
+            report.problems.extend(source_problems(report.config, env, report.notes))
+    return report
+
+
+def source_problems(config: Config, environ: dict[str, str], notes: list[str]) -> list[Problem]:
+    """Read each feed once, ask each Mastodon instance who the token belongs to, and
+    open a session for each Bluesky account."""
+    from datetime import UTC, datetime
+
+    from bot.connectors import PollState, SourceFailure
+    from bot.connectors.bluesky import BlueskyClients
+    from bot.connectors.mastodon import MastodonClients, translated_errors
+    from bot.connectors.rss import RssConnector
+
+    problems = []
+    clients = MastodonClients(environ)
+    bluesky = BlueskyClients(environ)
+    for index, source in enumerate(config.sources):
+        where = f"sources[{index}] ({source.id})"
+        try:
+            if source.type == "rss":
+                fetched = RssConnector()(source, PollState(now=datetime.now(UTC), first=False))
+                notes.append(f"{source.id}: feed read, {len(fetched.mentions)} entries")
+            elif source.type == "mastodon" and environ.get(source.token_env or ""):
+                with translated_errors():
+                    me = clients.for_source(source).account_verify_credentials()
+                notes.append(f"{source.id}: Mastodon token of @{me['acct']}")
+            elif source.type == "bluesky" and environ.get(source.password_env or ""):
+                session = bluesky.login(source)
+                notes.append(f"{source.id}: Bluesky session for @{session.handle} "
+                             f"({session.did})")
+        except SourceFailure as exc:
+            problems.append(Problem(where, str(exc), "check the address, or turn the source "
+                                    "off (enabled = false) until it works"))
+    return problems
+
+
+def reply_template_problems(config: Config, directory: Path | None = None) -> list[Problem]:
+    """The reply template files, checked as a save from Slack would check them: a file
+    edited on disk must not fail on the first mention it is used for."""
+    from bot.paths import templates_dir
+    from bot.replies.templates import TemplateProblem, validate
+    from bot.replies.variables import sample_contexts
+
+    root = directory or templates_dir() / "replies"
+    problems = []
+    for path in sorted(root.glob("*/*.j2")):
+        locale = path.parent.name
+        if locale not in ("fr", "en"):
+            problems.append(Problem(str(path), "is in an unknown language folder",
+                                    "put reply templates under replies/fr or replies/en"))
+            continue
+        try:
+            validate(path.read_text("utf-8"), locale=locale, timezone=config.newsroom.timezone,
+                     samples=sample_contexts(config, locale))
+        except TemplateProblem as exc:
+            problems.append(Problem(str(path), exc.problem.text("en"),
+                                    "fix the file, or edit the template from Slack "
+                                    "(/vigie templates), which checks it before saving"))
+    return problems
+
+
+def _database_problems(settings: Settings) -> list[Problem]:
+    engine = make_engine(settings.database_url)
+    try:
+        if not is_reachable(engine):
+            return [Problem("DATABASE_URL", "the database cannot be reached",
+                            "check the host, port, user and password, and that it is running")]
+        return schema_problems(engine)
+    finally:
+        engine.dispose()
+
+
+def _slack_problems(settings: Settings, report: Report) -> list[Problem]:
+    gateway = SlackGateway(make_client(settings.slack_bot_token.get_secret_value(),
+                                       settings.slack_api_url, timeout=10))
+    try:
+        identity = gateway.auth_test()
+    except SlackRejected as exc:
+        return [Problem("SLACK_BOT_TOKEN", f"Slack refused the token ({exc.error})",
+                        "copy the Bot User OAuth Token again (OAuth & Permissions), "
+                        "and reinstall the app if its scopes changed")]
+    except SlackError as exc:
+        return [Problem("SLACK_API_URL", f"Slack cannot be reached at {settings.slack_api_url}"
+                        f" ({exc})", "check the network, a proxy, or the URL")]
+    report.notes.append(
+        f"Slack: connected to {identity.get('team')} as {identity.get('user')}"
+    )
+    return []

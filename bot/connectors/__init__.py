@@ -1,0 +1,41 @@
+"""Sources and publishers: the webhook, RSS/Atom, Mastodon and Bluesky.
+
+A polled source is a callable `(Source, PollState) -> Fetched` that raises
+`SourceFailure` with a message fit for staff; the poller (`bot.listen.polling`) does the
+rest: intake, cursors, backoff and health notices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.mentions.models import MentionIn
+
+
+class SourceFailure(Exception):
+    """A poll that did not work. The message is shown to staff: no secret in it."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class PollState:
+    """What the previous polls left for the next one."""
+
+    now: datetime
+    first: bool  # never read successfully yet
+    etag: str | None = None
+    last_modified: str | None = None
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    mentions: list[MentionIn] = field(default_factory=list)
+    etag: str | None = None
+    last_modified: str | None = None
+    cursor: str | None = None
+    not_modified: bool = False

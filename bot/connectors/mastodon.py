@@ -1,0 +1,239 @@
+"""Mastodon, through Mastodon.py: read each account's mentions, and the one place that
+builds a client for an account (replies and publishing reuse `MastodonClients`).
+
+Reading uses the notifications API filtered to the configured types (mentions by
+default), polled with `since_id` = the newest notification already seen, which the
+poller keeps in the database. More than a page of news is read back page by page
+(`max_id`) down to that id, so a busy hour loses nothing. A status becomes a mention
+with its id and visibility kept, so the answer can go back as a reply with the same
+visibility.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from mastodon import (
+    Mastodon,
+    MastodonError,
+    MastodonNetworkError,
+    MastodonNotFoundError,
+    MastodonRatelimitError,
+    MastodonServerError,
+    MastodonUnauthorizedError,
+)
+from mastodon.errors import MastodonAPIError
+from pydantic import ValidationError
+
+from bot.config import Source
+from bot.connectors import Fetched, PollState, SourceFailure
+from bot.connectors.fetchers import FetchFailed
+from bot.connectors.html import html_to_text
+from bot.mentions.models import Author, MentionIn, PlatformRef
+
+PAGE = 40  # Mastodon's maximum for notifications
+MAX_PAGES = 10
+FIRST_POLL_REACH = timedelta(hours=24)
+USER_AGENT = "Vigie/0.1 (newsroom listening)"
+
+
+class MastodonClients:
+    """One `Mastodon` client per account, built from the source's instance and the token
+    read from the environment variable it names; rebuilt if either changes."""
+
+    def __init__(self, environ: Mapping[str, str], *, timeout: float = 10.0,
+                 sources: Callable[[], tuple[Source, ...]] | None = None) -> None:
+        self.environ = environ
+        self._timeout = timeout
+        self._sources = sources
+        self._lock = threading.Lock()
+        self._clients: dict[str, tuple[tuple[str, str], Mastodon]] = {}
+
+    def for_source(self, source: Source) -> Mastodon:
+        if source.type != "mastodon" or not source.instance or not source.token_env:
+            raise SourceFailure(f"source {source.id} is not a Mastodon account")
+        token = self.environ.get(source.token_env, "")
+        if not token:
+            raise SourceFailure(f"the environment variable {source.token_env} is not set")
+        signature = (source.instance, token)
+        with self._lock:
+            cached = self._clients.get(source.id)
+            if cached and cached[0] == signature:
+                return cached[1]
+            client = Mastodon(access_token=token, api_base_url=source.instance,
+                              request_timeout=self._timeout, ratelimit_method="throw",
+                              version_check_mode="none", user_agent=USER_AGENT)
+            self._clients[source.id] = (signature, client)
+            return client
+
+    def any_client(self) -> tuple[Source, Mastodon] | None:
+        """A client of any enabled Mastodon account, to read public posts."""
+        for source in self._sources() if self._sources else ():
+            if source.type == "mastodon" and source.enabled:
+                try:
+                    return source, self.for_source(source)
+                except SourceFailure:
+                    continue
+        return None
+
+    def for_account(self, account_id: str) -> tuple[Source, Mastodon] | None:
+        """The Mastodon client that speaks as `account_id`, for replies and posts."""
+        for source in self._sources() if self._sources else ():
+            if source.type == "mastodon" and source.account == account_id and source.enabled:
+                return source, self.for_source(source)
+        return None
+
+
+class MastodonConnector:
+    def __init__(self, clients: MastodonClients) -> None:
+        self._clients = clients
+
+    def __call__(self, source: Source, state: PollState) -> Fetched:
+        client = self._clients.for_source(source)
+        types = list(source.notifications)
+        with translated_errors():
+            page = list(client.notifications(types=types, since_id=state.cursor, limit=PAGE))
+            seen = list(page)
+            pages = 1
+            while state.cursor and len(page) == PAGE and pages < MAX_PAGES:
+                oldest = min((n["id"] for n in page), key=_order)
+                page = list(client.notifications(types=types, since_id=state.cursor,
+                                                 max_id=oldest, limit=PAGE))
+                seen.extend(page)
+                pages += 1
+        newest = max((n["id"] for n in seen), key=_order, default=None)
+        reach = state.now - FIRST_POLL_REACH if state.first and not state.cursor else None
+        mentions = []
+        for notification in sorted(seen, key=lambda n: _order(n["id"])):
+            status = notification.get("status")
+            if not status or notification.get("type") not in types:
+                continue
+            mention = status_to_mention(status, instance=str(source.instance),
+                                        account=source.account)
+            if mention is None or (reach is not None and mention.created_at < reach):
+                continue
+            mentions.append(mention)
+        return Fetched(mentions=mentions,
+                       cursor=str(newest) if newest is not None else state.cursor)
+
+
+def status_to_mention(status: Mapping[str, Any], *, instance: str, account: str | None
+                      ) -> MentionIn | None:
+    author = status.get("account") or {}
+    acct = str(author.get("acct") or author.get("username") or "unknown")
+    if "@" not in acct:  # a local account: say which instance
+        acct = f"{acct}@{urlsplit(instance).hostname}"
+    text = html_to_text(str(status.get("content") or ""))
+    warning = (status.get("spoiler_text") or "").strip()
+    if warning:
+        text = f"CW: {warning}\n{text}" if text else f"CW: {warning}"
+    if not text:
+        text = "(media)" if status.get("media_attachments") else "(no text)"
+    url = status.get("url") or status.get("uri")
+    created = status.get("created_at")
+    try:
+        return MentionIn(
+            external_id=str(status["id"]),
+            text=text[:40_000],
+            author=Author(handle=f"@{acct}"[:256],
+                          name=(author.get("display_name") or None) and
+                          str(author["display_name"])[:256]),
+            created_at=created if isinstance(created, datetime) else
+            datetime.fromisoformat(str(created).replace("Z", "+00:00")),
+            url=str(url) if url and str(url).startswith(("http://", "https://")) else None,
+            language=status.get("language") or None,
+            account=account,
+            platform="mastodon",
+            ref=PlatformRef(id=str(status["id"]), visibility=status.get("visibility")),
+        )
+    except (ValidationError, ValueError, KeyError):
+        return None
+
+
+def _order(value: Any) -> tuple[int, int, str]:
+    """Mastodon ids are numeric strings (snowflakes); compare them as numbers."""
+    text = str(value)
+    return (len(text), int(text), text) if text.isdigit() else (0, 0, text)
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Mastodon.py's exceptions, as `SourceFailure`s a person can act on."""
+    try:
+        yield
+    except MastodonError as exc:
+        raise _failure(exc) from None
+
+
+def _failure(exc: MastodonError) -> SourceFailure:
+    if isinstance(exc, MastodonUnauthorizedError):
+        return SourceFailure("the instance refused the access token (401): create a new one "
+                             "with the read:notifications and read:statuses scopes")
+    if isinstance(exc, MastodonRatelimitError):
+        return SourceFailure("rate limited by the instance", retry_after=300)
+    if isinstance(exc, MastodonNetworkError):
+        return SourceFailure(f"cannot reach the instance ({_reason(exc)})")
+    if isinstance(exc, MastodonServerError):
+        return SourceFailure(f"the instance answered HTTP {_status(exc)}")
+    if isinstance(exc, MastodonNotFoundError):
+        return SourceFailure("the instance has no Mastodon API at this address (404)")
+    if isinstance(exc, MastodonAPIError):
+        return SourceFailure(f"the instance refused the request (HTTP {_status(exc)})")
+    return SourceFailure(f"Mastodon error ({type(exc).__name__})")
+
+
+def _status(exc: BaseException) -> str:
+    args: tuple[object, ...] = tuple(exc.args)
+    return str(args[1]) if len(args) > 1 else "?"
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return "timeout" if "timed out" in text.lower() or "timeout" in text.lower() else \
+        type(exc).__name__
+
+
+_STATUS_PATH = re.compile(r"^/(?:@[^/]+|users/[^/]+/statuses)/(\d+)/?$")
+
+
+class MastodonFetcher:
+    """Reads a Mastodon post from its link, for mentions flagged from Slack.
+
+    The post is resolved by the newsroom's own account (`/api/v2/search` with
+    `resolve=true`), as Mastodon's web client does for a pasted link: it works for a post
+    on any instance the newsroom's instance can reach, and the id it returns is the one
+    our account can reply to.
+    """
+
+    platform = "mastodon"
+
+    def __init__(self, clients: MastodonClients) -> None:
+        self._clients = clients
+
+    def can_fetch(self, url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(_STATUS_PATH.match(parts.path))
+
+    def fetch(self, url: str) -> MentionIn:
+        found = self._clients.any_client()
+        if found is None:
+            raise FetchFailed("no Mastodon account is configured to read it")
+        source, client = found
+        try:
+            with translated_errors():
+                result = client.search_v2(q=url, resolve=True, result_type="statuses")
+        except SourceFailure as failure:
+            raise FetchFailed(str(failure)) from None
+        statuses = list(result.get("statuses") or [])
+        if not statuses:
+            raise FetchFailed("the post was not found (deleted, private, or unreachable)")
+        mention = status_to_mention(statuses[0], instance=str(source.instance), account=None)
+        if mention is None:
+            raise FetchFailed("the post could not be read")
+        return mention

@@ -1,0 +1,133 @@
+"""Publishers: how an approved post reaches one target (a Slack channel, Mastodon, Bluesky).
+
+Every platform sits behind the same small interface, so the publishing job never knows
+which one it talks to, and a connector (Mastodon, Bluesky) plugs in by registering itself
+for its target kind. Failures are sorted by what they mean for a job that must never
+publish twice:
+
+- `PublishRateLimited`: refused before anything happened; try again after `retry_after`.
+- `PublishUnavailable`: certainly not published (connection refused, transient error).
+- `PublishRejected`: the platform said no; `permanent` when retrying cannot help.
+- `PublishOutcomeUnknown`: it may have gone out (timeout after sending). The job asks
+  `find` once; if the platform cannot tell, the delivery becomes *unconfirmed* and is
+  never resent without a human.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.config import PostTarget
+
+# Text limits of each kind, used to check a draft even before its connector is installed.
+DEFAULT_LIMITS: dict[str, int] = {"slack": 3000, "mastodon": 500, "bluesky": 300}
+KIND_NAMES: dict[str, str] = {"slack": "Slack", "mastodon": "Mastodon", "bluesky": "Bluesky"}
+
+
+class PublishError(Exception):
+    """A publication that did not (certainly) succeed."""
+
+
+class PublishRateLimited(PublishError):
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PublishUnavailable(PublishError):
+    """Certainly not published; safe to try again later."""
+
+
+class PublishRejected(PublishError):
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class PublishOutcomeUnknown(PublishError):
+    """May or may not have been published."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What to publish. `key` is unique per post and target: platforms that accept an
+    idempotency key get it, and publishers that can search their own output tag with it."""
+
+    post_id: int
+    target: PostTarget
+    text: str
+    key: str
+    attempt_started: datetime
+
+
+@dataclass(frozen=True)
+class Published:
+    external_id: str
+    url: str | None = None
+
+
+class Publisher(Protocol):
+    kind: str
+    max_length: int
+
+    def length(self, text: str) -> int:
+        """The text's length as the platform counts it against `max_length`
+        (characters on Slack, grapheme clusters on Bluesky, links as 23 on Mastodon)."""
+        ...
+
+    def serves(self, target: PostTarget) -> bool:
+        """Can this target be published to as configured now (a channel, an enabled
+        account with its credentials)? Checked when a draft is submitted."""
+        ...
+
+    def publish(self, outgoing: Outgoing) -> Published:
+        """Publish once, or raise one of the `PublishError`s above."""
+        ...
+
+    def find(self, outgoing: Outgoing) -> Published | None:
+        """After an unknown outcome: the earlier attempt if it did go out, else None.
+
+        Raise `PublishError` when the platform cannot be asked (try again later); a
+        publisher that cannot search at all returns None.
+        """
+        ...
+
+
+class NoPublisher(PublishRejected):
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"no publisher configured for {KIND_NAMES.get(kind, kind)} targets",
+                         permanent=True)
+
+
+class Publishers:
+    """The publisher of each target kind, filled in by the app factory."""
+
+    def __init__(self) -> None:
+        self._by_kind: dict[str, Publisher] = {}
+
+    def register(self, publisher: Publisher) -> None:
+        self._by_kind[publisher.kind] = publisher
+
+    def get(self, kind: str) -> Publisher:
+        publisher = self._by_kind.get(kind)
+        if publisher is None:
+            raise NoPublisher(kind)
+        return publisher
+
+    def has(self, kind: str) -> bool:
+        return kind in self._by_kind
+
+    def serves(self, target: PostTarget) -> bool:
+        publisher = self._by_kind.get(target.kind)
+        return publisher is not None and publisher.serves(target)
+
+    def limit(self, kind: str) -> int:
+        publisher = self._by_kind.get(kind)
+        return publisher.max_length if publisher else DEFAULT_LIMITS.get(kind, 500)
+
+    def length(self, kind: str, text: str) -> int:
+        """`text` measured as the publisher of `kind` counts it (characters if none)."""
+        publisher = self._by_kind.get(kind)
+        return publisher.length(text) if publisher else len(text)

@@ -1,0 +1,75 @@
+"""Listening, assembled: what `bot.app.build` wires in one call, and what handlers use."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import Engine
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.connectors.bluesky import BlueskyClients, BlueskyConnector
+from bot.connectors.mastodon import MastodonClients, MastodonConnector
+from bot.connectors.rss import RssConnector
+from bot.listen.alerts import AlertWords
+from bot.listen.catalog import Catalog
+from bot.listen.notices import outbox_renderer
+from bot.listen.outbox import Outbox
+from bot.listen.polling import Connector, Poller
+from bot.listen.spikes import Spikes
+from bot.mentions.pacing import ChannelPacer
+from bot.slack import SlackGateway
+
+if TYPE_CHECKING:
+    from bot.mentions.service import Intake
+
+log = logging.getLogger(__name__)
+
+POLL_TICK = timedelta(seconds=10)  # how often the leader looks for a source due a poll
+
+
+@dataclass
+class Listening:
+    catalog: Catalog
+    pacer: ChannelPacer
+    spikes: Spikes
+    outbox: Outbox
+    alerts: AlertWords
+    mastodon: MastodonClients
+    environ: Mapping[str, str]
+    bluesky: BlueskyClients
+    poller: Poller | None = None
+
+    def attach(self, *, engine: Engine, config: Config, intake: Intake, clock: Clock,
+               connectors: Mapping[str, Connector] | None = None) -> Poller:
+        """Build the poller once intake exists (intake needs the catalog first)."""
+        connectors = connectors or {
+            "rss": RssConnector(),
+            "mastodon": MastodonConnector(self.mastodon),
+            "bluesky": BlueskyConnector(self.bluesky),
+        }
+        self.poller = Poller(engine=engine, config=config, catalog=self.catalog, intake=intake,
+                             clock=clock, connectors=connectors)
+        return self.poller
+
+
+def listening(*, engine: Engine, config: Config, clock: Clock, slack: SlackGateway,
+              locale: str, environ: Mapping[str, str], timeout: float = 10.0) -> Listening:
+    """`timeout`: seconds to wait for a Mastodon or Bluesky answer."""
+    catalog = Catalog(engine=engine, config=config, clock=clock)
+    pacer = ChannelPacer(engine, config.bursts.pace)
+    return Listening(
+        catalog=catalog,
+        pacer=pacer,
+        spikes=Spikes(engine=engine, config=config, clock=clock),
+        outbox=Outbox(engine=engine, slack=slack, clock=clock, pacer=pacer,
+                      render=outbox_renderer(engine, config, locale)),
+        alerts=AlertWords(config.alerts),
+        mastodon=MastodonClients(environ, timeout=timeout, sources=catalog.sources),
+        environ=environ,
+        bluesky=BlueskyClients(environ, timeout=timeout, sources=catalog.sources),
+    )

@@ -1,0 +1,529 @@
+"""Publishing: the scheduled job that sends an approved post, exactly once, and the sweep.
+
+Exactly once, whatever runs it — the scheduled job, the sweep, a second replica, a
+restarted process, a job APScheduler fires twice:
+
+1. The post is *claimed* with `UPDATE post SET state='publishing' WHERE state='approved'`
+   before any platform is called. One runner's update changes the row; every other one
+   changes nothing and stops. For a recurring post the next occurrence is created in the
+   same transaction (a unique `previous_id` forbids a second one).
+2. Each target (`PostDelivery`) is claimed the same way (`queued`/due `failed` →
+   `sending`) before its publisher is called, so a retry round never resends a target
+   that went out.
+3. A definite failure is retried with backoff (only that target); an unknown outcome is
+   looked up once where the platform allows (Slack: message metadata), and otherwise
+   left *unconfirmed* for a human: it is never resent automatically.
+
+Timing: the job is scheduled at the post's time with `misfire_grace_time` =
+`posts.stale_after_minutes`. A post missed by a short downtime still goes out when the
+scheduler comes back; one missed by more is not sent but marked *stale*, and a human
+chooses in the approval thread. The sweep re-reads the database every
+`posts.sweep_seconds`: the database, not the job store, is the truth, so a lost job
+(dropped misfire, crash between commit and scheduling) only delays a post by a sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.connectors.publishers import (
+    Outgoing,
+    Published,
+    PublishError,
+    Publishers,
+    PublishOutcomeUnknown,
+    PublishRateLimited,
+    PublishRejected,
+)
+from bot.posts.models import (
+    DeliveryState,
+    Post,
+    PostApproval,
+    PostDelivery,
+    PostState,
+    Recurrence,
+)
+from bot.posts.service import JOB, Notices, Timer, job_id
+from bot.posts.when import next_occurrence
+
+log = logging.getLogger(__name__)
+
+SWEEP_MARGIN = timedelta(seconds=5)  # the precise job goes first; the sweep catches the rest
+SENDING_LEASE = timedelta(minutes=5)  # longer than any publisher's own timeout
+MAX_BACKOFF = timedelta(minutes=30)
+MAX_CHECKS = 5  # lookups after an unknown outcome, when the platform could not be asked
+SWEEP_BATCH = 200
+
+
+def backoff(attempts: int) -> timedelta:
+    """2 s, 4 s, 8 s… capped at 30 minutes (8 attempts span about four minutes)."""
+    return min(timedelta(seconds=2 ** max(1, min(attempts, 16))), MAX_BACKOFF)
+
+
+def delivery_key(post_id: int, target_id: str) -> str:
+    return f"post-{post_id}-{target_id}"
+
+
+@dataclass(frozen=True)
+class _Settled:
+    state: str
+    gave_up: bool
+    next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery: PostDelivery
+    claimed_at: datetime
+
+
+class Publishing:
+    def __init__(self, *, engine: Engine, config: Config, clock: Clock,
+                 publishers: Publishers, timer: Timer, notices: Notices) -> None:
+        self._engine = engine
+        self._config = config
+        self._clock = clock
+        self._publishers = publishers
+        self._timer = timer
+        self._notices = notices
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+
+    @property
+    def stale_after(self) -> timedelta:
+        return timedelta(minutes=self._config.posts.stale_after_minutes)
+
+    # -- the scheduled job ---------------------------------------------------------------
+    def run_due(self, post_id: int) -> None:
+        """Whatever is due for this post now: expire it, mark it stale, publish it, or
+        retry the targets whose turn has come. Safe to call any number of times."""
+        now = self._clock.now()
+        post = self._get(post_id)
+        if post is None:
+            return
+        if post.state == PostState.PENDING:
+            if post.publish_at is not None and post.publish_at <= now:
+                self._expire(post_id, now)
+            elif post.publish_at is not None:
+                self._schedule(post_id, post.publish_at)  # fired early (clock skew)
+            return
+        if post.state == PostState.APPROVED:
+            if post.publish_at is None or post.publish_at > now:
+                if post.publish_at is not None:
+                    self._schedule(post_id, post.publish_at)
+                return
+            if now - post.publish_at > self.stale_after:
+                self._mark_stale(post_id, now)
+                return
+            claimed = self._claim(post, now)
+            if claimed is None:
+                return  # someone else has it
+            self._send_round(post, claimed, complete=True)
+        elif post.state == PostState.PUBLISHING:
+            self._deliver_due(post)
+
+    def sweep(self) -> None:
+        """Catch up with the database: lost jobs, crashed runners, missing previews."""
+        now = self._clock.now()
+        self._release_stuck(now)
+        with Session(self._engine) as session:
+            overdue = session.exec(
+                select(Post.id).where(or_(
+                    and_(col(Post.state) == PostState.PENDING, col(Post.publish_at) <= now),
+                    and_(col(Post.state) == PostState.APPROVED,
+                         col(Post.publish_at) <= now - SWEEP_MARGIN),
+                )).order_by(col(Post.publish_at)).limit(SWEEP_BATCH)
+            ).all()
+            retrying = session.exec(
+                select(PostDelivery.post_id).distinct()
+                .join(Post, col(Post.id) == col(PostDelivery.post_id))
+                .where(col(Post.state) == PostState.PUBLISHING)
+                .where(or_(
+                    and_(col(PostDelivery.state) == DeliveryState.QUEUED,
+                         col(Post.claimed_at) <= now - SWEEP_MARGIN),
+                    and_(col(PostDelivery.state).in_((DeliveryState.FAILED,
+                                                      DeliveryState.UNCONFIRMED)),
+                         col(PostDelivery.gave_up).is_(False),
+                         col(PostDelivery.next_attempt_at) <= now),
+                )).limit(SWEEP_BATCH)
+            ).all()
+            stalled = session.exec(  # e.g. a runner died between its round and the finish
+                select(Post.id).where(col(Post.state) == PostState.PUBLISHING)
+                .where(col(Post.updated_at) < now - SENDING_LEASE).limit(SWEEP_BATCH)
+            ).all()
+            no_preview = session.exec(
+                select(Post.id).where(col(Post.preview_ts).is_(None))
+                .where(col(Post.previous_id).is_(None))
+                .where(col(Post.created_at) <= now - timedelta(minutes=1))
+                .where(col(Post.state).in_((PostState.PENDING, PostState.APPROVED)))
+                .limit(20)
+            ).all()
+        for post_id in dict.fromkeys([*overdue, *retrying, *stalled]):
+            try:
+                self.run_due(int(post_id or 0))
+            except Exception:
+                log.exception("sweep could not handle post %s", post_id)
+        for post_id in no_preview:
+            self._notices.refresh(int(post_id or 0))
+
+    # -- state changes ------------------------------------------------------------------
+    def _expire(self, post_id: int, now: datetime) -> None:
+        with Session(self._engine) as session:
+            changed = session.execute(
+                update(Post).where(col(Post.id) == post_id)
+                .where(col(Post.state) == PostState.PENDING).where(col(Post.publish_at) <= now)
+                .values(state=PostState.EXPIRED, updated_at=now)
+            )
+            session.commit()
+        if _count(changed) == 1:
+            log.info("post %s expired unapproved", post_id)
+            self._notices.refresh(post_id)
+            self._notices.to_author(post_id, "expired")
+            self._notices.in_thread(post_id, "expired")
+
+    def _mark_stale(self, post_id: int, now: datetime) -> None:
+        with Session(self._engine) as session:
+            changed = session.execute(
+                update(Post).where(col(Post.id) == post_id)
+                .where(col(Post.state) == PostState.APPROVED)
+                .where(col(Post.publish_at) < now - self.stale_after)
+                .values(state=PostState.STALE, updated_at=now)
+            )
+            session.commit()
+        if _count(changed) == 1:
+            log.warning("post %s missed its time by more than %s: asking a human", post_id,
+                        self.stale_after)
+            self._notices.refresh(post_id)
+            self._notices.in_thread(post_id, "stale")
+            self._notices.to_author(post_id, "stale")
+
+    def _claim(self, post: Post, now: datetime) -> list[Claimed] | None:
+        """Take the post for publishing, with all its deliveries, in one transaction; for a
+        series, create the next occurrence in it too. None: someone else has it."""
+        post_id = int(post.id or 0)
+        with Session(self._engine, expire_on_commit=False) as session:
+            changed = session.execute(
+                update(Post).where(col(Post.id) == post_id)
+                .where(col(Post.state) == PostState.APPROVED)
+                .where(col(Post.version) == post.version)
+                .where(col(Post.publish_at) <= now)
+                .values(state=PostState.PUBLISHING, claimed_at=now, updated_at=now)
+            )
+            if _count(changed) != 1:
+                session.rollback()
+                return None
+            session.execute(
+                update(PostDelivery).where(col(PostDelivery.post_id) == post_id)
+                .where(col(PostDelivery.state) == DeliveryState.QUEUED)
+                .values(state=DeliveryState.SENDING, claimed_at=now,
+                        attempts=col(PostDelivery.attempts) + 1)
+            )
+            deliveries = session.exec(
+                select(PostDelivery).where(col(PostDelivery.post_id) == post_id)
+                .where(col(PostDelivery.state) == DeliveryState.SENDING)
+                .where(col(PostDelivery.claimed_at) == now).order_by(col(PostDelivery.id))
+            ).all()
+            successor = self._next_occurrence(session, post, now)
+            session.commit()
+        if successor is not None:
+            self._schedule(successor[0], successor[1])
+        return [Claimed(delivery, now) for delivery in deliveries]
+
+    def _next_occurrence(self, session: Session, post: Post, now: datetime
+                         ) -> tuple[int, datetime] | None:
+        if not post.recurrence or post.publish_at is None:
+            return None
+        try:
+            when = next_occurrence(Recurrence(post.recurrence), post.cron, post.publish_at,
+                                   after=now, timezone=self._config.newsroom.timezone)
+        except ValueError:
+            log.warning("post %s: recurrence %s has no next time", post.id, post.recurrence)
+            return None
+        successor = Post(
+            author_id=post.author_id, text=post.text, note=post.note, publish_at=when,
+            recurrence=post.recurrence, cron=post.cron, previous_id=post.id,
+            state=PostState.APPROVED, version=post.version, created_at=now, updated_at=now,
+            preview_channel=post.preview_channel, preview_ts=post.preview_ts,
+        )
+        session.add(successor)
+        session.flush()
+        new_id = int(successor.id or 0)
+        targets = session.exec(select(PostDelivery.target_id, PostDelivery.kind)
+                               .where(col(PostDelivery.post_id) == post.id)).all()
+        for target_id, kind in targets:
+            session.add(PostDelivery(post_id=new_id, target_id=target_id, kind=kind))
+        approvals = session.exec(select(PostApproval).where(col(PostApproval.post_id) == post.id)
+                                 .where(col(PostApproval.version) == post.version)).all()
+        for approval in approvals:  # the series was approved as a whole
+            session.add(PostApproval(post_id=new_id, editor_id=approval.editor_id,
+                                     version=approval.version, via=approval.via, at=approval.at))
+        return new_id, when
+
+    # -- deliveries ---------------------------------------------------------------------
+    def _deliver_due(self, post: Post) -> None:
+        """A later round: the targets whose retry (or re-check) time has come."""
+        post_id = int(post.id or 0)
+        now = self._clock.now()
+        with Session(self._engine) as session:
+            due = session.exec(
+                select(PostDelivery).where(col(PostDelivery.post_id) == post_id)
+                .where(or_(
+                    col(PostDelivery.state) == DeliveryState.QUEUED,
+                    and_(col(PostDelivery.state).in_((DeliveryState.FAILED,
+                                                      DeliveryState.UNCONFIRMED)),
+                         col(PostDelivery.gave_up).is_(False),
+                         col(PostDelivery.next_attempt_at) <= now),
+                )).order_by(col(PostDelivery.id))
+            ).all()
+        claimed: list[Claimed] = []
+        rechecked: list[int] = []
+        for delivery in due:
+            if delivery.state == DeliveryState.UNCONFIRMED:
+                if self._recheck(post, delivery, now):
+                    rechecked.append(int(delivery.id or 0))
+                continue
+            taken = self._claim_delivery(delivery, now)
+            if taken is not None:
+                claimed.append(taken)
+        self._send_round(post, claimed, rechecked)
+
+    def _claim_delivery(self, delivery: PostDelivery, now: datetime) -> Claimed | None:
+        with Session(self._engine) as session:
+            changed = session.execute(
+                update(PostDelivery).where(col(PostDelivery.id) == delivery.id)
+                .where(or_(
+                    col(PostDelivery.state) == DeliveryState.QUEUED,
+                    and_(col(PostDelivery.state) == DeliveryState.FAILED,
+                         col(PostDelivery.gave_up).is_(False),
+                         col(PostDelivery.next_attempt_at) <= now),
+                ))
+                .values(state=DeliveryState.SENDING, claimed_at=now,
+                        attempts=col(PostDelivery.attempts) + 1)
+            )
+            session.commit()
+        if _count(changed) != 1:
+            return None
+        delivery.attempts += 1
+        return Claimed(delivery, now)
+
+    def _send_round(self, post: Post, claimed: Sequence[Claimed],
+                    rechecked: Sequence[int] = (), *, complete: bool = False) -> None:
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            results = [(item, self._outcome(post, item)) for item in claimed]
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+        handled = [int(item.delivery.id or 0) for item in claimed] + list(rechecked)
+        self._finish(int(post.id or 0), results, handled, complete=complete)
+
+    def busy(self) -> bool:
+        """Is a platform call under way? (Notices wait: the post first, the telling after.)"""
+        return self._busy > 0
+
+    def _outcome(self, post: Post, claimed: Claimed) -> dict[str, Any]:
+        """Publish one claimed delivery; what to record about it."""
+        delivery = claimed.delivery
+        outgoing = self._outgoing(post, delivery, claimed.claimed_at)
+        max_attempts = self._config.posts.max_attempts
+        try:
+            if outgoing is None:
+                raise PublishRejected(f"target {delivery.target_id} is no longer configured",
+                                      permanent=True)
+            published = self._publishers.get(delivery.kind).publish(outgoing)
+        except PublishRateLimited as exc:
+            # Refused before anything happened: wait it out, without using up an attempt.
+            return {"state": DeliveryState.FAILED, "error": str(exc),
+                    "next_attempt_at": self._clock.now() + timedelta(seconds=exc.retry_after),
+                    "attempts": delivery.attempts - 1}
+        except PublishOutcomeUnknown as exc:
+            return self._unknown(post, claimed, outgoing, str(exc))
+        except PublishRejected as exc:
+            return self._failed(claimed, str(exc), exc.permanent or
+                                delivery.attempts >= max_attempts)
+        except PublishError as exc:  # unavailable: certainly not sent
+            return self._failed(claimed, str(exc), delivery.attempts >= max_attempts)
+        except Exception as exc:  # a publisher bug: it may have sent; never resend blindly
+            log.exception("publisher %s crashed on post %s", delivery.kind, post.id)
+            return {"state": DeliveryState.UNCONFIRMED, "gave_up": True,
+                    "error": f"unexpected error: {type(exc).__name__}"}
+        return self._published(published)
+
+    def _unknown(self, post: Post, claimed: Claimed, outgoing: Outgoing | None,
+                 error: str) -> dict[str, Any]:
+        """Timeout after sending: look once; if the platform cannot say, leave it to a human
+        (or to a later look, when the lookup itself could not be made)."""
+        found: Published | None = None
+        lookup_failed = False
+        if outgoing is not None:
+            try:
+                found = self._publishers.get(claimed.delivery.kind).find(outgoing)
+            except PublishError as exc:
+                lookup_failed = True
+                log.warning("post %s: could not check %s after an unknown outcome: %s",
+                            post.id, claimed.delivery.target_id, exc)
+        if found is not None:
+            log.info("post %s had reached %s despite the error", post.id,
+                     claimed.delivery.target_id)
+            return self._published(found)
+        return {"state": DeliveryState.UNCONFIRMED, "error": error, "checks": 1,
+                "gave_up": not lookup_failed,
+                "next_attempt_at": (self._clock.now() + backoff(1)) if lookup_failed else None}
+
+    def _recheck(self, post: Post, delivery: PostDelivery, now: datetime) -> bool:
+        """Look again for an unconfirmed delivery; never sends."""
+        with Session(self._engine) as session:
+            changed = session.execute(
+                update(PostDelivery).where(col(PostDelivery.id) == delivery.id)
+                .where(col(PostDelivery.state) == DeliveryState.UNCONFIRMED)
+                .where(col(PostDelivery.gave_up).is_(False))
+                .where(col(PostDelivery.next_attempt_at) <= now)
+                .values(checks=col(PostDelivery.checks) + 1, next_attempt_at=None)
+            )
+            session.commit()
+        if _count(changed) != 1:
+            return False
+        outgoing = self._outgoing(post, delivery, delivery.claimed_at or now)
+        found: Published | None = None
+        lookup_failed = outgoing is None
+        if outgoing is not None:
+            try:
+                found = self._publishers.get(delivery.kind).find(outgoing)
+            except PublishError:
+                lookup_failed = True
+        values: dict[str, Any]
+        if found is not None:
+            values = self._published(found)
+        elif lookup_failed and delivery.checks + 1 < MAX_CHECKS:
+            values = {"next_attempt_at": now + backoff(delivery.checks + 1)}
+        else:
+            values = {"gave_up": True}
+        with Session(self._engine) as session:
+            session.execute(update(PostDelivery).where(col(PostDelivery.id) == delivery.id)
+                            .where(col(PostDelivery.state) == DeliveryState.UNCONFIRMED)
+                            .values(**values))
+            session.commit()
+        return found is not None or "gave_up" in values
+
+    def _published(self, published: Published) -> dict[str, Any]:
+        return {"state": DeliveryState.PUBLISHED, "external_id": published.external_id,
+                "url": published.url, "published_at": self._clock.now(), "error": None,
+                "next_attempt_at": None}
+
+    def _failed(self, claimed: Claimed, error: str, gave_up: bool) -> dict[str, Any]:
+        log.warning("post %s → %s failed (attempt %s): %s", claimed.delivery.post_id,
+                    claimed.delivery.target_id, claimed.delivery.attempts, error)
+        return {"state": DeliveryState.FAILED, "error": error, "gave_up": gave_up,
+                "next_attempt_at": None if gave_up
+                else self._clock.now() + backoff(claimed.delivery.attempts)}
+
+    def _finish(self, post_id: int, results: Sequence[tuple[Claimed, dict[str, Any]]],
+                handled: Sequence[int], *, complete: bool = False) -> None:
+        """Record this round's results and, when every target is settled, the post's
+        final state — one transaction, holding the post row so that two runners finishing
+        different targets at once cannot both miss the last one. A `complete` round (the
+        first, which claimed every target) knows the outcome from its own results."""
+        now = self._clock.now()
+        final: PostState | None = None
+        changed = 0
+        with Session(self._engine, expire_on_commit=False) as session:
+            held = None if complete else session.execute(
+                update(Post).where(col(Post.id) == post_id)
+                .where(col(Post.state) == PostState.PUBLISHING).values(updated_at=now)
+            )
+            for claimed, values in results:
+                if isinstance(values.get("error"), str):
+                    values["error"] = values["error"][:500]
+                session.execute(  # only while this runner still holds the delivery's claim
+                    update(PostDelivery).where(col(PostDelivery.id) == claimed.delivery.id)
+                    .where(col(PostDelivery.state) == DeliveryState.SENDING)
+                    .where(col(PostDelivery.claimed_at) == claimed.claimed_at)
+                    .values(**values)
+                )
+            if complete:
+                settled = [_Settled(v["state"], bool(v.get("gave_up")), v.get("next_attempt_at"))
+                           for _, v in results]
+            else:
+                settled = [_Settled(d.state, d.gave_up, d.next_attempt_at) for d in session.exec(
+                    select(PostDelivery).where(col(PostDelivery.post_id) == post_id)).all()]
+            waiting = [d for d in settled if d.state in (DeliveryState.QUEUED,
+                                                         DeliveryState.SENDING)
+                       or (d.state in (DeliveryState.FAILED, DeliveryState.UNCONFIRMED)
+                           and not d.gave_up and d.next_attempt_at is not None)]
+            if complete or _count(held) == 1:
+                if settled and all(d.state == DeliveryState.PUBLISHED for d in settled):
+                    final = PostState.PUBLISHED
+                elif not waiting:
+                    final = PostState.FAILED
+                if final is not None:
+                    changed = _count(session.execute(
+                        update(Post).where(col(Post.id) == post_id)
+                        .where(col(Post.state) == PostState.PUBLISHING)
+                        .values(state=final, finished_at=now, updated_at=now)))
+            session.commit()
+        if handled:
+            self._notices.report(post_id, handled)
+        if final is not None and changed == 1:
+            self._notices.to_author(post_id, final.value)
+        if final is not None or handled:
+            self._notices.refresh(post_id)
+        retry_times = [d.next_attempt_at for d in waiting if d.next_attempt_at is not None]
+        if final is None and retry_times:
+            self._schedule(post_id, max(min(retry_times), now))
+
+    def _release_stuck(self, now: datetime) -> None:
+        """A runner that died mid-call left a delivery `sending`: it may have gone out."""
+        with Session(self._engine) as session:
+            stuck = session.exec(
+                select(PostDelivery.id, PostDelivery.post_id)
+                .where(col(PostDelivery.state) == DeliveryState.SENDING)
+                .where(col(PostDelivery.claimed_at) < now - SENDING_LEASE)
+            ).all()
+            for delivery_id, _ in stuck:
+                session.execute(
+                    update(PostDelivery).where(col(PostDelivery.id) == delivery_id)
+                    .where(col(PostDelivery.state) == DeliveryState.SENDING)
+                    .values(state=DeliveryState.UNCONFIRMED, next_attempt_at=now, checks=0,
+                            error="interrupted while sending")
+                )
+            session.commit()
+        for _, post_id in stuck:
+            log.warning("post %s: a delivery was interrupted mid-call; checking it", post_id)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _outgoing(self, post: Post, delivery: PostDelivery, started: datetime) -> Outgoing | None:
+        target = self._config.posts.target(delivery.target_id)
+        if target is None:
+            return None
+        return Outgoing(post_id=int(post.id or 0), target=target, text=post.text,
+                        key=delivery_key(int(post.id or 0), delivery.target_id),
+                        attempt_started=started)
+
+    def _schedule(self, post_id: int, when: datetime) -> None:
+        self._timer.at(JOB, job_id(post_id), when, post_id, grace=self.stale_after)
+
+    def _get(self, post_id: int) -> Post | None:
+        with Session(self._engine, expire_on_commit=False) as session:
+            return session.get(Post, post_id)
+
+    def next_due(self) -> datetime | None:
+        """The earliest time anything is due (for figures and tests)."""
+        with Session(self._engine) as session:
+            return session.exec(select(func.min(Post.publish_at))
+                                .where(col(Post.state) == PostState.APPROVED)).one()
+
+
+def _count(result: Any) -> int:
+    return int(result.rowcount)

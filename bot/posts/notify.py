@@ -1,0 +1,242 @@
+"""Telling people: the preview in the approvals channel, its thread, the author's DMs.
+
+These Slack calls are not on the publishing path: a worker thread makes them after the
+database has changed, so a slow or rate-limited approvals channel never delays a post.
+Each preview update re-reads the post, so updates that arrive late or coalesce still show
+the current state. The database stays the truth; a lost note never changes what happens
+to a post, and a missing preview is posted again by the sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.i18n import Locale
+from bot.posts import messages
+from bot.posts.models import Post
+from bot.posts.service import PostView, view_of
+from bot.slack import SlackError, SlackGateway
+
+log = logging.getLogger(__name__)
+
+PREVIEW_LEASE = timedelta(minutes=2)
+MAX_YIELD = 30.0  # seconds notices wait at most for publishing to pause
+
+
+class SlackNotices:
+    """`Notices` over Slack, run by one background thread (or inline, for tests)."""
+
+    def __init__(self, *, engine: Engine, config: Config, clock: Clock, slack: SlackGateway,
+                 locale: Locale, locale_for: Callable[[str], Locale],
+                 background: bool = True) -> None:
+        self._engine = engine
+        self._config = config
+        self._clock = clock
+        self._slack = slack
+        self._locale = locale
+        self._locale_for = locale_for
+        self._background = background
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._pending_refresh: set[int] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.yield_to: Callable[[], bool] = lambda: False
+        # Told the id of every post whose preview is redrawn, i.e. that changed.
+        self.changed: list[Callable[[int], None]] = []
+
+    # -- life cycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        if self._background and self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="vigie-post-notices",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until every queued note is sent (tests and the benchmark)."""
+        done = threading.Event()
+        self._submit(done.set)
+        done.wait(timeout)
+
+    # -- Notices ------------------------------------------------------------------------
+    def refresh(self, post_id: int) -> None:
+        for listener in self.changed:  # e.g. the App Homes that list the post
+            try:
+                listener(post_id)
+            except Exception:
+                log.exception("post change listener failed on post %s", post_id)
+        with self._lock:
+            if post_id in self._pending_refresh:
+                return  # a refresh already queued will read the latest state
+            self._pending_refresh.add(post_id)
+
+        def run() -> None:
+            with self._lock:
+                self._pending_refresh.discard(post_id)
+            self._refresh(post_id)
+
+        self._submit(run)
+
+    def to_author(self, post_id: int, event: str, **params: Any) -> None:
+        self._submit(lambda: self._to_author(post_id, event, params))
+
+    def in_thread(self, post_id: int, event: str, **params: Any) -> None:
+        self._submit(lambda: self._in_thread(post_id, event, params))
+
+    def report(self, post_id: int, delivery_ids: Sequence[int]) -> None:
+        ids = list(delivery_ids)
+        self._submit(lambda: self._report(post_id, ids))
+
+    def resolve(self, channel: str, ts: str, text: str) -> None:
+        """Replace a thread question's buttons by who answered."""
+        self._submit(lambda: self._slack.update_message(channel, ts, messages.resolved(text)))
+
+    # -- work ---------------------------------------------------------------------------
+    def _submit(self, task: Callable[[], None]) -> None:
+        if self._background and self._thread is not None:
+            self._queue.put(task)
+        else:
+            self._run(task)
+
+    def _loop(self) -> None:
+        while True:
+            task = self._queue.get()
+            if task is None:
+                return
+            self._wait_for_publishing()
+            self._run(task)
+
+    def _wait_for_publishing(self) -> None:
+        """Posts first: while platform calls are under way (a burst of posts due at the
+        same time), notices wait, so they never take the CPU from a post due now."""
+        waited = 0.0
+        while self.yield_to() and waited < MAX_YIELD:
+            time.sleep(0.005)
+            waited += 0.005
+
+    @staticmethod
+    def _run(task: Callable[[], None]) -> None:
+        try:
+            task()
+        except SlackError as exc:
+            log.warning("could not tell Slack about a post: %s", exc)
+        except Exception:
+            log.exception("post notice failed")
+
+    def _refresh(self, post_id: int) -> None:
+        current = self._current(post_id)
+        if current is None:
+            return
+        view, last = current
+        channel = self._config.channels.approvals
+        if channel is None:
+            return
+        message = messages.preview(view, config=self._config, locale=self._locale, last=last)
+        post = view.post
+        if post.preview_ts and post.preview_channel:
+            self._slack.update_message(post.preview_channel, post.preview_ts, message)
+            return
+        if not self._claim_preview(view.id):
+            return
+        try:
+            posted = self._slack.post_message(channel, message)
+        except SlackError:
+            self._release_preview(view.id)
+            raise
+        with Session(self._engine) as session:
+            session.execute(update(Post).where(col(Post.id) == view.id)
+                            .values(preview_channel=posted.channel, preview_ts=posted.ts))
+            session.commit()
+
+    def _current(self, post_id: int) -> tuple[PostView, PostView | None] | None:
+        """The occurrence a preview shows (the latest of a series) and the one before."""
+        with Session(self._engine) as session:
+            post = session.get(Post, post_id)
+            if post is None:
+                return None
+            if post.preview_ts:
+                latest = session.exec(
+                    select(Post).where(col(Post.preview_channel) == post.preview_channel)
+                    .where(col(Post.preview_ts) == post.preview_ts)
+                    .order_by(col(Post.id).desc())).first()
+                post = latest or post
+            view = view_of(session, post)
+            last = None
+            if post.previous_id is not None:
+                previous = session.get(Post, post.previous_id)
+                last = view_of(session, previous) if previous else None
+            return view, last
+
+    def _claim_preview(self, post_id: int) -> bool:
+        now = self._clock.now()
+        with Session(self._engine) as session:
+            changed = session.execute(
+                update(Post).where(col(Post.id) == post_id).where(col(Post.preview_ts).is_(None))
+                .where(or_(col(Post.preview_claimed_at).is_(None),
+                           col(Post.preview_claimed_at) < now - PREVIEW_LEASE))
+                .values(preview_claimed_at=now)
+            )
+            session.commit()
+        return int(changed.rowcount) == 1  # type: ignore[attr-defined]
+
+    def _release_preview(self, post_id: int) -> None:
+        with Session(self._engine) as session:
+            session.execute(update(Post).where(col(Post.id) == post_id)
+                            .values(preview_claimed_at=None))
+            session.commit()
+
+    def _to_author(self, post_id: int, event: str, params: dict[str, Any]) -> None:
+        view = self._view(post_id)
+        if view is None:
+            return
+        post = view.post
+        url = None
+        if post.preview_channel and post.preview_ts:
+            try:
+                url = self._slack.permalink(post.preview_channel, post.preview_ts)
+            except SlackError:
+                url = None
+        locale = self._locale_for(post.author_id)
+        message = messages.author_note(view, event, params, config=self._config, locale=locale,
+                                       preview_url=url)
+        self._slack.direct_message(post.author_id, message)
+
+    def _in_thread(self, post_id: int, event: str, params: dict[str, Any]) -> None:
+        view = self._view(post_id)
+        if view is None or not (view.post.preview_channel and view.post.preview_ts):
+            return
+        message = messages.thread_note(view, event, params, config=self._config,
+                                       locale=self._locale)
+        self._slack.post_message(view.post.preview_channel, message,
+                                 thread_ts=view.post.preview_ts)
+
+    def _report(self, post_id: int, delivery_ids: list[int]) -> None:
+        view = self._view(post_id)
+        if view is None or not (view.post.preview_channel and view.post.preview_ts):
+            return
+        message = messages.report_note(view, delivery_ids, config=self._config,
+                                       locale=self._locale)
+        self._slack.post_message(view.post.preview_channel, message,
+                                 thread_ts=view.post.preview_ts)
+
+    def _view(self, post_id: int) -> PostView | None:
+        with Session(self._engine) as session:
+            post = session.get(Post, post_id)
+            return view_of(session, post) if post else None

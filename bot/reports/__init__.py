@@ -1,0 +1,1 @@
+"""Evaluate: the figures behind the App Home, the reports with their charts, and exports."""

@@ -1,0 +1,290 @@
+"""The one wrapper around the Slack Web API: intent-named calls, typed failures.
+
+Nothing else touches `WebClient`. Failures are sorted by what they mean for a caller that
+must never lose nor duplicate a message:
+- `SlackRateLimited`: Slack refused before doing anything; wait `retry_after` seconds.
+- `SlackUnavailable`: the request certainly did not arrive (connection refused…).
+- `SlackOutcomeUnknown`: it may have arrived (timeout, 5xx, dropped connection); look
+  before trying again.
+- `SlackRejected`: Slack answered `ok: false` with an error code.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.error import URLError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.handler import RetryHandler
+
+from bot.slack_format import Message
+
+log = logging.getLogger(__name__)
+
+
+class SlackError(Exception):
+    """A Web API call that did not succeed."""
+
+
+class SlackRateLimited(SlackError):
+    def __init__(self, method: str, retry_after: float) -> None:
+        super().__init__(f"{method}: rate limited, retry after {retry_after:g} s")
+        self.retry_after = retry_after
+
+
+class SlackUnavailable(SlackError):
+    """The call certainly did not reach Slack."""
+
+
+class SlackOutcomeUnknown(SlackError):
+    """The call may or may not have taken effect."""
+
+
+class SlackRejected(SlackError):
+    def __init__(self, method: str, error: str) -> None:
+        super().__init__(f"{method}: {error}")
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Posted:
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file for `SlackGateway.upload_files`: a chart, an export."""
+
+    filename: str
+    content: bytes
+    title: str
+    alt_text: str | None = None
+
+
+def make_client(token: str, base_url: str, *, timeout: int = 10,
+                retry_rate_limits: bool = False) -> WebClient:
+    """A `WebClient` that never retries on its own unless asked to wait out 429s.
+
+    slack-sdk's default connection-error retry could resend a message that did arrive;
+    callers that post decide themselves, with the typed errors below.
+    """
+    handlers: list[RetryHandler] = (
+        [RateLimitErrorRetryHandler(max_retry_count=2)] if retry_rate_limits else []
+    )
+    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=handlers)
+
+
+class SlackGateway:
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+        self._workspace_url: str | None = None
+        self._dm_channels: dict[str, str] = {}
+
+    # -- messages -----------------------------------------------------------------------
+    def post_message(self, channel: str, message: Message, *, thread_ts: str | None = None,
+                     broadcast: bool = False) -> Posted:
+        """Post `message`; in a thread with `thread_ts`, also shown in the channel with
+        `broadcast`."""
+        kwargs: dict[str, Any] = {
+            "channel": channel,
+            "text": message.text,
+            "blocks": message.blocks,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if message.metadata:
+            kwargs["metadata"] = message.metadata
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+            if broadcast:
+                kwargs["reply_broadcast"] = True
+        with _translated("chat.postMessage"):
+            response = self.client.chat_postMessage(**kwargs)
+        return Posted(channel=str(response["channel"]), ts=str(response["ts"]))
+
+    def update_message(self, channel: str, ts: str, message: Message) -> None:
+        with _translated("chat.update"):
+            self.client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            )
+
+    def find_message(self, channel: str, *, since: datetime,
+                     matches: Callable[[dict[str, Any]], bool], pages: int = 5) -> str | None:
+        """The `ts` of a message posted in `channel` since `since` that `matches`, if any.
+
+        Used after an unknown outcome: the metadata we attach to every card says which
+        mention it belongs to, so we can tell whether the earlier attempt went through.
+        """
+        cursor: str | None = None
+        for _ in range(pages):
+            with _translated("conversations.history"):
+                response = self.client.conversations_history(
+                    channel=channel,
+                    oldest=f"{since.timestamp():.6f}",
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+            messages: list[dict[str, Any]] = response.get("messages") or []
+            for item in messages:
+                if matches(item):
+                    return str(item["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        return None
+
+    def permalink(self, channel: str, ts: str) -> str:
+        """A message's link. Built from the workspace URL (one `auth.test`, remembered) in
+        the shape `chat.getPermalink` returns, which saves a rate-limited call per message."""
+        if self._workspace_url is None:
+            with suppress(SlackError):
+                self._workspace_url = str(self.auth_test().get("url") or "")
+        if self._workspace_url:
+            return f"{self._workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+        with _translated("chat.getPermalink"):
+            return str(self.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
+
+    def thread_parent(self, channel: str, thread_ts: str) -> dict[str, Any] | None:
+        """The message that starts the thread `thread_ts`, as Slack's history shows it."""
+        with _translated("conversations.replies"):
+            response = self.client.conversations_replies(channel=channel, ts=thread_ts, limit=1)
+        messages: list[dict[str, Any]] = response.get("messages") or []
+        return next((m for m in messages if m.get("ts") == thread_ts), None)
+
+    def post_ephemeral(self, channel: str, user: str, message: Message) -> None:
+        with _translated("chat.postEphemeral"):
+            self.client.chat_postEphemeral(
+                channel=channel, user=user, text=message.text, blocks=message.blocks
+            )
+
+    def direct_message(self, user: str, message: Message) -> Posted:
+        return self.post_message(self.open_dm(user), message)
+
+    def open_dm(self, user: str) -> str:
+        """The id of the bot's direct-message channel with `user` (asked once, remembered:
+        a DM's id never changes)."""
+        channel = self._dm_channels.get(user)
+        if channel is None:
+            with _translated("conversations.open"):
+                channel = str(self.client.conversations_open(users=user)["channel"]["id"])
+            self._dm_channels[user] = channel
+        return channel
+
+    # -- files --------------------------------------------------------------------------
+    def upload_files(self, channel: str, files: Sequence[Upload], *,
+                     comment: str | None = None, thread_ts: str | None = None) -> list[str]:
+        """Share `files` in `channel` as one message (files_upload_v2: an upload URL per
+        file, the bytes, then one completion that posts them); their ids.
+
+        A failed byte upload means nothing was shared: `SlackUnavailable`, safe to retry.
+        """
+        uploads = [{"filename": f.filename, "content": f.content, "title": f.title,
+                    **({"alt_txt": f.alt_text} if f.alt_text else {})} for f in files]
+        with _translated("files.upload_v2"):
+            try:
+                response = self.client.files_upload_v2(
+                    file_uploads=uploads, channel=channel, initial_comment=comment,
+                    thread_ts=thread_ts)
+            except SlackRequestError as exc:
+                raise SlackUnavailable(f"files.upload_v2: {exc}") from None
+        return [str(item["id"]) for item in response.get("files") or []]
+
+    # -- surfaces -----------------------------------------------------------------------
+    def open_modal(self, trigger_id: str, view: dict[str, Any]) -> str:
+        with _translated("views.open"):
+            return str(self.client.views_open(trigger_id=trigger_id, view=view)["view"]["id"])
+
+    def push_modal(self, trigger_id: str, view: dict[str, Any]) -> str:
+        with _translated("views.push"):
+            return str(self.client.views_push(trigger_id=trigger_id, view=view)["view"]["id"])
+
+    def update_modal(self, view_id: str, view: dict[str, Any], *,
+                     hash: str | None = None) -> None:
+        """Replace a modal; with the `hash` of the view a payload showed, Slack refuses
+        (`hash_conflict`) when the modal changed since, so a late update never wins."""
+        with _translated("views.update"):
+            self.client.views_update(view_id=view_id, view=view, hash=hash)
+
+    def publish_home(self, user: str, view: dict[str, Any]) -> None:
+        with _translated("views.publish"):
+            self.client.views_publish(user_id=user, view=view)
+
+    # -- directory ----------------------------------------------------------------------
+    def user_info(self, user: str) -> dict[str, Any]:
+        with _translated("users.info"):
+            return dict(self.client.users_info(user=user, include_locale=True)["user"])
+
+    def usergroup_members(self, usergroup: str) -> list[str]:
+        with _translated("usergroups.users.list"):
+            return list(self.client.usergroups_users_list(usergroup=usergroup)["users"])
+
+    def channel_members(self, channel: str, pages: int = 20) -> list[str]:
+        """Every member of `channel` (conversations.members, followed page by page)."""
+        members: list[str] = []
+        cursor: str | None = None
+        for _ in range(pages):
+            with _translated("conversations.members"):
+                response = self.client.conversations_members(channel=channel, limit=1000,
+                                                             cursor=cursor)
+            members.extend(response.get("members") or [])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        return members
+
+    def channel_name(self, channel: str) -> str | None:
+        """The channel's name (conversations.info), or None for a DM."""
+        with _translated("conversations.info"):
+            info = self.client.conversations_info(channel=channel)["channel"]
+        name = info.get("name")
+        return str(name) if name else None
+
+    def auth_test(self) -> dict[str, Any]:
+        with _translated("auth.test"):
+            return dict(self.client.auth_test().data)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _translated(method: str) -> Iterator[None]:
+    try:
+        yield
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        if status == 429:
+            raw = exc.response.headers.get("Retry-After") or exc.response.headers.get(
+                "retry-after"
+            )
+            retry_after = _seconds(raw[0] if isinstance(raw, list) else raw)
+            raise SlackRateLimited(method, retry_after) from None
+        if status >= 500:
+            raise SlackOutcomeUnknown(f"{method}: HTTP {status}") from None
+        error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+        raise SlackRejected(method, str(error or f"HTTP {status}")) from None
+    except json.JSONDecodeError:
+        raise SlackOutcomeUnknown(f"{method}: answer was not JSON") from None
+    except (TimeoutError, http.client.HTTPException, ConnectionResetError) as exc:
+        raise SlackOutcomeUnknown(f"{method}: {type(exc).__name__}") from None
+    except URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise SlackOutcomeUnknown(f"{method}: timeout") from None
+        raise SlackUnavailable(f"{method}: {exc.reason}") from None
+    except (ConnectionRefusedError, OSError) as exc:
+        raise SlackUnavailable(f"{method}: {exc}") from None
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return max(0.0, float(value)) if value is not None else 1.0
+    except ValueError:
+        return 1.0

@@ -1,0 +1,69 @@
+"""The HTTP edge: `/slack/events`, `/ingest/{source_id}` and `/healthz` on Starlette.
+
+Bolt's sync `App` and the SQLModel services are blocking code, so every request runs
+them on a worker thread (`run_in_threadpool`) and the event loop only moves bytes. This
+keeps acks fast under concurrent load: see `bench/http_ack.py` for the measurement
+against Bolt's own Starlette adapter, which calls `App.dispatch` inside the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.connectors.webhook import MAX_BODY_BYTES
+from bot.store import is_reachable
+
+if TYPE_CHECKING:
+    from bot.app import Vigie
+
+log = logging.getLogger(__name__)
+
+
+def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
+    """The ASGI app. Socket Mode serves it without `/slack/events`."""
+
+    async def healthz(request: Request) -> Response:
+        if await run_in_threadpool(is_reachable, vigie.engine):
+            return JSONResponse({"ok": True, "database": "reachable"})
+        return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
+
+    async def ingest(request: Request) -> Response:
+        body = await _read_capped(request, MAX_BODY_BYTES + 1)
+        status, payload = await run_in_threadpool(
+            vigie.webhook.receive, request.path_params["source_id"], request.headers, body
+        )
+        return JSONResponse(payload, status_code=status)
+
+    async def slack(request: Request) -> Response:
+        body = await request.body()
+        bolt_request = to_bolt_request(request, body)
+        bolt_response = await run_in_threadpool(vigie.bolt.dispatch, bolt_request)
+        return to_starlette_response(bolt_response)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/ingest/{source_id}", ingest, methods=["POST"]),
+    ]
+    if slack_events:
+        routes.append(Route("/slack/events", slack, methods=["POST"]))
+    return Starlette(routes=routes)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """Read at most `limit` bytes: an oversized body is refused without buffering it all."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)

@@ -1,0 +1,121 @@
+"""Shared fixtures: a migrated database per test (SQLite, or PostgreSQL when
+VIGIE_TEST_DATABASE_URL is set), the newsroom config, settings and a frozen clock."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy.engine import Engine
+
+from bot.clock import FrozenClock
+from bot.config import Config, load_config
+from bot.models import metadata
+from bot.scheduler import JOBSTORE_TABLE
+from bot.settings import Settings
+from bot.store import make_engine, upgrade
+
+FIXTURES = Path(__file__).parent / "fixtures"
+WEBHOOK_SECRET = "s3cr3t-for-the-monitoring-source"
+ALERTS_SECRET = "another-secret-for-alerts-source"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_TOKEN = "xoxb-test"
+PG_URL = os.environ.get("VIGIE_TEST_DATABASE_URL", "")
+
+
+def _worker_database(url: str) -> str:
+    """Under pytest-xdist, each worker gets its own database beside the one given
+    (test → test_gw0, test_gw1…), created on first use, so workers never share tables
+    or advisory locks."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                    {"name": name}).scalar()
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrate once per session: a SQLite file to copy, or the PostgreSQL database."""
+    if PG_URL:
+        url = _worker_database(PG_URL)
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        upgrade(engine)
+        engine.dispose()
+        return url
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return str(path)
+
+
+@pytest.fixture
+def database_url(_migrated_template: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated, empty database for one test."""
+    if PG_URL:
+        engine = make_engine(_migrated_template)
+        tables = [t.name for t in metadata.sorted_tables]
+        with engine.begin() as connection:
+            if inspect(connection).has_table(JOBSTORE_TABLE):
+                tables.append(JOBSTORE_TABLE)
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        yield _migrated_template
+        return
+    path = tmp_path / "vigie.db"
+    shutil.copy(_migrated_template, path)
+    yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def config() -> Config:
+    return load_config(FIXTURES / "newsroom.toml")
+
+
+@pytest.fixture
+def environ() -> dict[str, str]:
+    return {
+        "VIGIE_TEST_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "VIGIE_TEST_ALERTS_SECRET": ALERTS_SECRET,
+    }
+
+
+def make_settings(database_url: str, api_url: str = "http://127.0.0.1:9/api/") -> Settings:
+    return Settings(
+        slack_bot_token=BOT_TOKEN,  # type: ignore[arg-type]
+        slack_signing_secret=SIGNING_SECRET,  # type: ignore[arg-type]
+        slack_api_url=api_url,
+        database_url=database_url,
+        vigie_config=FIXTURES / "newsroom.toml",
+        _env_file=None,  # type: ignore[call-arg]
+    )

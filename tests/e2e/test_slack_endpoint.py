@@ -1,0 +1,67 @@
+"""/slack/events answers Slack the way Slack expects: verified, fast, idempotent."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.support.harness import RunningVigie
+from tests.support.slack_driver import SlackDriver
+from tests.support.slack_server import FakeSlack
+
+
+def test_url_verification_echoes_the_challenge(driver: SlackDriver) -> None:
+    """Saving the Request URL in Slack's app settings succeeds."""
+    response = driver.url_verification("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P")
+    assert response.status_code == 200
+    assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in response.text
+
+
+def test_unsigned_or_stale_slack_requests_are_refused(driver: SlackDriver, slack: FakeSlack
+                                                      ) -> None:
+    """A forged signature or a replayed (old) request is a 401 and runs nothing."""
+    body = json.dumps({"type": "event_callback", "event_id": "Ev1",
+                       "event": {"type": "app_home_opened", "user": "U1", "tab": "home"}}
+                      ).encode()
+    forged = driver.raw(body, {"Content-Type": "application/json",
+                               "X-Slack-Signature": "v0=" + "0" * 64,
+                               "X-Slack-Request-Timestamp": str(int(time.time()))}, sign=False)
+    stale = driver.raw(body, {"Content-Type": "application/json"},
+                       timestamp=str(int(time.time()) - 600))
+    assert forged.status_code == 401 and stale.status_code == 401
+    time.sleep(0.2)
+    assert slack.calls_to("views.publish") == []
+
+
+def test_help_command_answers_in_the_users_language(driver: SlackDriver, slack: FakeSlack
+                                                   ) -> None:
+    """/vigie help answers privately, in French for a French user, English for others."""
+    slack.add_user("U0ANNA", "anna", locale="en-US")
+    english = driver.command("/vigie", "", user_id="U0ANNA").json()
+    assert "`/vigie help` — this help" in english["text"]
+    response = driver.command("/vigie", "help", user_id="U0STAFF")
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["response_type"] == "ephemeral"
+    assert "relaie les mentions" in answer["text"]
+    assert "`/vigie help` — cette aide" in answer["text"]
+
+
+def test_unknown_subcommand_says_what_exists(driver: SlackDriver) -> None:
+    """/vigie frobnicate is refused with the list of commands, escaped."""
+    answer = driver.command("/vigie", "<!channel> frob", user_id="U0STAFF").json()
+    assert "&lt;!channel&gt;" in answer["text"] and "help" in answer["text"]
+
+
+def test_home_tab_is_published_once_even_when_slack_retries(driver: SlackDriver,
+                                                            slack: FakeSlack,
+                                                            vigie: RunningVigie) -> None:
+    """Slack's retry of app_home_opened (same event_id) publishes nothing more."""
+    assert driver.app_home_opened("U0STAFF").status_code == 200
+    slack.wait_for(lambda: slack.calls_to("views.publish"))
+    assert driver.redeliver(retry_num=1, retry_reason="http_timeout").status_code == 200
+    assert driver.redeliver(retry_num=2, retry_reason="http_timeout").status_code == 200
+    time.sleep(0.3)
+    [publish] = slack.calls_to("views.publish")
+    assert publish.params["user_id"] == "U0STAFF"
+    assert "votre tableau de bord" in json.dumps(publish.params["view"], ensure_ascii=False)

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from bot.clock import FrozenClock
+from bot.config import Config
+from bot.mentions.models import Author, Mention, MentionIn, RelayState
+from bot.mentions.routing import Router
+from bot.mentions.service import Intake, UnknownAccount
+
+
+def incoming(external_id: str = "m1", text: str = "Quel livre à 7h50 ?", **extra: object
+             ) -> MentionIn:
+    values: dict[str, object] = {
+        "external_id": external_id, "text": text, "author": Author(handle="@kev@pouet.example"),
+        "created_at": datetime(2026, 11, 2, 7, 4, tzinfo=UTC), "platform": "mastodon",
+    }
+    values.update(extra)
+    return MentionIn(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def woken() -> list[int]:
+    return []
+
+
+@pytest.fixture
+def intake(engine: Engine, config: Config, clock: FrozenClock, woken: list[int]) -> Intake:
+    return Intake(engine=engine, config=config, router=Router(config), clock=clock,
+                  on_stored=lambda: woken.append(1))
+
+
+def stored(engine: Engine) -> list[Mention]:
+    with Session(engine) as session:
+        return list(session.exec(select(Mention).order_by(col(Mention.id))))
+
+
+def test_new_mention_is_stored_routed_and_pending_relay(intake: Intake, engine: Engine,
+                                                         woken: list[int]) -> None:
+    """A mention is stored with its route and waits for its card; the relay is woken."""
+    result = intake.ingest("monitoring", incoming(text="Mon avocat vous contactera"))
+    assert not result.duplicate and result.channel == "C0LEGAL"
+    [row] = stored(engine)
+    assert (row.account_id, row.route, row.relay_state) == ("matinale", "legal",
+                                                            RelayState.PENDING)
+    assert row.received_at == datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    assert woken == [1]
+
+
+def test_same_external_id_is_a_duplicate(intake: Intake, engine: Engine,
+                                         woken: list[int]) -> None:
+    """Posting the same id twice stores one mention and wakes nobody the second time."""
+    first = intake.ingest("monitoring", incoming())
+    again = intake.ingest("monitoring", incoming(text="edited text"))
+    assert again.duplicate and again.mention_id == first.mention_id
+    assert len(stored(engine)) == 1 and woken == [1]
+
+
+def test_same_id_from_another_source_is_a_new_mention(intake: Intake, engine: Engine) -> None:
+    """External ids are unique per source only."""
+    intake.ingest("monitoring", incoming(text="un"))
+    assert not intake.ingest("alerts", incoming(text="deux")).duplicate
+    assert len(stored(engine)) == 2
+
+
+def test_same_author_same_text_soon_after_is_a_duplicate(intake: Intake, clock: FrozenClock,
+                                                         engine: Engine) -> None:
+    """A repost differing only in case, accents and punctuation within 10 min is folded."""
+    intake.ingest("monitoring", incoming("m1", "Scandale ! Honte à la Matinale"))
+    assert intake.ingest("monitoring", incoming("m2", "scandale honte a la matinale")).duplicate
+    clock.advance(minutes=11)
+    assert not intake.ingest("monitoring", incoming("m3", "Scandale ! Honte à la Matinale")
+                             ).duplicate
+    assert len(stored(engine)) == 2
+
+
+def test_unknown_account_is_refused_and_nothing_stored(intake: Intake, engine: Engine) -> None:
+    """A mention naming an account the newsroom does not have is refused."""
+    with pytest.raises(UnknownAccount) as caught:
+        intake.ingest("monitoring", incoming(account="matinal"))
+    assert "known: matinale, grand-debat" in str(caught.value)
+    assert stored(engine) == []
+
+
+def test_source_account_is_the_default(intake: Intake, engine: Engine) -> None:
+    """Without an account, the source's configured account is used; alerts has none."""
+    intake.ingest("monitoring", incoming("a", "un"))
+    intake.ingest("alerts", incoming("b", "deux"))
+    assert [m.account_id for m in stored(engine)] == ["matinale", None]

@@ -1,0 +1,290 @@
+"""Posts to Mastodon and Bluesky: the publishers with the real Mastodon.py and atproto
+clients against the local servers, inside the real publishing job (exactly once)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from bot.clock import FrozenClock, SystemClock
+from bot.config import Config, PostTarget, Source
+from bot.connectors.bluesky import BlueskyClients
+from bot.connectors.mastodon import MastodonClients
+from bot.connectors.publishers import (
+    Outgoing,
+    Publishers,
+    PublishOutcomeUnknown,
+    PublishRateLimited,
+    PublishRejected,
+    PublishUnavailable,
+)
+from bot.connectors.social_publishers import (
+    BlueskyTargetPublisher,
+    MastodonTargetPublisher,
+    mastodon_length,
+)
+from bot.posts.jobs import Publishing
+from bot.posts.models import DeliveryState, DraftForm, PostDelivery
+from bot.posts.service import PostDesk
+from tests.support.bluesky_server import FakeBluesky
+from tests.support.mastodon_server import FakeMastodon
+from tests.support.posts import AUTHOR, EDITOR, Editors, RecordedNotices, RecordingTimer, a_draft
+
+TOKEN_ENV = "VIGIE_TEST_MASTODON_TOKEN"
+PASSWORD_ENV = "VIGIE_TEST_BSKY_PASSWORD"
+ME = "matinale.bsky.social"
+MASTODON_TARGET = PostTarget(id="matinale-mastodon", kind="mastodon", account="matinale")
+BLUESKY_TARGET = PostTarget(id="matinale-bluesky", kind="bluesky", account="matinale")
+
+
+@pytest.fixture
+def mastodon() -> Iterator[FakeMastodon]:
+    with FakeMastodon(tokens={"token-matinale": "matinale"}) as fake:
+        yield fake
+
+
+@pytest.fixture
+def bluesky() -> Iterator[FakeBluesky]:
+    with FakeBluesky(accounts={ME: "app-pass"}) as fake:
+        yield fake
+
+
+def mastodon_clients(fake: FakeMastodon, *, timeout: float = 5.0, url: str | None = None
+                     ) -> MastodonClients:
+    source = Source.model_validate({"id": "masto-matinale", "type": "mastodon",
+                                    "account": "matinale", "instance": url or fake.url,
+                                    "token_env": TOKEN_ENV})
+    return MastodonClients({TOKEN_ENV: "token-matinale"}, timeout=timeout,
+                           sources=lambda: (source,))
+
+
+def bluesky_clients(fake: FakeBluesky, *, timeout: float = 5.0) -> BlueskyClients:
+    source = Source.model_validate({"id": "bsky-matinale", "type": "bluesky", "handle": ME,
+                                    "password_env": PASSWORD_ENV, "service": fake.url,
+                                    "account": "matinale"})
+    return BlueskyClients({PASSWORD_ENV: "app-pass"}, timeout=timeout, sources=lambda: (source,))
+
+
+def outgoing(target: PostTarget, text: str = "Ce soir, le grand débat.", *,
+             key: str = "post-1-t", started: datetime | None = None) -> Outgoing:
+    return Outgoing(post_id=1, target=target, text=text, key=key,
+                    attempt_started=started or datetime.now(UTC))
+
+
+def wait(found: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not found() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+# -- lengths as each platform counts them ---------------------------------------------------------
+def test_each_platform_counts_length_its_own_way() -> None:
+    """Mastodon: a link is 23, @user@domain is @user; Bluesky: graphemes, not code points."""
+    link = "https://www.radio-exemple.fr/emissions/la-matinale/2026/11/02/invites-du-jour"
+    assert mastodon_length(f"À écouter {link}") == len("À écouter ") + 23
+    assert mastodon_length("Merci @kev59@mamot.example !") == len("Merci @kev59 !")
+    assert MastodonTargetPublisher(MastodonClients({})).max_length == 500
+    bluesky = BlueskyTargetPublisher(BlueskyClients({}))
+    assert bluesky.max_length == 300 and bluesky.length("e\u0301" * 300) == 300
+
+
+def test_the_draft_check_uses_the_publishers_limits(engine: Engine, config: Config,
+                                                    mastodon: FakeMastodon,
+                                                    bluesky: FakeBluesky) -> None:
+    """300 accented graphemes fit Bluesky, 301 do not; 501 characters do not fit Mastodon;
+    a target whose account has no source is refused before anything is stored."""
+    targets = [*config.posts.targets, BLUESKY_TARGET]
+    config = config.model_copy(update={"posts": config.posts.model_copy(
+        update={"targets": targets})})
+    publishers = Publishers()
+    publishers.register(MastodonTargetPublisher(mastodon_clients(mastodon)))
+    publishers.register(BlueskyTargetPublisher(bluesky_clients(bluesky)))
+    desk = PostDesk(engine=engine, config=config, clock=SystemClock(), publishers=publishers,
+                    timer=RecordingTimer(), notices=RecordedNotices(), roles=Editors())
+
+    def check(text: str, target: str) -> object:
+        return desk.check(DraftForm(text=text, targets=(target,), when_text="dans 2 heures"))
+
+    assert not isinstance(check("e\u0301" * 300, "matinale-bluesky"), dict)
+    refused = check("e\u0301" * 301, "matinale-bluesky")
+    assert isinstance(refused, dict)
+    assert refused["text"] == ("posts.errors.too_long", {"target": "matinale-bluesky",
+                                                         "limit": 300, "length": 301})
+    too_long = check("x" * 501, "matinale-mastodon")
+    assert isinstance(too_long, dict) and too_long["text"][1]["limit"] == 500
+    no_source = PostDesk(engine=engine, config=config, clock=SystemClock(),
+                         publishers=_registered(MastodonClients({})), timer=RecordingTimer(),
+                         notices=RecordedNotices(), roles=Editors())
+    unplugged = no_source.check(DraftForm(text="Bonjour", targets=("matinale-mastodon",)))
+    assert isinstance(unplugged, dict) and unplugged["targets"][0] == "posts.errors.no_publisher"
+
+
+def _registered(clients: MastodonClients) -> Publishers:
+    publishers = Publishers()
+    publishers.register(MastodonTargetPublisher(clients))
+    return publishers
+
+
+# -- Mastodon -------------------------------------------------------------------------------------
+def test_mastodon_posts_once_per_key_with_its_link(mastodon: FakeMastodon) -> None:
+    """The status goes out with its URL; the same key again (a human's retry) is the same
+    status, thanks to the Idempotency-Key."""
+    publisher = MastodonTargetPublisher(mastodon_clients(mastodon))
+    first = publisher.publish(outgoing(MASTODON_TARGET))
+    assert first.url == f"https://pouet.example/@matinale/{first.external_id}"
+    assert publisher.publish(outgoing(MASTODON_TARGET)) == first
+    assert [s["_text"] for s in mastodon.posted] == ["Ce soir, le grand débat."]
+    assert publisher.find(outgoing(MASTODON_TARGET)) == first
+
+
+def test_mastodon_find_matches_the_exact_text_since_the_attempt(mastodon: FakeMastodon
+                                                               ) -> None:
+    """find: only our account's status with exactly this text, not an older one, not a
+    near-identical one; links compared as typed, not as Mastodon shortens them."""
+    publisher = MastodonTargetPublisher(mastodon_clients(mastodon))
+    text = "À écouter : https://www.radio-exemple.fr/emissions/la-matinale/2026/11/02"
+    old = publisher.publish(outgoing(MASTODON_TARGET, text, key="old"))
+    started = datetime.now(UTC) + timedelta(minutes=10)  # that one predates the attempt
+    assert publisher.find(outgoing(MASTODON_TARGET, text, started=started)) is None
+    publisher.publish(outgoing(MASTODON_TARGET, text + " !", key="other"))
+    found = publisher.find(outgoing(MASTODON_TARGET, text))
+    assert found is not None and found.external_id == old.external_id
+
+
+@pytest.mark.parametrize(("fault", "kind", "words"), [
+    (lambda m: m.fail_next("/api/v1/statuses", status=422), PublishRejected, "HTTP 422"),
+    (lambda m: m.fail_next("/api/v1/statuses", status=401), PublishRejected, "HTTP 401"),
+    (lambda m: m.fail_next("/api/v1/statuses", status=503), PublishUnavailable, "503"),
+    (lambda m: m.fail_next("/api/v1/statuses", status=502), PublishOutcomeUnknown, "502"),
+    (lambda m: m.fail_next("/api/v1/statuses", status=429, retry_after=30),
+     PublishRateLimited, "rate limited"),
+])
+def test_mastodon_errors_map_to_what_the_job_does(mastodon: FakeMastodon,
+                                                  fault: Callable[[FakeMastodon], None],
+                                                  kind: type[Exception], words: str) -> None:
+    """Refused (permanent), down (retry), maybe-sent (look, never resend), rate limited."""
+    publisher = MastodonTargetPublisher(mastodon_clients(mastodon))
+    fault(mastodon)
+    with pytest.raises(kind, match=words) as raised:
+        publisher.publish(outgoing(MASTODON_TARGET))
+    if isinstance(raised.value, PublishRejected):
+        assert raised.value.permanent
+    assert mastodon.posted == []
+
+
+def test_an_unreachable_instance_is_certainly_not_published(mastodon: FakeMastodon) -> None:
+    """Connection refused: nothing was sent, so a plain retry is safe."""
+    closed = FakeMastodon().start()
+    url = closed.url
+    closed.stop()
+    publisher = MastodonTargetPublisher(mastodon_clients(mastodon, url=url))
+    with pytest.raises(PublishUnavailable, match="cannot reach"):
+        publisher.publish(outgoing(MASTODON_TARGET))
+
+
+def test_an_account_without_a_source_is_refused_for_good() -> None:
+    """A target whose account has no enabled Mastodon source: permanent, with the account."""
+    publisher = MastodonTargetPublisher(MastodonClients({}, sources=lambda: ()))
+    with pytest.raises(PublishRejected, match="account matinale") as refused:
+        publisher.publish(outgoing(MASTODON_TARGET))
+    assert refused.value.permanent and not publisher.serves(MASTODON_TARGET)
+
+
+# -- through the publishing job -------------------------------------------------------------------
+
+
+def job(engine: Engine, config: Config, clock: FrozenClock, *publishers_: object
+        ) -> tuple[PostDesk, Publishing]:
+    publishers = Publishers()
+    for publisher in publishers_:
+        publishers.register(publisher)  # type: ignore[arg-type]
+    timer, notices = RecordingTimer(), RecordedNotices()
+    desk = PostDesk(engine=engine, config=config, clock=clock, publishers=publishers,
+                    timer=timer, notices=notices, roles=Editors())
+    return desk, Publishing(engine=engine, config=config, clock=clock,
+                            publishers=publishers, timer=timer, notices=notices)
+
+
+def approved_now(desk: PostDesk, clock: FrozenClock, target: str) -> int:
+    post = desk.draft(AUTHOR, a_draft(clock.now() + timedelta(minutes=1), targets=(target,)))
+    assert desk.approve(post.id or 0, EDITOR, via="reaction").ok
+    clock.advance(minutes=1)
+    return int(post.id or 0)
+
+
+def delivery(engine: Engine, post_id: int) -> PostDelivery:
+    with Session(engine) as session:
+        return session.exec(select(PostDelivery)
+                            .where(col(PostDelivery.post_id) == post_id)).one()
+
+
+def test_a_mastodon_timeout_whose_post_is_not_seen_yet_is_unconfirmed_never_resent(
+        engine: Engine, config: Config, mastodon: FakeMastodon) -> None:
+    """The instance writes the status after our client gave up and before the lookup can
+    see it: unconfirmed for a human; later rounds and sweeps post nothing more."""
+    clock = FrozenClock(datetime.now(UTC))
+    desk, publishing = job(engine, config, clock,
+                           MastodonTargetPublisher(mastodon_clients(mastodon, timeout=0.3)))
+    post_id = approved_now(desk, clock, "matinale-mastodon")
+    mastodon.hang_next("/api/v1/statuses", 1.0)
+    publishing.run_due(post_id)
+    result = delivery(engine, post_id)
+    assert (result.state, result.gave_up) == (DeliveryState.UNCONFIRMED, True)
+    wait(lambda: mastodon.posted)
+    clock.advance(minutes=10)
+    publishing.run_due(post_id)
+    publishing.sweep()
+    assert len(mastodon.posted) == 1
+    assert len(mastodon.calls("POST", "/api/v1/statuses")) == 1
+
+
+def test_a_mastodon_timeout_is_found_on_the_account_and_marked_published(
+        engine: Engine, config: Config, mastodon: FakeMastodon) -> None:
+    """The first lookup cannot be made; the next one finds the status that landed late:
+    published with its link, one status, one POST."""
+    clock = FrozenClock(datetime.now(UTC))
+    desk, publishing = job(engine, config, clock,
+                           MastodonTargetPublisher(mastodon_clients(mastodon, timeout=0.3)))
+    post_id = approved_now(desk, clock, "matinale-mastodon")
+    mastodon.hang_next("/api/v1/statuses", 0.8)
+    mastodon.fail_next("/api/v1/accounts", status=503)  # the lookup right after the timeout
+    publishing.run_due(post_id)
+    result = delivery(engine, post_id)
+    assert (result.state, result.gave_up) == (DeliveryState.UNCONFIRMED, False)
+    wait(lambda: mastodon.posted)
+    clock.advance(seconds=5)
+    publishing.run_due(post_id)
+    result = delivery(engine, post_id)
+    [status] = mastodon.posted
+    assert (result.state, result.url) == (DeliveryState.PUBLISHED, status["url"])
+    assert len(mastodon.calls("POST", "/api/v1/statuses")) == 1
+
+
+def test_a_bluesky_timeout_is_settled_by_its_record_key(engine: Engine, config: Config,
+                                                        bluesky: FakeBluesky) -> None:
+    """createRecord answers too late: the lookup by the attempt's record key finds the
+    post (now or at the next check); one post, never a second createRecord of it."""
+    config = config.model_copy(update={"posts": config.posts.model_copy(
+        update={"targets": [*config.posts.targets, BLUESKY_TARGET]})})
+    clock = FrozenClock(datetime.now(UTC))
+    clients = bluesky_clients(bluesky, timeout=0.3)
+    desk, publishing = job(engine, config, clock, BlueskyTargetPublisher(clients, clock=clock))
+    clients.login(clients.for_account("matinale"))  # type: ignore[arg-type]
+    post_id = approved_now(desk, clock, "matinale-bluesky")
+    bluesky.hang_next("com.atproto.repo.createRecord", 0.8)
+    bluesky.fail_next("com.atproto.repo.getRecord", status=503, times=2)
+    publishing.run_due(post_id)
+    assert delivery(engine, post_id).state == DeliveryState.UNCONFIRMED
+    wait(lambda: bluesky.created)
+    clock.advance(seconds=5)
+    publishing.run_due(post_id)
+    result = delivery(engine, post_id)
+    [post] = bluesky.created
+    assert (result.state, result.external_id) == (DeliveryState.PUBLISHED, post["uri"])
+    assert result.url and result.url.startswith(f"https://bsky.app/profile/{ME}/post/")
+    assert len(bluesky.calls("com.atproto.repo.createRecord")) == 1
