@@ -14,9 +14,15 @@ approvals channel (`handlers.approvals`), whatever the number of subjects.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+# A preview's ts is stored once Slack has answered `chat.postMessage`; an editor quick
+# enough (or a slow database) can react first. Look again for a moment before deciding
+# the message is not a preview: an approval is never dropped for being early.
+SETTLE_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.5)
 
 
 class Decision(Protocol):
@@ -51,10 +57,14 @@ class Reactions:
 
 class Approvals:
     def __init__(self, *, channel: str | None, is_editor: Callable[[str], bool],
-                 reactions: Reactions | None = None) -> None:
+                 reactions: Reactions | None = None,
+                 settle_delays: Sequence[float] = SETTLE_DELAYS,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.channel = channel
         self.reactions = reactions or Reactions()
         self._is_editor = is_editor
+        self._settle_delays = tuple(settle_delays)
+        self._sleep = sleep
         self._desks: list[ApprovalDesk] = []
 
     def add(self, desk: ApprovalDesk) -> None:
@@ -72,18 +82,28 @@ class Approvals:
         if not self.watches(channel) or name not in (self.reactions.approve,
                                                      self.reactions.reject):
             return None
-        for desk in self._desks:
-            item = desk.by_preview(channel, ts)
-            if item is not None:
-                break
-        else:
-            return None
         if not self._is_editor(user):
             return None  # reactions of others do not count
+        found = self._preview(channel, ts)
+        if found is None:
+            return None
+        desk, item = found
         if added and name == self.reactions.approve:
             return desk.approve(item, user, via="reaction")
         if added:
             return desk.reject(item, user, None)
         if name == self.reactions.approve:
             return desk.withdraw(item, user)
+        return None
+
+    def _preview(self, channel: str, ts: str) -> tuple[ApprovalDesk, int] | None:
+        """The desk and item a message is the preview of, waiting briefly for one whose
+        ts is still being stored (see `SETTLE_DELAYS`)."""
+        for delay in (*self._settle_delays, None):
+            for desk in self._desks:
+                item = desk.by_preview(channel, ts)
+                if item is not None:
+                    return desk, item
+            if delay is not None:
+                self._sleep(delay)
         return None

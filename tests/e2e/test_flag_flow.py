@@ -107,7 +107,9 @@ def test_at_vigie_with_a_link_becomes_a_card_and_a_thread_reply(
     [thanks] = wait_replies(slack, "C0DESK", flagged_ts)
     assert "Thanks, handed to the community team" in thanks and "*Furax*" in thanks
 
-    [mention] = stored(vigie)
+    # Staff answer from the card, so its ts is recorded by then (the relay stores it
+    # just after Slack's answer, which the test can overtake).
+    [mention] = slack.wait_for(lambda: [m for m in stored(vigie) if m.slack_ts])
     assert mention.id is not None
     assert vigie.vigie.flags.report_outcome(mention.id, Status.ANSWERED, by="U0LEA") == 1
     update = wait_replies(slack, "C0DESK", flagged_ts, count=2)[1]
