@@ -1,9 +1,9 @@
 """The outbox: every message the bot posts that is not a mention card (spike alerts,
 digests, source notices, on-call DMs), queued in the database and sent exactly once.
 
-It follows the card relay's rules (see `bot.mentions.relay`): a row is claimed with an
-atomic UPDATE before Slack is called, 429s are waited out, and after an unknown outcome
-the channel is searched for the message's metadata before posting again. Rows are
+It follows the card relay's rules, through the same `bot.claims`: a row is claimed with
+an atomic UPDATE before Slack is called, 429s are waited out, and after an unknown
+outcome the channel is searched for the message's metadata before posting again. Rows are
 rendered when sent, so an alert shows the latest figures, and every post takes a slot
 from the channel pacer, so cards and these messages together stay within Slack's pace.
 """
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bot.claims import ClaimColumns, Claims
 from bot.clock import Clock
 from bot.listen.models import OutboxKind, OutboxMessage, OutboxState
 from bot.mentions.pacing import ChannelPacer
@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 EVENT_TYPE = "vigie_outbox"
 CLAIM_LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
+OUTBOX_CLAIMS = ClaimColumns(model=OutboxMessage, state="state", claimed_at="claimed_at",
+                             attempts="attempts", uncertain="uncertain",
+                             next_at="next_attempt_at", pending=OutboxState.PENDING,
+                             sending=OutboxState.POSTING)
 
 
 def enqueue(session: Session, *, kind: OutboxKind, channel: str, now: datetime,
@@ -79,10 +83,11 @@ class Outbox:
         self._render = render
         self._after_sent = after_sent
         self._batch = batch
+        self._claims = Claims(engine, OUTBOX_CLAIMS, lease=CLAIM_LEASE)
 
     def run_due(self) -> OutboxRound:
         now = self._clock.now()
-        self._release_stale_claims(now)
+        self._claims.release_stale(now)
         outcome = OutboxRound()
         blocked: set[str] = set()  # one message per channel per round, in order
         for row in self._due(now):
@@ -97,7 +102,7 @@ class Outbox:
             if not self._pacer.take(pace_key, now):
                 outcome.paced.add(pace_key)
                 continue
-            claimed = self._claim(row, now)
+            claimed = self._claims.claim(int(row.id or 0), now)
             if claimed is None:
                 continue
             self._send(claimed, parent, target, pace_key, now, outcome)
@@ -187,43 +192,9 @@ class Outbox:
             row = session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).first()
         return row if row is not None and row.state == OutboxState.SENT else None
 
-    def _claim(self, row: OutboxMessage, now: datetime) -> OutboxMessage | None:
-        with Session(self._engine, expire_on_commit=False) as session:
-            claimed = session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id) == row.id)
-                .where(col(OutboxMessage.state) == OutboxState.PENDING)
-                .values(state=OutboxState.POSTING, claimed_at=now,
-                        attempts=col(OutboxMessage.attempts) + 1)
-            )
-            session.commit()
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            return session.get(OutboxMessage, row.id)
-
     def _defer(self, row: OutboxMessage, when: datetime, error: str, uncertain: bool) -> None:
         self._finish(row, state=OutboxState.PENDING, next_attempt_at=when, error=error[:512],
                      uncertain=uncertain)
 
     def _finish(self, row: OutboxMessage, **values: Any) -> None:
-        """Write the outcome, only if this worker still holds the claim: a worker whose
-        lease ran out while Slack was slow must not overwrite its successor's result."""
-        with Session(self._engine) as session:
-            session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id) == row.id)
-                .where(col(OutboxMessage.state) == OutboxState.POSTING)
-                .where(col(OutboxMessage.claimed_at) == row.claimed_at)
-                .values(**values)
-            )
-            session.commit()
-
-    def _release_stale_claims(self, now: datetime) -> None:
-        with Session(self._engine) as session:
-            session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.state) == OutboxState.POSTING)
-                .where(col(OutboxMessage.claimed_at) < now - CLAIM_LEASE)
-                .values(state=OutboxState.PENDING, uncertain=True, next_attempt_at=now)
-            )
-            session.commit()
+        self._claims.finish(row, **values)

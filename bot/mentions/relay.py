@@ -1,8 +1,8 @@
 """Relay: turn stored mentions into Slack cards, exactly once, whatever Slack does.
 
 The queue is the `mention` table itself. A worker claims one mention with an atomic
-`UPDATE … WHERE relay_state = 'pending'` before calling Slack, so several threads or
-replicas never post the same card. Failures are written back with the time of the next
+`UPDATE … WHERE relay_state = 'pending'` (`bot.claims`) before calling Slack, so several
+threads or replicas never post the same card. Failures are written back with the time of the next
 attempt: 429 waits out `Retry-After`; an unknown outcome (timeout, 5xx) marks the mention
 *uncertain*, and the next attempt first looks in the channel for a card carrying the
 mention's id in its metadata before posting again.
@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bot.claims import ClaimColumns, Claims
 from bot.clock import Clock
 from bot.mentions.messages import CARD_EVENT_TYPE
 from bot.mentions.models import Mention, RelayState
@@ -42,6 +43,10 @@ from bot.slack_format import Message
 log = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(minutes=2)
+CARD_CLAIMS = ClaimColumns(model=Mention, state="relay_state", claimed_at="relay_claimed_at",
+                           attempts="relay_attempts", uncertain="relay_uncertain",
+                           next_at="next_relay_at", pending=RelayState.PENDING,
+                           sending=RelayState.POSTING)
 MAX_BACKOFF = timedelta(minutes=15)
 
 
@@ -111,11 +116,12 @@ class Relay:
         self.pacer = pacer
         self._spikes = spikes
         self._outbox = outbox
+        self._claims = Claims(engine, CARD_CLAIMS, lease=CLAIM_LEASE)
 
     def run_due(self) -> RelayRound:
         """Relay the oldest due mention of each channel; one pass, bounded by `batch`."""
         now = self._clock.now()
-        self._release_stale_claims(now)
+        self._claims.release_stale(now)
         outcome = RelayRound()
         if self._spikes is not None and self._spikes.sweep():
             outcome.other += 1
@@ -134,7 +140,7 @@ class Relay:
             if self.pacer is not None and not self.pacer.take(channel, now):
                 outcome.paced.add(channel)
                 continue
-            mention = self._claim(mention_id, now)
+            mention = self._claims.claim(mention_id, now)
             if mention is None:
                 continue  # another worker has it
             try:
@@ -206,54 +212,15 @@ class Relay:
         with Session(self._engine, expire_on_commit=False) as session:
             return session.get(Mention, mention_id)
 
-    def _claim(self, mention_id: int, now: datetime) -> Mention | None:
-        with Session(self._engine, expire_on_commit=False) as session:
-            claimed = session.execute(
-                update(Mention)
-                .where(col(Mention.id) == mention_id)
-                .where(col(Mention.relay_state) == RelayState.PENDING)
-                .values(
-                    relay_state=RelayState.POSTING,
-                    relay_claimed_at=now,
-                    relay_attempts=col(Mention.relay_attempts) + 1,
-                )
-            )
-            session.commit()
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            return session.get(Mention, mention_id)
-
     def _mark_relayed(self, mention: Mention, ts: str) -> None:
-        self._finish(mention, relay_state=RelayState.RELAYED, slack_channel=mention.channel_id,
-                     slack_ts=ts, relayed_at=self._clock.now(), relay_error=None,
-                     relay_uncertain=False, next_relay_at=None)
+        self._claims.finish(mention, relay_state=RelayState.RELAYED,
+                            slack_channel=mention.channel_id, slack_ts=ts,
+                            relayed_at=self._clock.now(), relay_error=None,
+                            relay_uncertain=False, next_relay_at=None)
 
     def _defer(self, mention: Mention, when: datetime, error: str, *, uncertain: bool) -> None:
-        self._finish(mention, relay_state=RelayState.PENDING, next_relay_at=when,
-                     relay_error=error[:500], relay_uncertain=uncertain)
-
-    def _finish(self, mention: Mention, **values: Any) -> None:
-        """Write the outcome, only if this worker still holds the claim."""
-        with Session(self._engine) as session:
-            session.execute(
-                update(Mention)
-                .where(col(Mention.id) == mention.id)
-                .where(col(Mention.relay_state) == RelayState.POSTING)
-                .where(col(Mention.relay_claimed_at) == mention.relay_claimed_at)
-                .values(**values)
-            )
-            session.commit()
-
-    def _release_stale_claims(self, now: datetime) -> None:
-        """A worker that died mid-call left its claim: hand it back, as uncertain."""
-        with Session(self._engine) as session:
-            session.execute(
-                update(Mention)
-                .where(col(Mention.relay_state) == RelayState.POSTING)
-                .where(col(Mention.relay_claimed_at) < now - CLAIM_LEASE)
-                .values(relay_state=RelayState.PENDING, relay_uncertain=True, next_relay_at=now)
-            )
-            session.commit()
+        self._claims.finish(mention, relay_state=RelayState.PENDING, next_relay_at=when,
+                            relay_error=error[:500], relay_uncertain=uncertain)
 
 
 def _carries(message: dict[str, Any], mention_id: int | None) -> bool:

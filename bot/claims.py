@@ -1,0 +1,94 @@
+"""Claimed sends: the one pattern behind every message Vigie must post exactly once.
+
+A row waiting to be sent (a mention's card, an outbox message) is *claimed* with an
+atomic `UPDATE … WHERE state = pending` before Slack is called, so two threads or
+replicas never both send it. The worker then writes the outcome only if it still holds
+that claim (same `claimed_at`): one whose lease ran out while Slack was slow must not
+overwrite its successor's result. A claim older than the lease belongs to a worker that
+died mid-call; it is handed back as *uncertain*, and whoever sends next first looks in
+Slack for the message before posting again.
+
+`bot.mentions.relay` and `bot.listen.outbox` each describe their table's columns with a
+`ClaimColumns` and use one `Claims` for those three steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, col
+
+Row = TypeVar("Row", bound=SQLModel)
+
+
+@dataclass(frozen=True)
+class ClaimColumns(Generic[Row]):
+    """Where a table keeps its send state (attribute names on `model`)."""
+
+    model: type[Row]
+    state: str
+    claimed_at: str
+    attempts: str
+    uncertain: str
+    next_at: str
+    pending: Any
+    sending: Any
+    id: str = "id"
+
+
+class Claims(Generic[Row]):
+    def __init__(self, engine: Engine, columns: ClaimColumns[Row], *, lease: timedelta) -> None:
+        self._engine = engine
+        self._c = columns
+        self.lease = lease
+
+    def _column(self, name: str) -> Any:
+        return col(getattr(self._c.model, name))
+
+    def claim(self, row_id: int, now: datetime) -> Row | None:
+        """The row, now ours to send (its attempts counted); None if someone has it or it
+        is no longer waiting."""
+        model, c = self._c.model, self._c
+        with Session(self._engine, expire_on_commit=False) as session:
+            claimed = session.execute(
+                update(model)
+                .where(self._column(c.id) == row_id)
+                .where(self._column(c.state) == c.pending)
+                .values({c.state: c.sending, c.claimed_at: now,
+                         c.attempts: self._column(c.attempts) + 1})
+            )
+            session.commit()
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            return session.get(model, row_id)
+
+    def finish(self, row: Row, **values: Any) -> bool:
+        """Write the outcome if `row`'s claim still stands; False when it was lost."""
+        c = self._c
+        with Session(self._engine) as session:
+            written = session.execute(
+                update(self._c.model)
+                .where(self._column(c.id) == getattr(row, c.id))
+                .where(self._column(c.state) == c.sending)
+                .where(self._column(c.claimed_at) == getattr(row, c.claimed_at))
+                .values(**values)
+            )
+            session.commit()
+        return int(written.rowcount) == 1  # type: ignore[attr-defined]
+
+    def release_stale(self, now: datetime) -> int:
+        """Hand back the claims of workers that died mid-call, as uncertain, due now."""
+        c = self._c
+        with Session(self._engine) as session:
+            released = session.execute(
+                update(self._c.model)
+                .where(self._column(c.state) == c.sending)
+                .where(self._column(c.claimed_at) < now - self.lease)
+                .values({c.state: c.pending, c.uncertain: True, c.next_at: now})
+            )
+            session.commit()
+        return int(released.rowcount)  # type: ignore[attr-defined]
