@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -110,6 +111,9 @@ class Vigie:
         else:
             self.scheduler.cancel(TRENDS_JOB)
         self.posts.start(self.scheduler)
+        if self.listen is not None:  # each instance's status limit, before the first draft
+            threading.Thread(target=self.listen.mastodon.learn_limits, daemon=True,
+                             name="vigie-mastodon-limits").start()
         self.moderate.desks.start()
         self.replies.start(self.scheduler)
         # Everything built so far lives as long as the process: keep it out of the

@@ -11,8 +11,10 @@ visibility.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -41,6 +43,14 @@ PAGE = 40  # Mastodon's maximum for notifications
 MAX_PAGES = 10
 FIRST_POLL_REACH = timedelta(hours=24)
 USER_AGENT = "Vigie/0.1 (newsroom listening)"
+# Mastodon's default limit; instances may allow more (never less). Asked of each instance
+# once a day, with a timeout short enough for a draft's check inside Slack's 3 seconds.
+DEFAULT_MAX_CHARACTERS = 500
+LIMIT_FRESH = 24 * 3600.0
+LIMIT_RETRY = 600.0
+LIMIT_TIMEOUT = 1.5
+
+log = logging.getLogger(__name__)
 
 
 class MastodonClients:
@@ -54,6 +64,8 @@ class MastodonClients:
         self._sources = sources
         self._lock = threading.Lock()
         self._clients: dict[str, tuple[tuple[str, str], Mastodon]] = {}
+        self._limits: dict[str, tuple[int, float]] = {}  # instance → (limit, until)
+        self._limits_lock = threading.Lock()
 
     def for_source(self, source: Source) -> Mastodon:
         if source.type != "mastodon" or not source.instance or not source.token_env:
@@ -72,6 +84,33 @@ class MastodonClients:
             self._clients[source.id] = (signature, client)
             return client
 
+    def max_characters(self, source: Source) -> int:
+        """How long a status may be on the source's instance: its own setting when it
+        tells (`configuration.statuses.max_characters`, or Pleroma's `max_toot_chars`),
+        else Mastodon's 500. Remembered for a day; an instance that does not answer is
+        asked again ten minutes later, and 500 (or the last known) holds meanwhile."""
+        instance = str(source.instance or "")
+        if not instance:
+            return DEFAULT_MAX_CHARACTERS
+        with self._limits_lock:  # one question per instance at a time
+            known = self._limits.get(instance)
+            if known is not None and known[1] > time.monotonic():
+                return known[0]
+            limit = _instance_limit(instance)
+            if limit is None:
+                fallback = known[0] if known else DEFAULT_MAX_CHARACTERS
+                self._limits[instance] = (fallback, time.monotonic() + LIMIT_RETRY)
+                return fallback
+            self._limits[instance] = (limit, time.monotonic() + LIMIT_FRESH)
+            return limit
+
+    def learn_limits(self) -> None:
+        """Ask every enabled account's instance for its limit (at start, in the
+        background), so the first draft's check does not wait for it."""
+        for source in self._sources() if self._sources else ():
+            if source.type == "mastodon" and source.enabled:
+                self.max_characters(source)
+
     def any_client(self) -> tuple[Source, Mastodon] | None:
         """A client of any enabled Mastodon account, to read public posts."""
         for source in self._sources() if self._sources else ():
@@ -88,6 +127,29 @@ class MastodonClients:
             if source.type == "mastodon" and source.account == account_id and source.enabled:
                 return source, self.for_source(source)
         return None
+
+
+def _instance_limit(instance: str) -> int | None:
+    """The instance's status length limit, or None if it cannot say right now."""
+    client = Mastodon(api_base_url=instance, request_timeout=LIMIT_TIMEOUT,
+                      version_check_mode="none", user_agent=USER_AGENT)
+    try:
+        # Named versions: Mastodon.py's `instance()` asks the version first and, with
+        # version checks off, recurses without end when the instance is unreachable.
+        try:
+            info = client.instance_v2()
+        except MastodonNotFoundError:  # before Mastodon 4, and Pleroma
+            info = client.instance_v1()
+    except (MastodonError, ValueError) as exc:
+        log.info("could not read %s's status limit: %s", instance, exc)
+        return None
+    statuses = ((info.get("configuration") or {}).get("statuses") or {})
+    value = statuses.get("max_characters") or info.get("max_toot_chars")
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        return DEFAULT_MAX_CHARACTERS  # an instance that does not say keeps the default
+    return limit if limit > 0 else DEFAULT_MAX_CHARACTERS
 
 
 class MastodonConnector:

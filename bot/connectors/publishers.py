@@ -70,7 +70,12 @@ class Published:
 
 class Publisher(Protocol):
     kind: str
-    max_length: int
+    max_length: int  # the platform's usual limit
+
+    def limit(self, target: PostTarget) -> int:
+        """The longest text `target` accepts (a Mastodon instance may allow more than
+        the usual 500). Must answer quickly: drafts are checked within Slack's 3 s."""
+        ...
 
     def length(self, text: str) -> int:
         """The text's length as the platform counts it against `max_length`
@@ -123,9 +128,9 @@ class Publishers:
         publisher = self._by_kind.get(target.kind)
         return publisher is not None and publisher.serves(target)
 
-    def limit(self, kind: str) -> int:
-        publisher = self._by_kind.get(kind)
-        return publisher.max_length if publisher else DEFAULT_LIMITS.get(kind, 500)
+    def limit(self, target: PostTarget) -> int:
+        publisher = self._by_kind.get(target.kind)
+        return publisher.limit(target) if publisher else DEFAULT_LIMITS.get(target.kind, 500)
 
     def length(self, kind: str, text: str) -> int:
         """`text` measured as the publisher of `kind` counts it (characters if none)."""

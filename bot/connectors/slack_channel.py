@@ -76,6 +76,9 @@ class SlackChannelPublisher:
     def __init__(self, slack: SlackGateway) -> None:
         self._slack = slack
 
+    def limit(self, target: PostTarget) -> int:
+        return self.max_length
+
     def length(self, text: str) -> int:
         return len(text)
 

@@ -101,6 +101,10 @@ class MastodonTargetPublisher:
     def __init__(self, clients: MastodonClients) -> None:
         self._clients = clients
 
+    def limit(self, target: PostTarget) -> int:
+        found = self._clients.for_account(target.account) if target.account else None
+        return self._clients.max_characters(found[0]) if found else self.max_length
+
     def length(self, text: str) -> int:
         return mastodon_length(text)
 
@@ -225,6 +229,9 @@ class BlueskyTargetPublisher:
     def __init__(self, clients: BlueskyClients, *, clock: Clock | None = None) -> None:
         self._clients = clients
         self._publisher = BlueskyPublisher(clients, clock=clock)
+
+    def limit(self, target: PostTarget) -> int:
+        return self.max_length
 
     def length(self, text: str) -> int:
         return grapheme_length(text)

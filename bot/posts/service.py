@@ -155,7 +155,7 @@ class PostDesk:
                     "targets": ", ".join(t.label for t in unplugged),
                     "kind": KIND_NAMES.get(unplugged[0].kind, unplugged[0].kind)})
         for target in known:  # each platform's limit, counted as that platform counts
-            limit = self._publishers.limit(target.kind)
+            limit = self._publishers.limit(target)
             length = self._publishers.length(target.kind, text)
             if length > limit and "text" not in errors:
                 errors["text"] = ("posts.errors.too_long", {

@@ -48,13 +48,12 @@ from bot.connectors.bluesky import (
     grapheme_length,
     record_key,
 )
-from bot.connectors.mastodon import MastodonClients
+from bot.connectors.mastodon import DEFAULT_MAX_CHARACTERS, MastodonClients
 from bot.mentions.models import Mention
 from bot.replies.models import Reply, ReplyKind
 
 log = logging.getLogger(__name__)
 
-MASTODON_LIMIT = 500  # Mastodon's default; instances may allow more, never less
 # Platforms Vigie cannot answer on, but whose limit is worth showing to whoever copies.
 BY_HAND_LIMITS = {"x": 280, "twitter": 280, "threads": 500, "instagram": 2200,
                   "linkedin": 1250, "youtube": 10_000}
@@ -147,7 +146,7 @@ class Platforms:
             if not account or not self._has_mastodon(account):
                 return self._by_hand(mention, "no_account")
             handle = mastodon_handle(mention.author_handle)
-            return Target(ReplyKind.MASTODON, name, MASTODON_LIMIT,
+            return Target(ReplyKind.MASTODON, name, self._mastodon_limit(account),
                           prefix=f"{handle} " if handle else "", visibility=mention.visibility)
         if platform == "bluesky":
             if not (mention.platform_ref and mention.platform_cid):
@@ -162,6 +161,13 @@ class Platforms:
             return self._mastodon.for_account(account) is not None
         except SourceFailure:
             return True  # configured, but its token is missing: sending will say so
+
+    def _mastodon_limit(self, account: str) -> int:
+        try:
+            found = self._mastodon.for_account(account)
+        except SourceFailure:
+            found = None
+        return self._mastodon.max_characters(found[0]) if found else DEFAULT_MAX_CHARACTERS
 
     @staticmethod
     def _by_hand(mention: Mention, reason: str) -> Target:

@@ -70,8 +70,9 @@ class FakeMastodon:
     """One instance, one logged-in account per token (`tokens` maps token → username)."""
 
     def __init__(self, *, domain: str = "pouet.example",
-                 tokens: dict[str, str] | None = None) -> None:
+                 tokens: dict[str, str] | None = None, max_characters: int = 500) -> None:
         self.domain = domain
+        self.max_characters = max_characters  # the instance's setting, as Mastodon serves it
         self.tokens = dict(tokens or {"token-matinale": "matinale"})
         self._lock = threading.RLock()
         self._ids = itertools.count(110_000_000_000_000_001)
@@ -346,8 +347,9 @@ class FakeMastodon:
             text = str(form.get("status") or "").strip()
             if not text and not form.get("media_ids"):
                 return 422, {"error": "Validation failed: Text can't be blank"}, {}
-            if len(text) > 500:
-                return 422, {"error": "Validation failed: Text character limit of 500 "
+            if len(text) > self.max_characters:
+                return 422, {"error": "Validation failed: Text character limit of "
+                                      f"{self.max_characters} "
                              "exceeded"}, {}
             reply_to = form.get("in_reply_to_id")
             if reply_to and str(reply_to) not in self._state.statuses:
@@ -417,14 +419,15 @@ class FakeMastodon:
                 "stats": {"user_count": 1, "status_count": len(self._state.statuses),
                           "domain_count": 1}, "thumbnail": None, "languages": ["fr", "en"],
                 "registrations": False, "approval_required": False, "invites_enabled": False,
-                "configuration": {"statuses": {"max_characters": 500}},
+                "configuration": {"statuses": {"max_characters": self.max_characters}},
                 "contact_account": None, "rules": []}
 
     def _instance_v2(self) -> dict[str, Any]:
         return {"domain": self.domain, "title": "Pouet", "version": VERSION,
                 "source_url": "https://github.com/mastodon/mastodon", "description": "",
                 "usage": {"users": {"active_month": 1}}, "thumbnail": {"url": ""},
-                "languages": ["fr", "en"], "configuration": {"statuses": {"max_characters": 500}},
+                "languages": ["fr", "en"],
+                "configuration": {"statuses": {"max_characters": self.max_characters}},
                 "registrations": {"enabled": False, "approval_required": False, "message": None},
                 "contact": {"email": f"admin@{self.domain}", "account": None}, "rules": [],
                 "api_versions": {"mastodon": 2}}

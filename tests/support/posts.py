@@ -104,6 +104,9 @@ class ScriptedPublisher:
     finds: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def limit(self, target: PostTarget) -> int:
+        return self.max_length
+
     def length(self, text: str) -> int:
         return len(text)
 

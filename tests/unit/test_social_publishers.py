@@ -93,6 +93,36 @@ def test_each_platform_counts_length_its_own_way() -> None:
     assert bluesky.max_length == 300 and bluesky.length("e\u0301" * 300) == 300
 
 
+
+def test_an_instance_that_allows_longer_posts_gets_them(engine: Engine, config: Config) -> None:
+    """The instance says 1,000: a 700-character draft is fine there, 1,001 is refused with
+    the instance's figure. Asked once, then remembered; an instance that cannot be asked
+    keeps Mastodon's 500."""
+    with FakeMastodon(tokens={"token-matinale": "matinale"}, max_characters=1000) as fake:
+        clients = mastodon_clients(fake)
+        desk = PostDesk(engine=engine, config=config, clock=SystemClock(),
+                        publishers=_registered(clients), timer=RecordingTimer(),
+                        notices=RecordedNotices(), roles=Editors())
+
+        def check(text: str) -> object:
+            return desk.check(DraftForm(text=text, targets=("matinale-mastodon",),
+                                        when_text="dans 2 heures"))
+
+        assert not isinstance(check("x" * 700), dict)
+        asked = [r for r in fake.requests if "/instance" in r.path]
+        assert asked
+        refused = check("x" * 1001)
+        assert isinstance(refused, dict)
+        assert refused["text"] == ("posts.errors.too_long", {
+            "target": "La Matinale", "limit": 1000, "length": 1001})
+        assert [r for r in fake.requests if "/instance" in r.path] == asked  # remembered
+        status = MastodonTargetPublisher(clients).publish(outgoing(MASTODON_TARGET, "y" * 700))
+        assert status.url and fake.calls("POST", "/api/v1/statuses")
+    unreachable = mastodon_clients(fake, url="http://127.0.0.1:9")
+    source = unreachable.for_account("matinale")
+    assert source is not None and unreachable.max_characters(source[0]) == 500
+
+
 def test_the_draft_check_uses_the_publishers_limits(engine: Engine, config: Config,
                                                     mastodon: FakeMastodon,
                                                     bluesky: FakeBluesky) -> None:

@@ -41,8 +41,10 @@ SPORT = "sporttalk.bsky.social"
 
 
 @pytest.fixture
-def mastodon() -> Iterator[FakeMastodon]:
-    with FakeMastodon(tokens={"token-matinale": "matinale"}) as fake:
+def mastodon(request: pytest.FixtureRequest) -> Iterator[FakeMastodon]:
+    """The instance; `indirect` parametrisation sets its status limit (default 500)."""
+    limit = int(getattr(request, "param", 500))
+    with FakeMastodon(tokens={"token-matinale": "matinale"}, max_characters=limit) as fake:
         yield fake
 
 
