@@ -1,7 +1,8 @@
 """Sources and publishers: the webhook, RSS/Atom, Mastodon and Bluesky.
 
 A polled source is a callable `(Source, PollState) -> Fetched` that raises
-`SourceFailure` with a message fit for staff; the poller (`bot.listen.polling`) does the
+`SourceFailure` with a reason fit for staff (`bot.reasons.Reason`: shown in the reader's
+language, English in logs); the poller (`bot.listen.polling`) does the
 rest: intake, cursors, backoff and health notices.
 """
 
@@ -11,13 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.mentions.models import MentionIn
+from bot.reasons import Reason
 
 
 class SourceFailure(Exception):
-    """A poll that did not work. The message is shown to staff: no secret in it."""
+    """A poll that did not work. The reason is shown to staff: no secret in it."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, reason: Reason, *, retry_after: float | None = None) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
         self.retry_after = retry_after
 
 

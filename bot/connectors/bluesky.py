@@ -54,6 +54,7 @@ from bot.config import Source
 from bot.connectors import Fetched, PollState, SourceFailure
 from bot.connectors.fetchers import FetchFailed
 from bot.mentions.models import Author, MentionIn, PlatformRef
+from bot.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,10 @@ class BlueskyFailure(SourceFailure):
     limit). `unconfirmed`: the request may have been carried out (timeout after sending,
     gateway error), so a write must not simply be resent."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None,
+    def __init__(self, reason: Reason, *, retry_after: float | None = None,
                  transient: bool = False, unconfirmed: bool = False,
                  refused_login: bool = False) -> None:
-        super().__init__(message, retry_after=retry_after)
+        super().__init__(reason, retry_after=retry_after)
         self.transient = transient or unconfirmed or retry_after is not None
         self.unconfirmed = unconfirmed
         self.refused_login = refused_login
@@ -138,10 +139,10 @@ class BlueskyClients:
     def login(self, source: Source) -> _Login:
         """The account's session, created on first use (com.atproto.server.createSession)."""
         if source.type != "bluesky" or not source.handle or not source.password_env:
-            raise BlueskyFailure(f"source {source.id} is not a Bluesky account")
+            raise BlueskyFailure(Reason("source.not_bluesky", source=source.id))
         password = self.environ.get(source.password_env, "")
         if not password:
-            raise BlueskyFailure(f"the environment variable {source.password_env} is not set")
+            raise BlueskyFailure(Reason("source.variable_not_set", variable=source.password_env))
         handle = source.handle.removeprefix("@")
         signature = (source.service, handle.lower(),
                      hashlib.sha256(password.encode()).hexdigest())
@@ -391,7 +392,7 @@ class BlueskyFetcher:
     def fetch(self, url: str) -> MentionIn:
         match = _POST_LINK.match(urlsplit(url).path)
         if match is None:
-            raise FetchFailed("not a Bluesky post link")
+            raise FetchFailed(Reason("fetch.bluesky_not_a_link"))
         actor, rkey = match.group(1), match.group(2)
         source = self._clients.any_source()
         view = None
@@ -407,13 +408,13 @@ class BlueskyFetcher:
             except AtProtocolError as exc:
                 failure = failure or _failure(exc, _host(self._public_service))
         if view is None:
-            raise FetchFailed(str(failure) if failure else
-                              "no Bluesky account is configured to read it")
+            raise FetchFailed(failure.reason if failure else
+                              Reason("fetch.no_account", platform="Bluesky"))
         mention = post_to_mention(uri=view.uri, cid=view.cid, author=view.author,
                                   record=view.record, indexed_at=view.indexed_at,
                                   account=self._addressed_to(view))
         if mention is None:
-            raise FetchFailed("the post could not be read")
+            raise FetchFailed(Reason("fetch.unreadable"))
         return mention
 
     def _public_client(self) -> Client:
@@ -448,15 +449,15 @@ def _read(client: Client, actor: str, rkey: str) -> Any:
         try:
             did = client.com.atproto.identity.resolve_handle(params={"handle": actor}).did
         except BadRequestError:
-            raise FetchFailed(f"@{actor} is not a Bluesky handle (or no longer exists)"
-                              ) from None
+            raise FetchFailed(Reason("fetch.bluesky_not_a_handle", handle=actor)) from None
     try:
         posts = client.app.bsky.feed.get_posts(
             params={"uris": [f"at://{did}/{POST}/{rkey}"]}).posts
     except BadRequestError as exc:
-        raise FetchFailed(f"Bluesky refused to read the post ({_xrpc_error(exc)})") from None
+        raise FetchFailed(Reason("fetch.bluesky_refused",
+                                 error=_xrpc_error(exc) or "HTTP 400")) from None
     if not posts:
-        raise FetchFailed("the post was not found (deleted, or visible to signed-in users only)")
+        raise FetchFailed(Reason("fetch.bluesky_not_found"))
     return posts[0]
 
 
@@ -644,38 +645,38 @@ def _failure(exc: BaseException, host: str, *, login: bool = False,
     status = _status(exc) if isinstance(exc, RequestErrorBase) else None
     if login and isinstance(exc, UnauthorizedError | BadRequestError) and error in (
             "AuthenticationRequired", "InvalidPassword", None):
-        return BlueskyFailure(
-            f"{host} refused the handle or app password ({status} {error or ''})".strip()
-            + f": create an app password (Settings → Privacy and security → App passwords)"
-            f" and put it in {password_env}", refused_login=True)
+        return BlueskyFailure(Reason("bluesky.login_refused", host=host,
+                                     detail=f"{status} {error or ''}".strip(),
+                                     variable=password_env or "?"), refused_login=True)
     if error in ("AccountTakedown", "AccountDeactivated", "AccountSuspended"):
-        return BlueskyFailure(f"{host} says the account is not active ({error})")
+        return BlueskyFailure(Reason("bluesky.inactive", host=host, error=error))
     if isinstance(exc, RateLimitExceededError):
         wait = exc.retry_after
         if wait is None and exc.reset_at is not None:
             wait = max((exc.reset_at - datetime.now(UTC)).total_seconds(), 0.0)
-        return BlueskyFailure(f"rate limited by {host}", retry_after=wait or 300)
+        return BlueskyFailure(Reason("bluesky.rate_limited", host=host), retry_after=wait or 300)
     if isinstance(exc, InvokeTimeoutError):
         sent = not isinstance(exc.__cause__, httpx.ConnectTimeout)
-        return BlueskyFailure(f"{host} did not answer in time", transient=True,
+        return BlueskyFailure(Reason("bluesky.timeout", host=host), transient=True,
                               unconfirmed=sent)
     if isinstance(exc, NetworkError) and status is None:
         cause = exc.__cause__
         sent = not isinstance(cause, httpx.ConnectError)
-        reason = type(cause).__name__ if cause else "network"
-        return BlueskyFailure(f"cannot reach {host} ({reason})", transient=True,
-                              unconfirmed=sent)
+        reason = type(cause or exc).__name__
+        return BlueskyFailure(Reason("bluesky.unreachable", host=host, error=reason),
+                              transient=True, unconfirmed=sent)
     if isinstance(exc, UnauthorizedError):
-        return BlueskyFailure(f"{host} refused the session ({status} {error or ''})".strip())
+        return BlueskyFailure(Reason("bluesky.session_refused", host=host,
+                                     detail=f"{status} {error or ''}".strip()))
     if isinstance(exc, BadRequestError):
         message = getattr(getattr(exc.response, "content", None), "message", None)
         detail = f"{error}: {message}" if error and message else (error or "HTTP 400")
-        return BlueskyFailure(f"{host} refused the request ({str(detail)[:200]})")
+        return BlueskyFailure(Reason("bluesky.refused", host=host, detail=str(detail)[:200]))
     if isinstance(exc, RequestErrorBase) and status is not None:
-        return BlueskyFailure(f"{host} answered HTTP {status}", transient=status >= 500,
-                              unconfirmed=status in (502, 504))
+        return BlueskyFailure(Reason("bluesky.http_status", host=host, status=status),
+                              transient=status >= 500, unconfirmed=status in (502, 504))
     if isinstance(exc, ModelError):
-        return BlueskyFailure(f"{host} gave an answer Vigie cannot read")
+        return BlueskyFailure(Reason("bluesky.unreadable_answer", host=host))
     if isinstance(exc, LoginRequiredError):
-        return BlueskyFailure(f"not logged in to {host}")
-    return BlueskyFailure(f"Bluesky error ({type(exc).__name__})")
+        return BlueskyFailure(Reason("bluesky.not_logged_in", host=host))
+    return BlueskyFailure(Reason("bluesky.other", error=type(exc).__name__))

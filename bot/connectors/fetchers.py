@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from bot.mentions.models import MentionIn
+from bot.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,11 @@ DEFAULT_TIMEOUT = 10.0
 
 
 class FetchFailed(Exception):
-    """The post could not be read (unreachable, gone, private…); `reason` is shown to staff."""
+    """The post could not be read (unreachable, gone, private…); `reason` is shown to staff,
+    each in their language, and `str()` is its English text for logs."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(str(reason))
         self.reason = reason
 
 
@@ -87,12 +89,14 @@ class Fetchers:
         try:
             post = future.result(timeout=self._timeout)
         except FutureTimeout:
-            raise FetchFailed(f"{host} did not answer within {self._timeout:g} s") from None
+            raise FetchFailed(Reason("fetch.timeout", host=host, seconds=self._timeout)
+                              ) from None
         except FetchFailed:
             raise
         except Exception as exc:  # a connector bug must not lose the flag
             log.warning("fetcher %s failed on %s", fetcher.platform, url, exc_info=True)
-            raise FetchFailed(f"{host}: {type(exc).__name__}") from None
+            raise FetchFailed(Reason("fetch.crashed", host=host, error=type(exc).__name__)
+                              ) from None
         return Fetched(fetcher.platform, post)
 
     def close(self) -> None:

@@ -38,6 +38,7 @@ from bot.connectors import Fetched, PollState, SourceFailure
 from bot.connectors.fetchers import FetchFailed
 from bot.connectors.html import html_to_text
 from bot.mentions.models import Author, MentionIn, PlatformRef
+from bot.reasons import Reason
 
 PAGE = 40  # Mastodon's maximum for notifications
 MAX_PAGES = 10
@@ -69,10 +70,10 @@ class MastodonClients:
 
     def for_source(self, source: Source) -> Mastodon:
         if source.type != "mastodon" or not source.instance or not source.token_env:
-            raise SourceFailure(f"source {source.id} is not a Mastodon account")
+            raise SourceFailure(Reason("source.not_mastodon", source=source.id))
         token = self.environ.get(source.token_env, "")
         if not token:
-            raise SourceFailure(f"the environment variable {source.token_env} is not set")
+            raise SourceFailure(Reason("source.variable_not_set", variable=source.token_env))
         signature = (source.instance, token)
         with self._lock:
             cached = self._clients.get(source.id)
@@ -235,19 +236,18 @@ def translated_errors() -> Iterator[None]:
 
 def _failure(exc: MastodonError) -> SourceFailure:
     if isinstance(exc, MastodonUnauthorizedError):
-        return SourceFailure("the instance refused the access token (401): create a new one "
-                             "with the read:notifications and read:statuses scopes")
+        return SourceFailure(Reason("mastodon.token_refused"))
     if isinstance(exc, MastodonRatelimitError):
-        return SourceFailure("rate limited by the instance", retry_after=300)
+        return SourceFailure(Reason("mastodon.rate_limited"), retry_after=300)
     if isinstance(exc, MastodonNetworkError):
-        return SourceFailure(f"cannot reach the instance ({_reason(exc)})")
+        return SourceFailure(_unreachable(exc))
     if isinstance(exc, MastodonServerError):
-        return SourceFailure(f"the instance answered HTTP {_status(exc)}")
+        return SourceFailure(Reason("mastodon.http_status", status=_status(exc)))
     if isinstance(exc, MastodonNotFoundError):
-        return SourceFailure("the instance has no Mastodon API at this address (404)")
+        return SourceFailure(Reason("mastodon.no_api"))
     if isinstance(exc, MastodonAPIError):
-        return SourceFailure(f"the instance refused the request (HTTP {_status(exc)})")
-    return SourceFailure(f"Mastodon error ({type(exc).__name__})")
+        return SourceFailure(Reason("mastodon.refused", status=_status(exc)))
+    return SourceFailure(Reason("mastodon.other", error=type(exc).__name__))
 
 
 def _status(exc: BaseException) -> str:
@@ -255,10 +255,11 @@ def _status(exc: BaseException) -> str:
     return str(args[1]) if len(args) > 1 else "?"
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    return "timeout" if "timed out" in text.lower() or "timeout" in text.lower() else \
-        type(exc).__name__
+def _unreachable(exc: BaseException) -> Reason:
+    text = str(exc).lower()
+    if "timed out" in text or "timeout" in text:
+        return Reason("mastodon.timeout")
+    return Reason("mastodon.unreachable", error=type(exc).__name__)
 
 
 _STATUS_PATH = re.compile(r"^/(?:@[^/]+|users/[^/]+/statuses)/(\d+)/?$")
@@ -285,17 +286,17 @@ class MastodonFetcher:
     def fetch(self, url: str) -> MentionIn:
         found = self._clients.any_client()
         if found is None:
-            raise FetchFailed("no Mastodon account is configured to read it")
+            raise FetchFailed(Reason("fetch.no_account", platform="Mastodon"))
         source, client = found
         try:
             with translated_errors():
                 result = client.search_v2(q=url, resolve=True, result_type="statuses")
         except SourceFailure as failure:
-            raise FetchFailed(str(failure)) from None
+            raise FetchFailed(failure.reason) from None
         statuses = list(result.get("statuses") or [])
         if not statuses:
-            raise FetchFailed("the post was not found (deleted, private, or unreachable)")
+            raise FetchFailed(Reason("fetch.mastodon_not_found"))
         mention = status_to_mention(statuses[0], instance=str(source.instance), account=None)
         if mention is None:
-            raise FetchFailed("the post could not be read")
+            raise FetchFailed(Reason("fetch.unreadable"))
         return mention

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from bot.connectors import Fetched, PollState, SourceFailure
 from bot.connectors.html import html_to_text
 from bot.mentions.models import Author, MentionIn
+from bot.reasons import Reason
 
 USER_AGENT = "Vigie/0.1 (newsroom listening; feed reader)"
 ACCEPT = ("application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
@@ -58,8 +59,9 @@ class RssConnector:
             "content-language": response.headers.get("content-language", ""),
         })
         if not parsed.entries and (parsed.bozo or not parsed.version):
-            problem = parsed.get("bozo_exception") or "no RSS or Atom document found"
-            raise SourceFailure(f"not a readable feed ({_short(str(problem))})")
+            problem = parsed.get("bozo_exception")
+            raise SourceFailure(Reason("feed.unreadable", detail=_short(str(problem)))
+                                if problem else Reason("feed.no_document"))
         since = state.now - timedelta(hours=source.backfill_hours) if state.first else None
         mentions = []
         feed_lang = _lang(parsed.feed.get("language") or response.headers.get(
@@ -82,20 +84,22 @@ class RssConnector:
                     client.stream("GET", url, headers=headers) as response:
                 if response.status_code in (429, 503) or response.status_code >= 400:
                     raise SourceFailure(
-                        f"the feed answered HTTP {response.status_code}",
+                        Reason("feed.http_status", status=response.status_code),
                         retry_after=_retry_after(response.headers.get("retry-after")),
                     )
                 chunks, size = [], 0
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > MAX_BYTES:
-                        raise SourceFailure(f"the feed is larger than {MAX_BYTES // 1_000_000} MB")
+                        raise SourceFailure(Reason("feed.too_large",
+                                                  megabytes=MAX_BYTES // 1_000_000))
                     chunks.append(chunk)
                 return b"".join(chunks), response
         except httpx.TimeoutException:
-            raise SourceFailure(f"no answer within {self._timeout:g} s") from None
+            raise SourceFailure(Reason("feed.timeout", seconds=self._timeout)) from None
         except httpx.HTTPError as exc:
-            raise SourceFailure(f"cannot reach the feed ({type(exc).__name__})") from None
+            raise SourceFailure(Reason("feed.unreachable", error=type(exc).__name__)
+                                ) from None
 
 
 def entry_to_mention(entry: Any, *, feed_title: str, feed_lang: str | None,

@@ -11,6 +11,7 @@ from typing import Any
 from bot.i18n import catalogue
 from bot.listen.models import Spike
 from bot.mentions.models import Mention
+from bot.reasons import shown_reason
 from bot.slack_format import Message, date, escape, escaped_within, link, mrkdwn
 
 DIGEST_EXCERPT = 140
@@ -83,8 +84,9 @@ def spike_over(spike: Spike, *, total: int, locale: str) -> Message:
 
 def source_down(source_id: str, *, error: str, failures: int, since: datetime, locale: str
                 ) -> Message:
+    """`error` is the source's stored `last_error`, said here in the channel's language."""
     text = _t(locale, "source.down", source=escape(source_id), failures=failures,
-              since=_when(since), error=escaped_within(error, 300))
+              since=_when(since), error=shown_reason(error, locale, limit=300))
     return Message(text=text, blocks=[{"type": "section", "text": mrkdwn(f":warning: {text}")}])
 
 

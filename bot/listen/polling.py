@@ -27,12 +27,14 @@ from bot.listen.catalog import Catalog
 from bot.listen.models import OutboxKind, SourceState
 from bot.listen.outbox import enqueue
 from bot.mentions.service import Intake, UnknownAccount
+from bot.reasons import Reason
 
 log = logging.getLogger(__name__)
 
 Connector = Callable[[Source, PollState], Fetched]
 REPORT_AFTER = 3  # consecutive failures before the channel is told
 MAX_BACKOFF = timedelta(hours=1)
+LAST_ERROR_LIMIT = 512  # SourceState.last_error's length
 
 
 @dataclass
@@ -98,8 +100,9 @@ class Poller:
             return result
         except Exception as exc:  # a connector bug must not stop the other sources
             log.exception("polling %s failed unexpectedly", source.id)
-            result.error = f"unexpected error ({type(exc).__name__})"
-            self._failed(source, state, SourceFailure(result.error), now)
+            failure = SourceFailure(Reason("source.unexpected", error=type(exc).__name__))
+            result.error = str(failure)
+            self._failed(source, state, failure, now)
             return result
         for mention in fetched.mentions:
             try:
@@ -152,7 +155,7 @@ class Poller:
             row = session.get(SourceState, source.id) or SourceState(source_id=source.id)
             row.failures += 1
             row.failing_since = row.failing_since or now
-            row.last_error = str(failure)[:512]
+            row.last_error = failure.reason.stored(LAST_ERROR_LIMIT)
             row.last_polled_at = now
             wait = min(timedelta(seconds=source.poll_every) * 2 ** (row.failures - 1),
                        MAX_BACKOFF)

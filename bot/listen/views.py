@@ -12,6 +12,7 @@ from bot.config import SOURCE_FIELDS, Config, Route, Source
 from bot.i18n import catalogue
 from bot.listen.catalog import StoredRoute
 from bot.listen.models import ConfigChange, SourceState
+from bot.reasons import shown_reason
 from bot.slack_format import date, escape, escaped_within, mrkdwn, plain
 
 ROUTES_CALLBACK = "listen_routes"
@@ -170,7 +171,7 @@ def source_state_text(source: Source, state: SourceState | None, locale: str) ->
         return _t(locale, "state_never")
     if state.failures and state.failing_since:
         return _t(locale, "state_failing", when=_when(state.failing_since),
-                  error=escaped_within(state.last_error or "?", 120))
+                  error=shown_reason(state.last_error, locale, limit=120))
     return _t(locale, "state_ok", when=_when(state.last_ok_at or state.last_polled_at))
 
 

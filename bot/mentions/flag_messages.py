@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.config import Account
 from bot.i18n import catalogue
+from bot.reasons import shown_reason
 from bot.slack_format import Message, escape, escaped_within, link, mrkdwn, plain
 
 MODAL_CALLBACK = "send_to_vigie_modal"
@@ -50,7 +51,8 @@ def acknowledgement(locale: str, *, channel: str, duplicate: bool,
         lines.append(_t(locale, "flags.ack.fetched", author=escaped_within(author, 200),
                         platform=escape(platform.capitalize())))
     if fetch_error:
-        lines.append(_t(locale, "flags.ack.fetch_failed", reason=escaped_within(fetch_error, 300)))
+        lines.append(_t(locale, "flags.ack.fetch_failed",
+                        reason=shown_reason(fetch_error, locale, limit=300)))
     lines.append(_t(locale, "flags.ack.follow"))
     text = "\n".join(lines)
     return Message(text=text, blocks=[_section(text)])
@@ -90,7 +92,7 @@ class CardFlag:
     channel: str
     permalink: str | None
     note: str | None  # only when the card's text does not already say it
-    fetch_error: str | None
+    fetch_error: str | None  # as stored: see bot.reasons
 
 
 def card_context(flags: Sequence[CardFlag], locale: str) -> list[dict[str, Any]]:
@@ -108,7 +110,8 @@ def card_context(flags: Sequence[CardFlag], locale: str) -> list[dict[str, Any]]
                                       note=escaped_within(flag.note, 500))))
         if flag.fetch_error:
             elements.append(mrkdwn(_t(locale, "flags.card.fetch_failed",
-                                      reason=escaped_within(flag.fetch_error, 300))))
+                                      reason=shown_reason(flag.fetch_error, locale,
+                                                          limit=300))))
         blocks.append({"type": "context", "block_id": f"flag-{index}", "elements": elements})
     return blocks
 

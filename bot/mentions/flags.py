@@ -59,6 +59,7 @@ NAME_LOOKUPS = 10  # users.info calls allowed per flagged text; later ids keep t
 NOTE_LIMIT = 2000
 TEXT_LIMIT = 40_000
 _URL_LIMIT = 2048
+FETCH_ERROR_LIMIT = 512  # MentionFlag.fetch_error's length
 _PLATFORM = re.compile(r"[a-z0-9_-]{1,32}")
 
 
@@ -110,7 +111,7 @@ class CommandReceipt:
 class _Composed:
     data: MentionIn
     fetched_from: str | None
-    fetch_error: str | None
+    fetch_error: str | None  # a stored `bot.reasons.Reason`
 
 
 class Flags:
@@ -340,8 +341,8 @@ class Flags:
             try:
                 fetched = self._fetchers.fetch(flag.url)
             except FetchFailed as exc:
-                error = exc.reason
-                log.info("could not fetch %s for flag %s: %s", flag.url, flag.id, exc.reason)
+                error = exc.reason.stored(FETCH_ERROR_LIMIT)  # said later in each reader's language
+                log.info("could not fetch %s for flag %s: %s", flag.url, flag.id, exc)
         account = self._account(flag, fetched.post.account if fetched else None)
         if fetched is not None:
             post = fetched.post

@@ -148,16 +148,34 @@ def test_slack_is_answered_at_once_while_the_post_is_fetched(
 
 def test_a_link_to_an_unreachable_post_still_makes_a_card_with_the_note(
         driver: SlackDriver, slack: FakeSlack) -> None:
-    """The card has the link, the note and a clear "could not fetch"; so does the reply."""
+    """The card has the link, the note and why the post could not be fetched; so does the
+    reply, both in French for a French flagger."""
     driver.app_mention("U0LEA", f"<{DOWN}> harcèlement depuis ce matin", channel="C0DESK")
     flagged_ts = str(driver.last_event and driver.last_event["ts"])
     text = shown(card_in(slack, "C0MENTIONS"))
     for expected in ("harcèlement depuis ce matin", f"<{DOWN}|Voir la mention>",
-                     "Impossible de récupérer le post (mastodon.example is unreachable)",
+                     "Impossible de récupérer le post (l'instance est injoignable "
+                     "(ConnectError)). La fiche reprend le lien et la note.",
                      "Signalé par *Léa*"):
         assert expected in text, expected
     [reply] = wait_replies(slack, "C0DESK", flagged_ts)
-    assert "Je n'ai pas pu récupérer le post" in reply
+    assert "Je n'ai pas pu récupérer le post (l'instance est injoignable (ConnectError)) ; " \
+           "la fiche reprend votre lien et votre note." in reply
+
+
+def test_why_a_post_could_not_be_fetched_is_said_in_each_readers_language(
+        driver: SlackDriver, slack: FakeSlack) -> None:
+    """An English flagger in a French newsroom: the card gives the reason in French, the
+    thread reply gives it to her in English, and neither shows it in the other language."""
+    driver.app_mention("U0ANNA", f"<{DOWN}> harassment since this morning", channel="C0DESK")
+    flagged_ts = str(driver.last_event and driver.last_event["ts"])
+    card = shown(card_in(slack, "C0MENTIONS"))
+    assert "Impossible de récupérer le post (l'instance est injoignable (ConnectError))" in card
+    assert "cannot reach" not in card
+    [reply] = wait_replies(slack, "C0DESK", flagged_ts)
+    assert "I could not fetch the post (cannot reach the instance (ConnectError)); the card " \
+           "shows your link and note." in reply
+    assert "injoignable" not in reply
 
 
 def test_send_to_vigie_shortcut_turns_a_message_into_a_mention(

@@ -71,7 +71,8 @@ def test_flagged_mastodon_link_shows_the_real_post(vigie: RunningVigie, slack: F
 
 def test_a_link_mastodon_cannot_resolve_still_makes_a_card(vigie: RunningVigie,
                                                            slack: FakeSlack) -> None:
-    """A deleted or private toot: the card keeps the link and says it could not be read."""
+    """A deleted or private toot: the card keeps the link and says, in the newsroom's
+    French, that it could not be found."""
     with SlackDriver(f"{vigie.url}/slack/events", SIGNING_SECRET, fake=slack) as driver:
         driver.app_mention("U0STAFF", "<https://mamot.example/@ghost/999> vu ce matin",
                            channel="C0DESK")
@@ -82,4 +83,5 @@ def test_a_link_mastodon_cannot_resolve_still_makes_a_card(vigie: RunningVigie,
 
     shown = slack.wait_for(card, timeout=10)
     assert "https://mamot.example/@ghost/999" in shown
-    assert "the post was not found" in shown
+    assert "Impossible de récupérer le post (post introuvable (supprimé, privé ou " \
+           "inaccessible))" in shown

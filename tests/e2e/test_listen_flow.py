@@ -163,3 +163,24 @@ def test_alert_words_raise_priority_mark_the_card_and_dm_the_on_call_person(
     assert (calm.priority, calm.alert_terms) == (Priority.NORMAL, None)
     assert len(slack.messages(slack.dm_channel("U0ONCALL"))) == 1
     assert cards(slack, "C0LEGAL") == [card]
+
+
+def test_a_failing_feed_is_reported_in_its_channel_in_the_newsrooms_french(
+        vigie: RunningVigie, slack: FakeSlack, feeds: FeedServer) -> None:
+    """After three failures in a row, one notice in the feed's channel says why, in French."""
+    feeds.serve("/alertes.rss", rss([]), status=503)
+    assert vigie.vigie.listen and vigie.vigie.listen.poller
+    poller = vigie.vigie.listen.poller
+    feed = next(s for s in vigie.vigie.listen.catalog.sources() if s.id == "alertes")
+    for _ in range(3):
+        assert poller.poll(feed).error == "the feed answered HTTP 503"  # the log's English
+
+    def notices() -> list[str]:
+        return [json.dumps(m["blocks"], ensure_ascii=False) for m in slack.messages("C0DEBAT")
+                if m.get("metadata", {}).get("event_type") == "vigie_outbox"]
+
+    [notice] = slack.wait_for(notices, timeout=10)
+    assert ":warning: La source *alertes* a échoué 3 fois de suite depuis " in notice
+    assert ": le flux a répondu HTTP 503. Vigie réessaie, moins souvent ; ce message n'est " \
+           "envoyé qu'une fois." in notice
+    assert "answered" not in notice

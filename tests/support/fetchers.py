@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from bot.connectors.fetchers import FetchFailed
 from bot.mentions.models import Author, MentionIn
+from bot.reasons import Reason
 
 
 class ScriptedFetcher:
@@ -34,8 +35,14 @@ class ScriptedFetcher:
         if url in self.hanging:
             self.release.wait(30)
         if url in self.unreachable or url not in self.posts:
-            raise FetchFailed(f"{host} is unreachable")
+            raise FetchFailed(self.unreachable_reason(host or url))
         return self.posts[url]
+
+    def unreachable_reason(self, host: str) -> Reason:
+        """What the real connector says when it cannot reach the post's server."""
+        if self.platform == "bluesky":
+            return Reason("bluesky.unreachable", host=host, error="ConnectError")
+        return Reason("mastodon.unreachable", error="ConnectError")
 
     def publish(self, url: str, *, status_id: str, handle: str, name: str, text: str,
                 account: str | None = None, lang: str | None = "fr") -> MentionIn:

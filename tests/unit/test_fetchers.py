@@ -8,6 +8,7 @@ import pytest
 
 from bot.connectors.fetchers import Fetchers, FetchFailed, PostFetcher
 from bot.mentions.models import MentionIn
+from bot.reasons import Reason
 from tests.support.fetchers import ScriptedFetcher
 
 URL = "https://mastodon.example/@kev/1"
@@ -45,10 +46,13 @@ def test_unreachable_or_broken_fetches_fail_with_a_reason() -> None:
     mastodon = ScriptedFetcher()
     mastodon.unreachable.add(URL)
     fetchers = Fetchers([mastodon, Broken()])
-    with pytest.raises(FetchFailed, match="mastodon.example is unreachable"):
+    with pytest.raises(FetchFailed, match="cannot reach the instance") as unreachable:
         fetchers.fetch(URL)
-    with pytest.raises(FetchFailed, match="bsky.app: KeyError"):
+    assert unreachable.value.reason == Reason("mastodon.unreachable", error="ConnectError")
+    with pytest.raises(FetchFailed) as broken:
         fetchers.fetch("https://bsky.app/profile/x/post/1")
+    assert broken.value.reason == Reason("fetch.crashed", host="bsky.app", error="KeyError")
+    assert str(broken.value) == "unexpected error while reading bsky.app (KeyError)"
 
 
 def test_a_hanging_fetch_is_cut_at_the_deadline() -> None:

@@ -11,6 +11,7 @@ from bot.mentions.flag_messages import (
     read_modal,
     shortcut_modal,
 )
+from bot.reasons import Reason
 from tests.support.slack_driver import build_state_values
 from tests.support.slack_server import validate_blocks
 
@@ -61,3 +62,18 @@ def test_a_direct_message_origin_is_not_shown_as_a_channel() -> None:
     [context] = card_context([CardFlag(name="Léa", way="shortcut", channel="D0123",
                                        permalink=None, note=None, fetch_error=None)], "en")
     assert "in a direct message" in str(context) and "<#D0123>" not in str(context)
+
+
+def test_why_a_post_could_not_be_fetched_is_said_in_each_readers_language() -> None:
+    """One stored reason: French on the newsroom's card, English in an English flagger's
+    ack; the host it names is escaped in both."""
+    stored = Reason("fetch.timeout", host="<!channel>.example", seconds=10.0).stored(512)
+    [context] = card_context([CardFlag(name="Léa", way="mention", channel="C0DESK",
+                                       permalink=None, note=None, fetch_error=stored)], "fr")
+    ack = acknowledgement("en", channel="C0MENTIONS", duplicate=False, fetched=None,
+                          fetch_error=stored)
+    assert ":warning: Impossible de récupérer le post (&lt;!channel&gt;.example n'a pas " \
+           "répondu en 10 s)." in str(context)
+    assert "I could not fetch the post (&lt;!channel&gt;.example did not answer within " \
+           "10 s); the card shows your link and note." in ack.text
+    assert "<!channel>" not in str([context, ack.blocks])

@@ -24,6 +24,7 @@ from bot.mentions.relay import Relay
 from bot.mentions.routing import Router
 from bot.mentions.service import Intake
 from bot.people import Directory
+from bot.reasons import Reason
 from bot.slack import SlackGateway, make_client
 from tests.support.fetchers import ScriptedFetcher
 from tests.support.slack_server import FakeSlack
@@ -124,21 +125,24 @@ def test_a_second_delivery_of_the_same_message_changes_nothing(bench: Bench) -> 
 
 
 def test_an_unreachable_post_still_makes_a_card_with_the_note(bench: Bench) -> None:
-    """The mention keeps the link and the note; card and reply say it could not be fetched."""
+    """The mention keeps the link and the note; card and reply say why it could not be
+    fetched, each in its reader's language (French newsroom, English flagger)."""
     event = bench.at_vigie(f"<{DOWN}> harcèlement depuis ce matin")
     result = bench.flags.flag_app_mention(event)
-    assert result is not None and result.fetch_error == "mastodon.example is unreachable"
+    assert result is not None
+    assert Reason.parse(result.fetch_error) == Reason("mastodon.unreachable", error="ConnectError")
     [mention] = bench.mentions()
     assert (mention.text, mention.url, mention.platform) == ("harcèlement depuis ce matin", DOWN,
                                                              "mastodon")
     assert mention.author_name == "@furax@mastodon.example"
-    assert "could not fetch the post (mastodon.example is unreachable)" in bench.bot_replies(
-        "C0DESK", event.ts)[0]
+    assert "could not fetch the post (cannot reach the instance (ConnectError))" in \
+        bench.bot_replies("C0DESK", event.ts)[0]
     bench.relay.run_due()
     [card] = [m for m in bench.slack.messages("C0MENTIONS") if m.get("metadata")]
     shown = json.dumps(card["blocks"], ensure_ascii=False)
     assert "harcèlement depuis ce matin" in shown
-    assert "Impossible de récupérer le post (mastodon.example is unreachable)" in shown
+    assert "Impossible de récupérer le post (l'instance est injoignable (ConnectError))" \
+        in shown
     assert "Signalé par *Anna Martin* dans <#C0DESK>" in shown
 
 

@@ -16,10 +16,14 @@ from bot.connectors import PollState
 from bot.connectors.rss import RssConnector
 from bot.listen.catalog import Catalog
 from bot.listen.models import OutboxKind, OutboxMessage, SourceState
+from bot.listen.notices import outbox_renderer
+from bot.listen.outbox import payload_of
 from bot.listen.polling import Poller
+from bot.listen.views import source_state_text
 from bot.mentions.models import Mention
 from bot.mentions.routing import Router
 from bot.mentions.service import Intake
+from bot.reasons import Reason
 from tests.support.feed_server import FeedServer, atom, rss
 
 ITEMS = [
@@ -177,13 +181,36 @@ def test_a_failing_feed_backs_off_and_is_reported_once_then_its_recovery_once(
             clock.set(row.next_poll_at)
     assert waits == [60, 120, 240, 480, 960]
     assert [n.kind for n in notices(engine)] == [OutboxKind.SOURCE_DOWN]
-    assert "HTTP 500" in notices(engine)[0].payload
+    error = payload_of(notices(engine)[0])["error"]
+    assert Reason.parse(error) == Reason("feed.http_status", status=500)
     feeds.heal("/alerts.rss")
     poller.poll_due()
     clock.advance(seconds=61)
     poller.poll_due()
     assert [n.kind for n in notices(engine)] == [OutboxKind.SOURCE_DOWN, OutboxKind.SOURCE_UP]
     assert notices(engine)[0].channel == "C0MENTIONS"
+
+
+def test_a_failing_feed_is_told_in_the_language_of_whoever_reads_it(
+        poller: Poller, feeds: FeedServer, engine: Engine, clock: FrozenClock,
+        feed_config: Config) -> None:
+    """The channel notice is in the newsroom's French; the sources view in each editor's
+    language; the log keeps the English text."""
+    feeds.serve("/alerts.rss", rss(ITEMS), status=500)
+    for _ in range(3):
+        report = poller.poll_due()
+        clock.advance(seconds=3600)
+    assert report.of("alertes").error == "the feed answered HTTP 500"
+    [notice_row] = notices(engine)
+    notice = outbox_renderer(engine, feed_config, "fr")(notice_row)
+    assert notice is not None
+    assert "La source *alertes* a échoué 3 fois de suite" in notice.text
+    assert ": le flux a répondu HTTP 500. Vigie réessaie, moins souvent" in notice.text
+    state = poller.states()["alertes"]
+    feed = next(s for s in feed_config.sources if s.id == "alertes")
+    assert "en échec depuis" in source_state_text(feed, state, "fr")
+    assert source_state_text(feed, state, "fr").endswith("(le flux a répondu HTTP 500)")
+    assert source_state_text(feed, state, "en").endswith("(the feed answered HTTP 500)")
 
 
 def test_retry_after_is_honoured_when_longer_than_the_backoff(
