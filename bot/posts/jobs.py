@@ -64,6 +64,8 @@ SENDING_LEASE = timedelta(minutes=5)  # longer than any publisher's own timeout
 MAX_BACKOFF = timedelta(minutes=30)
 MAX_CHECKS = 5  # lookups after an unknown outcome, when the platform could not be asked
 SWEEP_BATCH = 200
+PREVIEW_GRACE = timedelta(minutes=1)  # a preview update is normally sent within seconds
+PREVIEW_CATCH_UP = timedelta(days=7)  # older posts' previews are left as they are
 
 
 def backoff(attempts: int) -> timedelta:
@@ -169,12 +171,20 @@ class Publishing:
                 .where(col(Post.state).in_((PostState.PENDING, PostState.APPROVED)))
                 .limit(20)
             ).all()
+            outdated = session.exec(  # its preview update was lost (a crash, Slack down)
+                select(Post.id).where(col(Post.preview_ts).is_not(None))
+                .where(or_(col(Post.preview_drawn_at).is_(None),
+                           col(Post.preview_drawn_at) < col(Post.updated_at)))
+                .where(col(Post.updated_at) <= now - PREVIEW_GRACE)
+                .where(col(Post.updated_at) >= now - PREVIEW_CATCH_UP)
+                .order_by(col(Post.updated_at)).limit(20)
+            ).all()
         for post_id in dict.fromkeys([*overdue, *retrying, *stalled]):
             try:
                 self.run_due(int(post_id or 0))
             except Exception:
                 log.exception("sweep could not handle post %s", post_id)
-        for post_id in no_preview:
+        for post_id in dict.fromkeys([*no_preview, *outdated]):
             self._notices.refresh(int(post_id or 0))
 
     # -- state changes ------------------------------------------------------------------

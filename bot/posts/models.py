@@ -81,6 +81,9 @@ class Post(SQLModel, table=True):
     preview_channel: str | None = Field(default=None, max_length=32)
     preview_ts: str | None = Field(default=None, max_length=32)
     preview_claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    preview_drawn_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime,
+        description="when the preview last showed the post; older than updated_at: redraw")
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime,
                                         description="when publishing started")
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, update
@@ -27,7 +27,7 @@ from bot.i18n import Locale
 from bot.posts import messages
 from bot.posts.models import Post
 from bot.posts.service import PostView, view_of
-from bot.slack import SlackError, SlackGateway
+from bot.slack import SlackError, SlackGateway, SlackRejected
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,7 @@ class SlackNotices:
             log.exception("post notice failed")
 
     def _refresh(self, post_id: int) -> None:
+        read_at = self._clock.now()  # what is drawn is the state as of now, or later
         current = self._current(post_id)
         if current is None:
             return
@@ -151,7 +152,11 @@ class SlackNotices:
         message = messages.preview(view, config=self._config, locale=self._locale, last=last)
         post = view.post
         if post.preview_ts and post.preview_channel:
-            self._slack.update_message(post.preview_channel, post.preview_ts, message)
+            try:
+                self._slack.update_message(post.preview_channel, post.preview_ts, message)
+            except SlackRejected as exc:  # deleted, or no longer ours: retrying cannot help
+                log.warning("preview of post %s cannot be updated: %s", post_id, exc)
+            self._drawn(post.preview_channel, post.preview_ts, read_at)
             return
         if not self._claim_preview(view.id):
             return
@@ -163,6 +168,19 @@ class SlackNotices:
         with Session(self._engine) as session:
             session.execute(update(Post).where(col(Post.id) == view.id)
                             .values(preview_channel=posted.channel, preview_ts=posted.ts))
+            session.commit()
+        self._drawn(posted.channel, posted.ts, read_at)
+
+    def _drawn(self, channel: str, ts: str, read_at: datetime) -> None:
+        """The preview now shows every occurrence it stands for as of `read_at`; one
+        changed since (or whose update was lost in a crash) is redrawn by the sweep."""
+        with Session(self._engine) as session:
+            session.execute(
+                update(Post).where(col(Post.preview_channel) == channel)
+                .where(col(Post.preview_ts) == ts)
+                .where(col(Post.updated_at) <= read_at)
+                .values(preview_drawn_at=read_at)
+            )
             session.commit()
 
     def _current(self, post_id: int) -> tuple[PostView, PostView | None] | None:

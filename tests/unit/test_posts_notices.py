@@ -1,0 +1,100 @@
+"""The approval preview catches up: an update lost to Slack being down (or to a crash
+of the in-memory notice queue) is redrawn by the publishing sweep, once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from bot.clock import FrozenClock
+from bot.config import Config
+from bot.connectors.publishers import Publishers
+from bot.posts.jobs import Publishing
+from bot.posts.notify import SlackNotices
+from bot.posts.service import PostDesk
+from bot.slack import SlackGateway, make_client
+from tests.support.posts import AUTHOR, EDITOR, Editors, RecordingTimer, ScriptedPublisher, a_draft
+from tests.support.slack_server import FakeSlack
+
+NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(NOW)
+
+
+class Newsroom:
+    def __init__(self, engine: Engine, config: Config, clock: FrozenClock,
+                 slack: FakeSlack) -> None:
+        gateway = SlackGateway(make_client("xoxb-test", slack.base_url, timeout=2))
+        publishers = Publishers()
+        self.publisher = ScriptedPublisher()
+        publishers.register(self.publisher)
+        timer = RecordingTimer()
+        self.notices = SlackNotices(engine=engine, config=config, clock=clock, slack=gateway,
+                                    locale="fr", locale_for=lambda user: "fr",
+                                    background=False)
+        self.desk = PostDesk(engine=engine, config=config, clock=clock, publishers=publishers,
+                             timer=timer, notices=self.notices, roles=Editors())
+        self.publishing = Publishing(engine=engine, config=config, clock=clock,
+                                     publishers=publishers, timer=timer, notices=self.notices)
+        self.slack, self.clock = slack, clock
+        self.channel = str(config.channels.approvals)
+
+    def preview(self) -> dict[str, Any]:
+        [shown] = [m for m in self.slack.messages(self.channel, include_replies=False)
+                   if (m.get("metadata") or {}).get("event_type") == "vigie_post_preview"]
+        return shown
+
+    def shows(self, text: str) -> bool:
+        return text in json.dumps(self.preview()["blocks"], ensure_ascii=False)
+
+
+def test_a_preview_update_lost_while_slack_was_down_is_redrawn_by_the_sweep(
+        engine: Engine, config: Config, clock: FrozenClock, slack: FakeSlack) -> None:
+    room = Newsroom(engine, config, clock, slack)
+    post = room.desk.draft(AUTHOR, a_draft(NOW + timedelta(minutes=10)))
+    assert room.shows("En attente")
+    assert room.desk.approve(post.id or 0, EDITOR, via="reaction").ok
+    assert room.shows("Approuvée")
+
+    clock.advance(minutes=10)
+    slack.set_down(True)  # the "published" update is lost, as in a crash
+    room.publishing.run_due(post.id or 0)
+    slack.set_down(False)
+    assert [s.target for s in room.publisher.sent] == ["annonces"]
+    assert room.shows("Approuvée")
+
+    room.publishing.sweep()  # within a minute: the notice queue may still be at it
+    assert room.shows("Approuvée")
+    clock.advance(minutes=2)
+    room.publishing.sweep()
+    assert room.shows("Publiée")
+
+    updates = len(slack.calls_to("chat.update"))
+    clock.advance(minutes=2)
+    room.publishing.sweep()  # drawn: nothing more to do
+    assert len(slack.calls_to("chat.update")) == updates
+
+
+def test_a_preview_someone_deleted_is_not_retried_forever(
+        engine: Engine, config: Config, clock: FrozenClock, slack: FakeSlack) -> None:
+    room = Newsroom(engine, config, clock, slack)
+    post = room.desk.draft(AUTHOR, a_draft(NOW + timedelta(minutes=10)))
+    slack.fail_next("chat.update", status=200, error="message_not_found", times=5)
+    assert room.desk.approve(post.id or 0, EDITOR, via="reaction").ok
+    clock.advance(minutes=2)
+    room.publishing.sweep()
+    assert len(slack.calls_to("chat.update")) == 1  # the refused update; no retries
