@@ -74,17 +74,18 @@ class Approvals:
         return bool(self.channel and channel == self.channel)
 
     def on_reaction(self, *, channel: str, ts: str, user: str, reaction: str,
-                    added: bool) -> Decision | None:
+                    added: bool, ours: bool = True) -> Decision | None:
         """An editor's reaction on a preview, as a decision; None when it means nothing
         (another emoji, not a preview, not an editor, an emoji taken back that decided
-        nothing)."""
+        nothing). `ours`: the message may be Vigie's (False when Slack says another
+        user wrote it: then it is no preview, and there is nothing to wait for)."""
         name = reaction.split("::")[0]  # drop skin tones
         if not self.watches(channel) or name not in (self.reactions.approve,
                                                      self.reactions.reject):
             return None
         if not self._is_editor(user):
             return None  # reactions of others do not count
-        found = self._preview(channel, ts)
+        found = self._preview(channel, ts, settle=ours)
         if found is None:
             return None
         desk, item = found
@@ -96,10 +97,11 @@ class Approvals:
             return desk.withdraw(item, user)
         return None
 
-    def _preview(self, channel: str, ts: str) -> tuple[ApprovalDesk, int] | None:
+    def _preview(self, channel: str, ts: str, *, settle: bool
+                 ) -> tuple[ApprovalDesk, int] | None:
         """The desk and item a message is the preview of, waiting briefly for one whose
-        ts is still being stored (see `SETTLE_DELAYS`)."""
-        for delay in (*self._settle_delays, None):
+        ts is still being stored (see `SETTLE_DELAYS`) when it may be ours."""
+        for delay in (*(self._settle_delays if settle else ()), None):
             for desk in self._desks:
                 item = desk.by_preview(channel, ts)
                 if item is not None:

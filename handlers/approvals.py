@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 
 from bot.i18n import catalogue
 from bot.slack import SlackError
@@ -26,11 +26,15 @@ def register(app: App, vigie: Vigie) -> None:
         item = event.get("item") or {}
         return item.get("type") == "message" and approvals.watches(item.get("channel"))
 
-    def decide(event: dict[str, Any], *, added: bool) -> None:
+    def decide(event: dict[str, Any], body: dict[str, Any], context: BoltContext, *,
+               added: bool) -> None:
         item = event["item"]
         user_id = str(event.get("user") or "")
+        me = context.bot_user_id or (body.get("authorizations") or [{}])[0].get("user_id")
+        author = event.get("item_user")
         outcome = approvals.on_reaction(channel=item["channel"], ts=item["ts"], user=user_id,
-                                        reaction=str(event.get("reaction") or ""), added=added)
+                                        reaction=str(event.get("reaction") or ""), added=added,
+                                        ours=not (author and me and author != me))
         if outcome is None or outcome.ok:
             return
         text = catalogue().text(vigie.people.locale_for(user_id), outcome.code)
@@ -40,9 +44,11 @@ def register(app: App, vigie: Vigie) -> None:
             log.warning("could not answer %s's reaction: %s", user_id, exc)
 
     @app.event("reaction_added", matchers=[on_approvals_channel])
-    def reaction_added(event: dict[str, Any]) -> None:
-        decide(event, added=True)
+    def reaction_added(event: dict[str, Any], body: dict[str, Any], context: BoltContext
+                       ) -> None:
+        decide(event, body, context, added=True)
 
     @app.event("reaction_removed", matchers=[on_approvals_channel])
-    def reaction_removed(event: dict[str, Any]) -> None:
-        decide(event, added=False)
+    def reaction_removed(event: dict[str, Any], body: dict[str, Any], context: BoltContext
+                         ) -> None:
+        decide(event, body, context, added=False)

@@ -76,3 +76,12 @@ def test_others_and_other_emoji_are_ignored_without_waiting() -> None:
     assert hub.on_reaction(channel="C0OTHER", ts=desk.ts, user=EDITOR,
                            reaction="white_check_mark", added=True) is None
     assert slept == [] and desk.lookups == 0
+
+
+def test_a_reaction_on_someone_elses_message_does_not_wait() -> None:
+    """Slack says a person wrote the message: it cannot be a preview, no lookups again."""
+    desk, slept = Desk(), list[float]()
+    decided = approvals(desk, slept).on_reaction(channel=APPROVALS, ts="1.2", user=EDITOR,
+                                                 reaction="white_check_mark", added=True,
+                                                 ours=False)
+    assert decided is None and slept == [] and desk.lookups == 1
