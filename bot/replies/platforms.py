@@ -217,9 +217,9 @@ class Platforms:
                 langs=[language] if language else None,
                 rkey=record_key(reply.created_at, reply.key))
         except PublishUnconfirmed as exc:
-            raise SendUnconfirmed(exc.reason) from None
+            raise SendUnconfirmed(str(exc.reason)) from None
         except PublishFailed as exc:
-            raise SendFailed(exc.reason, retryable=exc.retryable) from None
+            raise SendFailed(str(exc.reason), retryable=exc.retryable) from None
         return Sent(published.uri, published.url)
 
 
