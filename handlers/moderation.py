@@ -35,6 +35,7 @@ from bot.moderation.messages import (
     WatchRow,
 )
 from bot.moderation.platforms import NotPossible
+from bot.reasons import shown_reason
 from handlers.commands import Invocation, Subcommand
 
 if TYPE_CHECKING:
@@ -190,7 +191,8 @@ def register(app: App, vigie: Vigie, subcommands: dict[str, Subcommand]) -> None
             notice = {"done": _t(locale, "watch.undone", what=what),
                       "refused": _t(locale, "reply.refused"),
                       "already": _t(locale, "reply.already")}.get(
-                outcome.kind, _t(locale, "watch.failed", reason=outcome.reason or "?"))
+                outcome.kind, _t(locale, "watch.failed",
+                                 reason=shown_reason(outcome.reason, locale)))
         view_id = (body.get("view") or {}).get("id")
         if view_id:
             vigie.slack.update_modal(str(view_id), watchlist_view(locale, notice))

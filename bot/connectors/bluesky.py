@@ -471,8 +471,8 @@ class Published(NamedTuple):
 class PublishFailed(Exception):
     """Nothing was posted. `reason` is for staff; `retryable` when trying later may work."""
 
-    def __init__(self, reason: str, *, retryable: bool = True) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: Reason, *, retryable: bool = True) -> None:
+        super().__init__(str(reason))
         self.reason = reason
         self.retryable = retryable
 
@@ -481,7 +481,7 @@ class PublishUnconfirmed(PublishFailed):
     """The post may or may not be on Bluesky (timeout after sending): never resend it
     blindly. With an `rkey`, `BlueskyPublisher.find` tells later."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: Reason) -> None:
         super().__init__(reason, retryable=False)
 
 
@@ -489,8 +489,11 @@ class TextTooLong(PublishFailed):
     """Over Bluesky's limit; refused before anything is sent."""
 
     def __init__(self, length: int, limit: int, unit: str = "characters") -> None:
-        super().__init__(f"Bluesky allows {limit} {unit} per post; this text has {length} "
-                         f"(shorten it by {length - limit})", retryable=False)
+        reason = (Reason("publish.bluesky_too_many_bytes", limit=limit, length=length,
+                         excess=length - limit) if unit == "bytes"
+                  else Reason("publish.bluesky_too_long", limit=limit, length=length,
+                              excess=length - limit))
+        super().__init__(reason, retryable=False)
         self.length = length
         self.limit = limit
 
@@ -571,13 +574,13 @@ class BlueskyPublisher:
         try:
             return self._clients.call(source, read)
         except BlueskyFailure as failure:
-            raise PublishFailed(str(failure), retryable=failure.transient) from None
+            raise PublishFailed(failure.reason, retryable=failure.transient) from None
 
     def _create(self, account_id: str, text: str, *, reply: Any, langs: list[str] | None,
                 rkey: str | None) -> Published:
         text = text.strip()
         if not text:
-            raise PublishFailed("the text is empty", retryable=False)
+            raise PublishFailed(Reason("publish.empty"), retryable=False)
         check_length(text)
         source = self._source(account_id)
         created_at = self._clock.now().astimezone(UTC).isoformat(timespec="milliseconds")
@@ -601,8 +604,8 @@ class BlueskyPublisher:
                 if existing is not None and existing[1] == text:
                     return existing[0]
             if failure.unconfirmed:
-                raise PublishUnconfirmed(str(failure)) from None
-            raise PublishFailed(str(failure), retryable=failure.transient) from None
+                raise PublishUnconfirmed(failure.reason) from None
+            raise PublishFailed(failure.reason, retryable=failure.transient) from None
 
     def _settle(self, account_id: str, rkey: str) -> tuple[Published, str] | None:
         try:
@@ -613,7 +616,7 @@ class BlueskyPublisher:
     def _source(self, account_id: str) -> Source:
         source = self._clients.for_account(account_id)
         if source is None:
-            raise PublishFailed(f"no Bluesky account is configured for {account_id}",
+            raise PublishFailed(Reason("publish.bluesky_no_account", account=account_id),
                                 retryable=False)
         return source
 

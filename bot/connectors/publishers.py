@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.config import PostTarget
+from bot.reasons import Reason
 
 # Text limits of each kind, used to check a draft even before its connector is installed.
 DEFAULT_LIMITS: dict[str, int] = {"slack": 3000, "mastodon": 500, "bluesky": 300}
@@ -27,12 +28,17 @@ KIND_NAMES: dict[str, str] = {"slack": "Slack", "mastodon": "Mastodon", "bluesky
 
 
 class PublishError(Exception):
-    """A publication that did not (certainly) succeed."""
+    """A publication that did not (certainly) succeed. `reason` is shown to staff in their
+    language (`bot.reasons`); `str()` is its English text, for logs."""
+
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
 
 
 class PublishRateLimited(PublishError):
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
+    def __init__(self, reason: Reason, retry_after: float) -> None:
+        super().__init__(reason)
         self.retry_after = retry_after
 
 
@@ -41,8 +47,8 @@ class PublishUnavailable(PublishError):
 
 
 class PublishRejected(PublishError):
-    def __init__(self, message: str, *, permanent: bool) -> None:
-        super().__init__(message)
+    def __init__(self, reason: Reason, *, permanent: bool) -> None:
+        super().__init__(reason)
         self.permanent = permanent
 
 
@@ -102,7 +108,7 @@ class Publisher(Protocol):
 
 class NoPublisher(PublishRejected):
     def __init__(self, kind: str) -> None:
-        super().__init__(f"no publisher configured for {KIND_NAMES.get(kind, kind)} targets",
+        super().__init__(Reason("publish.no_publisher", platform=KIND_NAMES.get(kind, kind)),
                          permanent=True)
 
 

@@ -21,6 +21,7 @@ from bot.connectors.publishers import (
     PublishRejected,
     PublishUnavailable,
 )
+from bot.reasons import Reason
 from bot.slack import (
     SlackError,
     SlackGateway,
@@ -90,13 +91,17 @@ class SlackChannelPublisher:
         try:
             posted = self._slack.post_message(channel, post_message(outgoing))
         except SlackRateLimited as exc:
-            raise PublishRateLimited(str(exc), exc.retry_after) from None
+            raise PublishRateLimited(Reason("publish.slack_rate_limited"),
+                                     exc.retry_after) from None
         except SlackUnavailable as exc:
-            raise PublishUnavailable(str(exc)) from None
+            raise PublishUnavailable(Reason("publish.slack_unreachable", error=str(exc))) \
+                from None
         except SlackOutcomeUnknown as exc:
-            raise PublishOutcomeUnknown(str(exc)) from None
+            raise PublishOutcomeUnknown(Reason("publish.slack_no_answer",
+                                               error=str(exc))) from None
         except SlackRejected as exc:
-            raise PublishRejected(str(exc), permanent=exc.error in PERMANENT) from None
+            raise PublishRejected(Reason("publish.slack_refused", error=str(exc)),
+                                  permanent=exc.error in PERMANENT) from None
         return Published(external_id=posted.ts, url=self._permalink(posted.channel, posted.ts))
 
     def find(self, outgoing: Outgoing) -> Published | None:
@@ -113,7 +118,7 @@ class SlackChannelPublisher:
                 channel, since=outgoing.attempt_started - timedelta(minutes=1), matches=ours
             )
         except SlackError as exc:
-            raise PublishUnavailable(f"could not look in the channel: {exc}") from None
+            raise PublishUnavailable(Reason("publish.lookup_failed", error=str(exc))) from None
         if ts is None:
             return None
         return Published(external_id=ts, url=self._permalink(channel, ts))
@@ -128,5 +133,6 @@ class SlackChannelPublisher:
     def _channel(outgoing: Outgoing) -> str:
         channel = outgoing.target.channel
         if not channel:
-            raise PublishRejected(f"target {outgoing.target.id} has no channel", permanent=True)
+            raise PublishRejected(Reason("publish.no_channel", target=outgoing.target.id),
+                                  permanent=True)
         return channel

@@ -63,11 +63,13 @@ from bot.connectors.publishers import (
     DEFAULT_LIMITS,
     Outgoing,
     Published,
+    PublishError,
     PublishOutcomeUnknown,
     PublishRateLimited,
     PublishRejected,
     PublishUnavailable,
 )
+from bot.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,8 @@ _REMOTE_MENTION = re.compile(r"(?<![\w@])(@\w+)@[\w.-]+\w")
 def _account(outgoing: Outgoing) -> str:
     account = outgoing.target.account
     if not account:
-        raise PublishRejected(f"target {outgoing.target.id} has no account", permanent=True)
+        raise PublishRejected(Reason("publish.no_account", target=outgoing.target.id),
+                              permanent=True)
     return account
 
 
@@ -137,8 +140,8 @@ class MastodonTargetPublisher:
                 if self._source_text(client, status) == wanted:
                     return _mastodon_published(status)
         except MastodonError as exc:
-            raise PublishUnavailable(f"could not look at the account's posts: "
-                                     f"{_mastodon_failure(exc, client)}") from None
+            # Only logged (the delivery keeps the error of its send): the failure's reason.
+            raise PublishUnavailable(_mastodon_failure(exc, client).reason) from None
         return None
 
     @staticmethod
@@ -153,10 +156,10 @@ class MastodonTargetPublisher:
         try:
             found = self._clients.for_account(account)
         except SourceFailure as exc:  # e.g. its token variable is not set
-            raise PublishRejected(str(exc), permanent=True) from None
+            raise PublishRejected(exc.reason, permanent=True) from None
         if found is None:
-            raise PublishRejected(f"no enabled Mastodon source speaks for the account "
-                                  f"{account}", permanent=True)
+            raise PublishRejected(Reason("publish.mastodon_no_source", account=account),
+                                  permanent=True)
         return found[1]
 
 
@@ -172,30 +175,29 @@ def _created(status: Any) -> datetime:
     return datetime.fromisoformat(str(created).replace("Z", "+00:00"))
 
 
-def _mastodon_failure(exc: MastodonError, client: Mastodon) -> Exception:
+def _mastodon_failure(exc: MastodonError, client: Mastodon) -> PublishError:
     """Mastodon.py's exception as the failure kind the publishing job acts on."""
     if isinstance(exc, MastodonRatelimitError):
         reset = getattr(client, "ratelimit_reset", None)
         wait = reset - time.time() if isinstance(reset, int | float) else 0.0
-        return PublishRateLimited("rate limited by the instance", max(wait, 60.0))
+        return PublishRateLimited(Reason("mastodon.rate_limited"), max(wait, 60.0))
     if isinstance(exc, MastodonNetworkError):
         if _never_connected(exc):
-            return PublishUnavailable("cannot reach the instance")
-        return PublishOutcomeUnknown("the instance did not answer in time (the post may "
-                                     "have gone out)")
+            return PublishUnavailable(Reason("publish.mastodon_unreachable"))
+        return PublishOutcomeUnknown(Reason("publish.mastodon_no_answer"))
     if isinstance(exc, MastodonServerError):
         status = _status(exc)
         if status == 503:  # the instance (or its proxy) turned the request away
-            return PublishUnavailable("the instance is unavailable (HTTP 503)")
-        return PublishOutcomeUnknown(f"the instance answered HTTP {status} (the post may "
-                                     "have gone out)")
+            return PublishUnavailable(Reason("publish.mastodon_unavailable"))
+        return PublishOutcomeUnknown(Reason("publish.mastodon_server_error",
+                                            status=str(status or "?")))
     if isinstance(exc, MastodonAPIError):
         status = _status(exc)
-        detail = _detail(exc)
-        return PublishRejected(f"the instance refused the post (HTTP {status}"
-                               f"{': ' + detail if detail else ''})",
-                               permanent=status not in (408, 409))
-    return PublishOutcomeUnknown(f"Mastodon error ({type(exc).__name__})")
+        detail, code = _detail(exc), str(status or "?")
+        reason = (Reason("publish.mastodon_refused_detail", status=code, detail=detail)
+                  if detail else Reason("publish.mastodon_refused", status=code))
+        return PublishRejected(reason, permanent=status not in (408, 409))
+    return PublishOutcomeUnknown(Reason("mastodon.other", error=type(exc).__name__))
 
 
 def _never_connected(exc: BaseException) -> bool:
@@ -259,11 +261,11 @@ class BlueskyTargetPublisher:
         try:
             found = self._publisher.find(_account(outgoing), self.rkey(outgoing))
         except PublishFailed as exc:
-            raise PublishUnavailable(f"could not look for the post: {exc.reason}") from None
+            raise PublishUnavailable(exc.reason) from None  # only logged
         return Published(external_id=found.uri, url=found.url) if found else None
 
 
-def _bluesky_failure(exc: PublishFailed) -> Exception:
+def _bluesky_failure(exc: PublishFailed) -> PublishError:
     # BlueskyPublisher raises `from None`, which keeps the client's failure as context.
     context = exc.__context__
     if isinstance(context, BlueskyFailure) and context.retry_after is not None:

@@ -15,9 +15,10 @@ from bot.clock import Clock
 from bot.mentions.models import Mention
 from bot.moderation.masking import author_key
 from bot.moderation.messages import PLATFORM_NAMES
-from bot.moderation.models import ActionKind, ActionState, ModerationAction
+from bot.moderation.models import ERROR_LENGTH, ActionKind, ActionState, ModerationAction
 from bot.moderation.platforms import ActionFailed, NotPossible, PlatformModerator
 from bot.moderation.service import Moderation, touch, write_log
+from bot.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ UNDOABLE = (ActionKind.MUTE, ActionKind.BLOCK)
 @dataclass(frozen=True)
 class ActOutcome:
     kind: str  # "done" | "already" | "failed" | "refused" | "missing" | "not_possible"
-    reason: str | None = None
+    reason: str | None = None  # "failed": a stored `Reason` (`bot.reasons.shown_reason`)
     action_id: int | None = None
 
 
@@ -83,12 +84,12 @@ class ModerationActions:
         try:
             done = self._platforms.perform(mention, action, comment)
         except (ActionFailed, NotPossible) as exc:
-            reason = exc.key if isinstance(exc, NotPossible) else str(exc)
-            self._settle(row.id or 0, state=ActionState.FAILED, error=reason[:512],
+            why = _why(exc, platform)
+            stored = why.stored(ERROR_LENGTH)
+            self._settle(row.id or 0, state=ActionState.FAILED, error=stored,
                          actor=actor, mention_id=mention_id, key=key, action=f"{action}_failed")
-            self._moderation.tell(channel_id, actor, "failed", platform=platform,
-                                  reason=reason[:300])
-            return ActOutcome("failed", reason)
+            self._moderation.tell(channel_id, actor, "failed", platform=platform, reason=why)
+            return ActOutcome("failed", stored)
         self._settle(row.id or 0, state=ActionState.DONE, target=done.target,
                      remote_ref=done.remote_ref, actor=actor, mention_id=mention_id, key=key,
                      action=action)
@@ -110,13 +111,14 @@ class ModerationActions:
         try:
             self._platforms.undo(row)
         except (ActionFailed, NotPossible) as exc:
-            reason = exc.key if isinstance(exc, NotPossible) else str(exc)
+            error = _why(exc, PLATFORM_NAMES.get(row.platform, row.platform)) \
+                .stored(ERROR_LENGTH)
             with Session(self._engine) as session:
                 write_log(session, at=self._clock.now(), actor=actor,
                           action=f"un{row.action}_failed", mention_id=row.mention_id,
-                          author=row.author_key, detail=reason)
+                          author=row.author_key, detail=error)
                 session.commit()
-            return ActOutcome("failed", reason)
+            return ActOutcome("failed", error)
         now = self._clock.now()
         with Session(self._engine) as session:
             stored = session.get(ModerationAction, action_id)
@@ -144,3 +146,12 @@ class ModerationActions:
             if state == ActionState.DONE:
                 touch(session, mention_id)
             session.commit()
+
+
+def _why(exc: ActionFailed | NotPossible, platform: str) -> Reason:
+    """Why an action failed, to store and show in the reader's language."""
+    if isinstance(exc, ActionFailed):
+        return exc.reason
+    if exc.key == "no_account":
+        return Reason("moderation.no_account", platform=platform)
+    return Reason("moderation.no_platform")

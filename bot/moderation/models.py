@@ -22,6 +22,8 @@ def _mention_fk(*, primary_key: bool = False, nullable: bool = False) -> Column[
                   autoincrement=False, nullable=nullable, index=not primary_key)
 
 
+ERROR_LENGTH = 512  # ModerationAction.error and the log's detail: a stored `Reason`
+
 class MarkSource(StrEnum):
     DETECTOR = "detector"  # the word list at intake
     STAFF = "staff"  # someone on the card
@@ -95,7 +97,7 @@ class ModerationAction(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime)
     undone_by: str | None = Field(default=None, max_length=32)
     undone_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    error: str | None = Field(default=None, max_length=512)
+    error: str | None = Field(default=None, max_length=ERROR_LENGTH)  # a stored Reason
 
 
 class ModerationLog(SQLModel, table=True):

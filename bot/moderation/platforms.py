@@ -33,6 +33,7 @@ from bot.connectors.bluesky import BlueskyClients, BlueskyFailure
 from bot.connectors.mastodon import MastodonClients, translated_errors
 from bot.mentions.models import Mention
 from bot.moderation.models import ActionKind, ModerationAction
+from bot.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,12 @@ T = TypeVar("T")
 
 
 class ActionFailed(Exception):
-    """The platform refused or could not be reached; nothing is known to have changed."""
+    """The platform refused or could not be reached; nothing is known to have changed.
+    `reason` is shown to staff in their language (`bot.reasons`); `str()` is English."""
+
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
 
 
 class NotPossible(Exception):
@@ -129,7 +135,7 @@ class PlatformModerator:
         try:
             found = self._mastodon.for_account(account_id)
         except SourceFailure as failure:
-            raise ActionFailed(str(failure)) from None
+            raise ActionFailed(failure.reason) from None
         if found is None:
             raise NotPossible("no_account")
         return found
@@ -137,7 +143,7 @@ class PlatformModerator:
     def _mastodon_do(self, mention: Mention, action: str, comment: str | None) -> Done:
         _, client = self._mastodon_source(mention)
         if not mention.platform_ref:
-            raise ActionFailed("the post's id is unknown")
+            raise ActionFailed(Reason("moderation.no_post_id"))
         with _mastodon_failures():
             status = client.status(mention.platform_ref)
             target = str(status["account"]["id"])
@@ -174,13 +180,13 @@ class PlatformModerator:
         try:
             return self._bluesky.call(source, action)
         except BlueskyFailure as failure:
-            raise ActionFailed(str(failure)) from None
+            raise ActionFailed(failure.reason) from None
 
     def _bluesky_do(self, mention: Mention, action: str, comment: str | None) -> Done:
         source = self._bluesky_source(mention)
         uri = mention.platform_ref or ""
         if not uri.startswith("at://"):
-            raise ActionFailed("the post's AT URI is unknown")
+            raise ActionFailed(Reason("moderation.no_at_uri"))
         target = uri.removeprefix("at://").split("/", 1)[0]
         now = self._clock.now().astimezone(UTC).isoformat(timespec="milliseconds")
         now = now.replace("+00:00", "Z")
@@ -195,7 +201,7 @@ class PlatformModerator:
             return Done(target, str(made.uri))
         if action == ActionKind.REPORT:
             if not mention.platform_cid:
-                raise ActionFailed("the post's CID is unknown")
+                raise ActionFailed(Reason("moderation.no_cid"))
             subject = models.ComAtprotoRepoStrongRef.Main(uri=uri, cid=mention.platform_cid)
             report = self._bsky(source, lambda client, did: client.com.atproto.moderation
                                 .create_report(models.ComAtprotoModerationCreateReport.Data(
@@ -239,4 +245,4 @@ def _mastodon_failures() -> Iterator[None]:
         with translated_errors():
             yield
     except SourceFailure as failure:
-        raise ActionFailed(str(failure)) from None
+        raise ActionFailed(failure.reason) from None

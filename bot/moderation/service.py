@@ -34,6 +34,7 @@ from bot.moderation.abuse import AbuseDetector, Detection
 from bot.moderation.exposure import Exposure
 from bot.moderation.masking import author_key, kinds_of
 from bot.moderation.models import (
+    ERROR_LENGTH,
     ActionState,
     Delegation,
     MarkSource,
@@ -43,6 +44,7 @@ from bot.moderation.models import (
     Offender,
 )
 from bot.people import Directory
+from bot.reasons import Reason, shown_reason
 from bot.slack import SlackError, SlackGateway
 
 log = logging.getLogger(__name__)
@@ -298,8 +300,11 @@ class Moderation:
             return session.get(Mention, mention_id)
 
     def tell(self, channel: str, user: str, key: str, **params: object) -> None:
-        """A short ephemeral answer to `user` in `channel`."""
+        """A short ephemeral answer to `user` in `channel`; a `Reason` param is said in
+        their language."""
         locale = self._people.locale_for(user)
+        params = {name: shown_reason(value.stored(ERROR_LENGTH), locale)
+                  if isinstance(value, Reason) else value for name, value in params.items()}
         try:
             self._slack.post_ephemeral(channel, user, messages.reply(locale, key, **params))
         except SlackError as exc:

@@ -47,6 +47,7 @@ from bot.connectors.publishers import (
     PublishRejected,
 )
 from bot.posts.models import (
+    ERROR_LENGTH,
     DeliveryState,
     Post,
     PostApproval,
@@ -56,6 +57,7 @@ from bot.posts.models import (
 )
 from bot.posts.service import JOB, Notices, Timer, job_id
 from bot.posts.when import next_occurrence
+from bot.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -350,29 +352,29 @@ class Publishing:
         max_attempts = self._config.posts.max_attempts
         try:
             if outgoing is None:
-                raise PublishRejected(f"target {delivery.target_id} is no longer configured",
+                raise PublishRejected(Reason("publish.target_gone", target=delivery.target_id),
                                       permanent=True)
             published = self._publishers.get(delivery.kind).publish(outgoing)
         except PublishRateLimited as exc:
             # Refused before anything happened: wait it out, without using up an attempt.
-            return {"state": DeliveryState.FAILED, "error": str(exc),
+            return {"state": DeliveryState.FAILED, "error": _stored(exc.reason),
                     "next_attempt_at": self._clock.now() + timedelta(seconds=exc.retry_after),
                     "attempts": delivery.attempts - 1}
         except PublishOutcomeUnknown as exc:
-            return self._unknown(post, claimed, outgoing, str(exc))
+            return self._unknown(post, claimed, outgoing, exc.reason)
         except PublishRejected as exc:
-            return self._failed(claimed, str(exc), exc.permanent or
+            return self._failed(claimed, exc.reason, exc.permanent or
                                 delivery.attempts >= max_attempts)
         except PublishError as exc:  # unavailable: certainly not sent
-            return self._failed(claimed, str(exc), delivery.attempts >= max_attempts)
+            return self._failed(claimed, exc.reason, delivery.attempts >= max_attempts)
         except Exception as exc:  # a publisher bug: it may have sent; never resend blindly
             log.exception("publisher %s crashed on post %s", delivery.kind, post.id)
             return {"state": DeliveryState.UNCONFIRMED, "gave_up": True,
-                    "error": f"unexpected error: {type(exc).__name__}"}
+                    "error": _stored(Reason("publish.crashed", error=type(exc).__name__))}
         return self._published(published)
 
     def _unknown(self, post: Post, claimed: Claimed, outgoing: Outgoing | None,
-                 error: str) -> dict[str, Any]:
+                 error: Reason) -> dict[str, Any]:
         """Timeout after sending: look once; if the platform cannot say, leave it to a human
         (or to a later look, when the lookup itself could not be made)."""
         found: Published | None = None
@@ -388,7 +390,7 @@ class Publishing:
             log.info("post %s had reached %s despite the error", post.id,
                      claimed.delivery.target_id)
             return self._published(found)
-        return {"state": DeliveryState.UNCONFIRMED, "error": error, "checks": 1,
+        return {"state": DeliveryState.UNCONFIRMED, "error": _stored(error), "checks": 1,
                 "gave_up": not lookup_failed,
                 "next_attempt_at": (self._clock.now() + backoff(1)) if lookup_failed else None}
 
@@ -432,10 +434,10 @@ class Publishing:
                 "url": published.url, "published_at": self._clock.now(), "error": None,
                 "next_attempt_at": None}
 
-    def _failed(self, claimed: Claimed, error: str, gave_up: bool) -> dict[str, Any]:
+    def _failed(self, claimed: Claimed, error: Reason, gave_up: bool) -> dict[str, Any]:
         log.warning("post %s → %s failed (attempt %s): %s", claimed.delivery.post_id,
                     claimed.delivery.target_id, claimed.delivery.attempts, error)
-        return {"state": DeliveryState.FAILED, "error": error, "gave_up": gave_up,
+        return {"state": DeliveryState.FAILED, "error": _stored(error), "gave_up": gave_up,
                 "next_attempt_at": None if gave_up
                 else self._clock.now() + backoff(claimed.delivery.attempts)}
 
@@ -454,8 +456,6 @@ class Publishing:
                 .where(col(Post.state) == PostState.PUBLISHING).values(updated_at=now)
             )
             for claimed, values in results:
-                if isinstance(values.get("error"), str):
-                    values["error"] = values["error"][:500]
                 session.execute(  # only while this runner still holds the delivery's claim
                     update(PostDelivery).where(col(PostDelivery.id) == claimed.delivery.id)
                     .where(col(PostDelivery.state) == DeliveryState.SENDING)
@@ -506,7 +506,7 @@ class Publishing:
                     update(PostDelivery).where(col(PostDelivery.id) == delivery_id)
                     .where(col(PostDelivery.state) == DeliveryState.SENDING)
                     .values(state=DeliveryState.UNCONFIRMED, next_attempt_at=now, checks=0,
-                            error="interrupted while sending")
+                            error=_stored(Reason("publish.interrupted")))
                 )
             session.commit()
         for _, post_id in stuck:
@@ -537,3 +537,8 @@ class Publishing:
 
 def _count(result: Any) -> int:
     return int(result.rowcount)
+
+
+def _stored(reason: Reason) -> str:
+    """What `PostDelivery.error` keeps: the reason, rendered in the reader's language."""
+    return reason.stored(ERROR_LENGTH)

@@ -23,6 +23,7 @@ from bot.posts.models import DeliveryState, DraftForm, Post, PostDelivery, PostS
 from bot.posts.service import FieldErrors, PostView
 from bot.posts.templates import PostTemplate
 from bot.posts.when import long_date
+from bot.reasons import shown_reason
 from bot.slack_format import Message, date, escape, escaped_within, link, mrkdwn, plain, truncate
 
 DRAFT_CALLBACK = "posts.draft"
@@ -373,7 +374,7 @@ def status_line(view: PostView, *, locale: str, timezone: str, required: int) ->
 
 def delivery_line(delivery: PostDelivery, *, config: Config, locale: str) -> str:
     label = escape(target_label(delivery.target_id, config))
-    error = escaped_within(delivery.error or "", 300)
+    error = shown_reason(delivery.error, locale)
     if delivery.state == DeliveryState.PUBLISHED:
         if delivery.url:
             return _t(locale, "posts.delivery.published", target=label,

@@ -36,6 +36,7 @@ EDITABLE = (PostState.PENDING, PostState.APPROVED, PostState.REJECTED, PostState
 CANCELLABLE = EDITABLE
 OPEN = (PostState.PENDING, PostState.APPROVED, PostState.EXPIRED, PostState.STALE)
 FINISHED = (PostState.PUBLISHED, PostState.FAILED)
+ERROR_LENGTH = 512  # PostDelivery.error: why a delivery failed, as a stored `Reason`
 
 
 class DeliveryState(StrEnum):
@@ -111,7 +112,7 @@ class PostDelivery(SQLModel, table=True):
     checks: int = Field(default=0, description="lookups done after an unknown outcome")
     external_id: str | None = Field(default=None, max_length=256)
     url: str | None = Field(default=None, max_length=2048)
-    error: str | None = Field(default=None, max_length=512)
+    error: str | None = Field(default=None, max_length=ERROR_LENGTH)  # a stored Reason
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.i18n import catalogue
 from bot.mentions.models import Mention
+from bot.reasons import shown_reason
 from bot.replies.models import Reply, ReplyKind, ReplyState, ReplyTemplateRevision
 from bot.replies.platforms import Target
 from bot.replies.templates import VARIABLES, ReplyTemplate
@@ -91,7 +92,7 @@ def _reply_detail(reply: Reply, *, platform: str, approvals: str | None, locale:
         "user": f"<@{reply.author_id}>", "platform": escape(platform),
         "when": _when(reply.sent_at or reply.updated_at),
         "editor": f"<@{reply.decided_by}>" if reply.decided_by else "",
-        "reason": escaped_within(reply.error or reply.reason or "", 300),
+        "reason": _why(reply, locale, failure_first=True),
         "channel": f"<#{approvals}>" if approvals else "",
         "why": escape(reply.sensitive or ""),
     }
@@ -346,7 +347,7 @@ def approval_preview(reply: Reply, mention: Mention, *, platform: str, account: 
     else:
         outcome = _t(locale, f"approval.state.{state.value}",
                      editor=f"<@{reply.decided_by}>" if reply.decided_by else "",
-                     reason=escaped_within(reply.reason or reply.error or "", 300),
+                     reason=_why(reply, locale, failure_first=False),
                      platform=escape(platform))
         if state == ReplyState.SENT and reply.remote_url:
             outcome += "  " + link(reply.remote_url, _t(locale, "card.see_reply"))
@@ -535,3 +536,11 @@ def template_history(template: ReplyTemplate, revisions: Sequence[ReplyTemplateR
                   user=f"<@{revision.by}>", when=_when(revision.at))
         blocks.append({"type": "section", "text": mrkdwn(f"{line}\n{code(revision.body, 600)}")})
     return _modal(TEMPLATE_INFO, _t(locale, "admin.history_title"), blocks, locale)
+
+
+def _why(reply: Reply, locale: str, *, failure_first: bool) -> str:
+    """The editor's reason for a rejection (their words, escaped) or why sending failed
+    (a stored `Reason`, in the reader's language), whichever the place shows first."""
+    if reply.error and (failure_first or not reply.reason):
+        return shown_reason(reply.error, locale)
+    return escaped_within(reply.reason or "", 300)

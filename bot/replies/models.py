@@ -25,6 +25,8 @@ from sqlmodel import Field, SQLModel
 
 from bot.store import UTCDateTime
 
+ERROR_LENGTH = 512  # Reply.error: why sending failed, as a stored `Reason`
+
 
 class ReplyState(StrEnum):
     AWAITING_APPROVAL = "awaiting_approval"  # in the approvals channel, for an editor
@@ -85,7 +87,8 @@ class Reply(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     remote_id: str | None = Field(default=None, max_length=512, description="status id, AT URI")
     remote_url: str | None = Field(default=None, max_length=2048)
-    error: str | None = Field(default=None, max_length=512, description="why it failed")
+    error: str | None = Field(default=None, max_length=ERROR_LENGTH,
+                              description="why it failed, a stored `bot.reasons.Reason`")
     settled_by: str | None = Field(default=None, max_length=32,
                                    description="who retried or confirmed it last")
 

@@ -50,6 +50,7 @@ from bot.connectors.bluesky import (
 )
 from bot.connectors.mastodon import DEFAULT_MAX_CHARACTERS, MastodonClients
 from bot.mentions.models import Mention
+from bot.reasons import Reason
 from bot.replies.models import Reply, ReplyKind
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,11 @@ class Sent(NamedTuple):
 
 
 class SendFailed(Exception):
-    """Nothing was posted. `reason` is for staff (no secret in it)."""
+    """Nothing was posted. `reason` is for staff (no secret in it), in their language
+    (`bot.reasons`); `str()` is its English text, for logs."""
 
-    def __init__(self, reason: str, *, retryable: bool = True) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: Reason, *, retryable: bool = True) -> None:
+        super().__init__(str(reason))
         self.reason = reason
         self.retryable = retryable
 
@@ -80,8 +82,8 @@ class SendFailed(Exception):
 class SendUnconfirmed(Exception):
     """The reply may be on the platform: never send it again without a person."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(str(reason))
         self.reason = reason
 
 
@@ -184,15 +186,15 @@ class Platforms:
             return self._send_mastodon(reply, mention, language)
         if reply.kind == ReplyKind.BLUESKY:
             return self._send_bluesky(reply, mention, language)
-        raise SendFailed(f"a {reply.kind} reply is not sent by Vigie", retryable=False)
+        raise SendFailed(Reason("reply.by_hand", kind=str(reply.kind)), retryable=False)
 
     def _send_mastodon(self, reply: Reply, mention: Mention, language: str | None) -> Sent:
         try:
             found = self._mastodon.for_account(reply.account_id or "")
         except SourceFailure as failure:
-            raise SendFailed(str(failure), retryable=False) from None
+            raise SendFailed(failure.reason, retryable=False) from None
         if found is None:
-            raise SendFailed(f"no Mastodon account is configured for {reply.account_id}",
+            raise SendFailed(Reason("reply.no_mastodon_account", account=reply.account_id or ""),
                              retryable=False)
         _source, client = found
         kwargs: dict[str, Any] = {"in_reply_to_id": mention.platform_ref,
@@ -243,25 +245,24 @@ def _mastodon_failure(exc: MastodonError) -> SendFailed | SendUnconfirmed:
     if isinstance(exc, MastodonNetworkError):
         cause = exc.__context__
         if _never_sent(cause):
-            return SendFailed(f"cannot reach the instance ({_name(cause)})")
-        return SendUnconfirmed(f"no answer from the instance ({_name(cause)})")
+            return SendFailed(Reason("mastodon.unreachable", error=_name(cause)))
+        return SendUnconfirmed(Reason("reply.mastodon_no_answer", error=_name(cause)))
     if isinstance(exc, MastodonGatewayTimeoutError | MastodonBadGatewayError):
-        return SendUnconfirmed(f"the instance's gateway answered HTTP {_status(exc)}")
+        return SendUnconfirmed(Reason("reply.mastodon_gateway", status=_status(exc)))
     if isinstance(exc, MastodonRatelimitError):
-        return SendFailed("rate limited by the instance; try again in a few minutes")
+        return SendFailed(Reason("reply.mastodon_rate_limited"))
     if isinstance(exc, MastodonUnauthorizedError):
-        return SendFailed("the instance refused the access token (401): it needs the "
-                          "write:statuses scope", retryable=False)
+        return SendFailed(Reason("reply.mastodon_token_refused"), retryable=False)
     if isinstance(exc, MastodonNotFoundError):
-        return SendFailed("the post is gone (deleted, or no longer visible to the account)",
-                          retryable=False)
+        return SendFailed(Reason("reply.post_gone"), retryable=False)
     if isinstance(exc, MastodonServerError):
-        return SendFailed(f"the instance answered HTTP {_status(exc)}")
+        return SendFailed(Reason("mastodon.http_status", status=_status(exc)))
     if isinstance(exc, MastodonAPIError):
         detail = _detail(exc)
-        return SendFailed(f"the instance refused the reply (HTTP {_status(exc)}"
-                          + (f": {detail})" if detail else ")"), retryable=False)
-    return SendFailed(f"Mastodon error ({type(exc).__name__})")
+        reason = (Reason("reply.mastodon_refused_detail", status=_status(exc), detail=detail)
+                  if detail else Reason("reply.mastodon_refused", status=_status(exc)))
+        return SendFailed(reason, retryable=False)
+    return SendFailed(Reason("mastodon.other", error=type(exc).__name__))
 
 
 def _never_sent(cause: BaseException | None) -> bool:

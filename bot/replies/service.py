@@ -38,9 +38,10 @@ from bot.mentions.qualify import Change, Qualifier, QualifyConflict
 from bot.mentions.qualify_models import ChangeSource
 from bot.moderation.masking import masked
 from bot.people import Directory
+from bot.reasons import Reason
 from bot.replies import messages
 from bot.replies.messages import ModalState, ReplyForm
-from bot.replies.models import Reply, ReplyKind, ReplyState
+from bot.replies.models import ERROR_LENGTH, Reply, ReplyKind, ReplyState
 from bot.replies.platforms import Platforms, SendFailed, SendUnconfirmed
 from bot.replies.templates import TemplateLibrary, TemplateProblem
 from bot.replies.templates import render as render_template
@@ -285,13 +286,14 @@ class ReplyDesk:
         try:
             sent = self.platforms.send(reply, mention)
         except SendUnconfirmed as exc:
-            values = {"state": ReplyState.UNCONFIRMED, "error": exc.reason[:512]}
+            values = {"state": ReplyState.UNCONFIRMED, "error": exc.reason.stored(ERROR_LENGTH)}
         except SendFailed as exc:
-            values = {"state": ReplyState.FAILED, "error": exc.reason[:512]}
+            values = {"state": ReplyState.FAILED, "error": exc.reason.stored(ERROR_LENGTH)}
         except Exception as exc:  # a bug, or a library surprise: it may have gone out
             log.exception("sending reply %s failed unexpectedly", reply_id)
             values = {"state": ReplyState.UNCONFIRMED,
-                      "error": f"unexpected error ({type(exc).__name__})"}
+                      "error": Reason("publish.crashed", error=type(exc).__name__)
+                      .stored(ERROR_LENGTH)}
         else:
             values = {"state": ReplyState.SENT, "remote_id": sent.remote_id[:512],
                       "remote_url": (sent.url or "")[:2048] or None,
@@ -537,7 +539,7 @@ class ReplyDesk:
         for reply_id in lost:
             if self._move(int(reply_id or 0), (ReplyState.SENDING,), {
                     "state": ReplyState.UNCONFIRMED,
-                    "error": "Vigie stopped while sending it; check before sending again"}):
+                    "error": Reason("reply.interrupted").stored(ERROR_LENGTH)}):
                 reply = self._reply(int(reply_id or 0))
                 if reply is not None:
                     self._qualifier.refresh_card(reply.mention_id)

@@ -20,6 +20,7 @@ from bot.config import Config
 from bot.i18n import catalogue
 from bot.posts.messages import when_text
 from bot.posts.models import DeliveryState, Post, PostDelivery, PostState
+from bot.reasons import shown_reason
 from bot.reports import charts, formats
 from bot.reports.queries import Scope, local_days
 from bot.reports.sections import Block, ReportContext, SectionOutput, Viewer
@@ -142,10 +143,10 @@ class PostsSections:
             failed=formats.number(failed, locale),
             deliveries=formats.number(outcomes.get(DeliveryState.PUBLISHED, 0), locale))]
         failures = [p for p in posts if p.state == PostState.FAILED]
-        reasons = _reasons(deliveries)
+        reasons = _reasons(deliveries, locale)
         for post in failures[-FAILED_LISTED:]:
             lines.append("• :warning: " + escaped_within(" ".join(post.text.split()), EXCERPT)
-                         + (f" — {escape(reasons[post.id or 0])}" if post.id in reasons else ""))
+                         + (f" — {reasons[post.id or 0]}" if post.id in reasons else ""))
         chart = charts.outcome_by_day(
             filename=f"vigie-posts-{days[-1].isoformat()}.png",
             title=_t(locale, "chart_title"), days=days, series=series,
@@ -168,10 +169,12 @@ def _targets(session: Session, post_ids: Sequence[int]) -> dict[int, list[str]]:
     return found
 
 
-def _reasons(deliveries: Sequence[PostDelivery]) -> dict[int, str]:
+def _reasons(deliveries: Sequence[PostDelivery], locale: str) -> dict[int, str]:
+    """Why each failed post failed (its first failed target), as mrkdwn in `locale`."""
     reasons: dict[int, str] = {}
     for delivery in deliveries:
         if delivery.state != DeliveryState.PUBLISHED and delivery.error:
-            reasons.setdefault(delivery.post_id, f"{delivery.target_id}: {delivery.error}"[:200])
+            reasons.setdefault(delivery.post_id, escaped_within(delivery.target_id, 60) + ": "
+                               + shown_reason(delivery.error, locale, limit=140))
     return reasons
 

@@ -384,3 +384,23 @@ def test_a_mention_unsaved_meanwhile_is_not_inserted(
     assert "n'est plus dans les sauvegardes" in notice["elements"][0]["text"]
     assert current["blocks"][0]["block_id"] == "text-0"
     assert not any(b.get("block_id") == "quote" for b in current["blocks"])
+
+
+def test_a_mute_the_instance_refuses_is_told_in_french(
+        vigie: RunningVigie, slack: FakeSlack, driver: SlackDriver,
+        mastodon: FakeMastodon) -> None:
+    """The instance answers 503 to the mute: the staff member reads why, in French."""
+    author = mastodon.add_account("fredhater", domain="pouet.example", display_name="Fred")
+    status = mastodon.add_status(author, "<p>abruti</p>")
+    _, channel, ts = post(vigie, slack, "t9", INSULT, ref={"id": status["id"]})
+    driver.click(STAFF, "moderate.act", message={"ts": ts}, channel_id=channel)
+    modal = slack.wait_for(lambda: [v for v in slack.views_for(STAFF)
+                                    if v.get("callback_id") == "moderate_act"], timeout=10)[-1]
+    mastodon.fail_next(f"/api/v1/accounts/{author['id']}/mute", status=503)
+    driver.view_submission(user_id=STAFF, view=modal, values={"action": {"action": "mute"}})
+    told = slack.wait_for(lambda: [m for m in slack.ephemerals(channel, STAFF)
+                                   if "Rien n'a changé" in json.dumps(m, ensure_ascii=False)],
+                          timeout=10)
+    text = json.dumps(told[-1], ensure_ascii=False)
+    assert "l'instance a répondu HTTP 503" in text and "answered" not in text
+    assert mastodon.mutes == set()

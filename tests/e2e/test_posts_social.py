@@ -20,6 +20,7 @@ from tests.e2e.test_posts_flow import (
     soon,
     stored,
     submit,
+    thread,
     wait_dm,
 )
 from tests.support.bluesky_server import FakeBluesky
@@ -126,3 +127,20 @@ def test_a_text_too_long_for_bluesky_is_refused_in_the_modal(
     assert submit(driver, view, targets=("matinale-mastodon",), at=soon(60),
                   text=text).content in (b"", b"{}")
     assert len(stored(vigie)) == 1
+
+
+def test_a_mastodon_refusal_is_told_in_french_on_the_preview(
+        vigie: RunningVigie, driver: SlackDriver, slack: FakeSlack,
+        mastodon: FakeMastodon) -> None:
+    """The instance answers 422: the French preview and thread say why in French."""
+    submit(driver, open_draft(driver, slack, "Refusé par l'instance"),
+           targets=("matinale-mastodon",))
+    mastodon.fail_next("/api/v1/statuses", status=422)
+    approve(driver, slack)
+    card = preview(slack, "l'instance a refusé le post (HTTP 422", timeout=30)
+    shown = json.dumps(card["blocks"], ensure_ascii=False)
+    assert "échec" in shown and "refused" not in shown
+    told = slack.wait_for(lambda: [m for m in thread(slack, card["ts"])
+                                   if "l'instance a refusé" in m["text"]], timeout=10)
+    assert "refused" not in told[0]["text"]
+    assert mastodon.posted == []

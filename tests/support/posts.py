@@ -21,6 +21,7 @@ from bot.connectors.publishers import (
 from bot.posts.jobs import Publishing
 from bot.posts.models import DraftIn
 from bot.posts.service import PostDesk
+from bot.reasons import Reason
 
 EDITOR = "U0EDITOR"
 EDITOR2 = "U0EDITOR2"
@@ -128,7 +129,7 @@ class ScriptedPublisher:
         with self.lock:
             self.finds += 1
             if self.find_fails:
-                raise PublishError("cannot look right now")
+                raise PublishError(Reason("publish.lookup_failed", error="cannot look right now"))
             for index, sent in enumerate(self.sent, 1):
                 if sent.key == outgoing.key:
                     return Published(external_id=f"m{index}", url=f"https://example.test/{index}")

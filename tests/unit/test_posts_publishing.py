@@ -21,6 +21,7 @@ from bot.connectors.publishers import (
 from bot.posts.jobs import Publishing
 from bot.posts.models import DeliveryState, Post, PostDelivery, PostState, Recurrence
 from bot.posts.service import job_id
+from bot.reasons import Reason
 from tests.support.posts import (
     AUTHOR,
     EDITOR,
@@ -31,6 +32,18 @@ from tests.support.posts import (
 )
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+
+
+def unreachable(error: str) -> Reason:
+    return Reason("publish.slack_unreachable", error=error)
+
+
+def refused(error: str) -> Reason:
+    return Reason("publish.slack_refused", error=error)
+
+
+def no_answer(error: str) -> Reason:
+    return Reason("publish.slack_no_answer", error=error)
 
 
 @pytest.fixture
@@ -168,7 +181,7 @@ def test_hours_late_asks_a_human_instead(desk: Desk, engine: Engine,
 def test_partial_failure_retries_only_the_failed_target(desk: Desk, engine: Engine,
                                                         clock: FrozenClock) -> None:
     """#annonces goes out; #breves fails, is retried with backoff, and goes out once."""
-    desk.publisher.script["breves"] = [PublishUnavailable("connection refused")]
+    desk.publisher.script["breves"] = [PublishUnavailable(unreachable("connection refused"))]
     post_id = approved(desk, targets=("annonces", "breves"))
     clock.advance(minutes=10)
     desk.run_due_jobs()
@@ -190,7 +203,8 @@ def test_partial_failure_retries_only_the_failed_target(desk: Desk, engine: Engi
 def test_a_permanent_refusal_stops_and_waits_for_a_human(desk: Desk, engine: Engine,
                                                          clock: FrozenClock) -> None:
     """channel_not_found is not retried; the post is failed; a human retry sends it."""
-    desk.publisher.script["annonces"] = [PublishRejected("channel_not_found", permanent=True)]
+    desk.publisher.script["annonces"] = [PublishRejected(refused("channel_not_found"),
+                                                         permanent=True)]
     post_id = approved(desk)
     clock.advance(minutes=10)
     desk.run_due_jobs()
@@ -206,7 +220,7 @@ def test_a_permanent_refusal_stops_and_waits_for_a_human(desk: Desk, engine: Eng
 def test_transient_failures_give_up_after_max_attempts(desk: Desk, engine: Engine,
                                                        clock: FrozenClock) -> None:
     """Eight failed attempts, then it stops retrying and a human decides."""
-    desk.publisher.script["annonces"] = [PublishUnavailable("down")] * 8
+    desk.publisher.script["annonces"] = [PublishUnavailable(unreachable("down"))] * 8
     post_id = approved(desk)
     clock.advance(minutes=10)
     for _ in range(8):
@@ -221,7 +235,8 @@ def test_transient_failures_give_up_after_max_attempts(desk: Desk, engine: Engin
 def test_rate_limit_waits_retry_after_without_using_an_attempt(desk: Desk, engine: Engine,
                                                                clock: FrozenClock) -> None:
     """429: retried after Retry-After; attempts are not spent on it."""
-    desk.publisher.script["annonces"] = [PublishRateLimited("ratelimited", 30)]
+    limited = PublishRateLimited(Reason("publish.slack_rate_limited"), 30)
+    desk.publisher.script["annonces"] = [limited]
     post_id = approved(desk)
     clock.advance(minutes=10)
     desk.run_due_jobs()
@@ -235,7 +250,7 @@ def test_rate_limit_waits_retry_after_without_using_an_attempt(desk: Desk, engin
 def test_timeout_after_sending_is_found_and_not_resent(desk: Desk, engine: Engine,
                                                        clock: FrozenClock) -> None:
     """The post went out but the answer was lost: found by its key, marked published."""
-    desk.publisher.script["annonces"] = [delivered(PublishOutcomeUnknown("timeout"))]
+    desk.publisher.script["annonces"] = [delivered(PublishOutcomeUnknown(no_answer("timeout")))]
     post_id = approved(desk)
     clock.advance(minutes=10)
     desk.run_due_jobs()
@@ -247,7 +262,7 @@ def test_timeout_after_sending_is_found_and_not_resent(desk: Desk, engine: Engin
 def test_unknown_outcome_not_found_is_unconfirmed_and_never_resent(
         desk: Desk, engine: Engine, clock: FrozenClock) -> None:
     """Lost answer, nothing found: unconfirmed; sweeps resend nothing; a human decides."""
-    desk.publisher.script["annonces"] = [PublishOutcomeUnknown("HTTP 503")]
+    desk.publisher.script["annonces"] = [PublishOutcomeUnknown(no_answer("HTTP 503"))]
     post_id = approved(desk)
     clock.advance(minutes=10)
     desk.run_due_jobs()
@@ -268,7 +283,7 @@ def test_unknown_outcome_not_found_is_unconfirmed_and_never_resent(
 def test_unknown_outcome_when_the_lookup_fails_is_checked_again_later(
         desk: Desk, engine: Engine, clock: FrozenClock) -> None:
     """If the platform cannot even be asked, Vigie asks again later; it still never resends."""
-    desk.publisher.script["annonces"] = [delivered(PublishOutcomeUnknown("timeout"))]
+    desk.publisher.script["annonces"] = [delivered(PublishOutcomeUnknown(no_answer("timeout")))]
     desk.publisher.find_fails = True
     post_id = approved(desk)
     clock.advance(minutes=10)
@@ -313,7 +328,7 @@ def test_no_publisher_for_a_kind_is_reported_clearly(engine: Engine, config: Con
     results = deliveries(engine, int(post.id or 0))
     assert results["annonces"].state == DeliveryState.PUBLISHED
     assert results["matinale-mastodon"].error == \
-        "no publisher configured for Mastodon targets"
+        Reason("publish.no_publisher", platform="Mastodon").stored(512)
     assert results["matinale-mastodon"].gave_up
 
 

@@ -18,6 +18,7 @@ from bot.approvals import Approvals
 from bot.clock import FrozenClock
 from bot.config import Config, Source
 from bot.mentions.models import Author, Mention, MentionIn
+from bot.reasons import Reason
 from bot.replies.messages import ModalState
 from bot.replies.models import Reply, ReplyState
 from bot.replies.platforms import Platforms, SendFailed, SendUnconfirmed, Sent, Target
@@ -128,7 +129,8 @@ def test_the_sweep_never_resends_a_send_that_never_came_back(bench: Bench) -> No
     bench.clock.advance(minutes=6)
     bench.vigie.replies.desk.sweep()
     stuck = bench.reply(reply_id)
-    assert stuck.state == ReplyState.UNCONFIRMED and "Vigie stopped" in (stuck.error or "")
+    assert stuck.state == ReplyState.UNCONFIRMED
+    assert Reason.parse(stuck.error) == Reason("reply.interrupted")
     bench.vigie.replies.desk.sweep()
     assert bench.platforms.sends == []
 
@@ -153,12 +155,12 @@ def test_the_sweep_sends_a_reply_decided_but_never_claimed(bench: Bench) -> None
 def test_failures_and_unknown_outcomes_are_kept_apart(bench: Bench) -> None:
     """A refused send is failed (retry offered); a maybe-sent one unconfirmed; neither
     answers the mention."""
-    bench.platforms.outcome = SendFailed("the instance answered HTTP 503")
+    bench.platforms.outcome = SendFailed(Reason("mastodon.http_status", status="503"))
     failed = bench.submit(bench.mention("un"))
     bench.vigie.replies.desk.deliver(failed)
     assert (bench.reply(failed).state, bench.reply(failed).error) == (
-        ReplyState.FAILED, "the instance answered HTTP 503")
-    bench.platforms.outcome = SendUnconfirmed("no answer from the instance (timeout)")
+        ReplyState.FAILED, Reason("mastodon.http_status", status="503").stored(512))
+    bench.platforms.outcome = SendUnconfirmed(Reason("reply.mastodon_no_answer", error="timeout"))
     maybe = bench.submit(bench.mention("deux"))
     bench.vigie.replies.desk.deliver(maybe)
     assert bench.reply(maybe).state == ReplyState.UNCONFIRMED
@@ -166,7 +168,7 @@ def test_failures_and_unknown_outcomes_are_kept_apart(bench: Bench) -> None:
     odd = bench.submit(bench.mention("trois"))
     bench.vigie.replies.desk.deliver(odd)
     assert (bench.reply(odd).state, bench.reply(odd).error) == (
-        ReplyState.UNCONFIRMED, "unexpected error (RuntimeError)")
+        ReplyState.UNCONFIRMED, Reason("publish.crashed", error="RuntimeError").stored(512))
     with Session(bench.vigie.engine) as session:
         assert {m.status for m in session.exec(select(Mention))} == {"open"}
 

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from bot.clock import FrozenClock
 from bot.config import Config
 from bot.mentions.qualify_models import AuditEntry
+from bot.reasons import Reason
 from tests.e2e.replies.conftest import (
     EDITOR,
     OTHER_STAFF,
@@ -78,8 +79,10 @@ def test_a_mastodon_failure_shows_the_reason_and_retry_sends_it(desk: Desk) -> N
     desk.mastodon.fail_next("/api/v1/statuses", status=503)
     desk.submit(STAFF, view)
     failed = desk.reply_in(mention.id or 0, "failed")
-    assert failed.error == "the instance answered HTTP 503"
-    card = desk.card_shows(mention, "Réponse non envoyée sur Mastodon", "HTTP 503")
+    assert str(Reason.parse(failed.error)) == "the instance answered HTTP 503"  # logs
+    card = desk.card_shows(mention, "Réponse non envoyée sur Mastodon",
+                           "l'instance a répondu HTTP 503")
+    assert "the instance answered" not in card
     assert '"reply.retry"' in card and desk.mention(mention.id or 0).status == "open"
 
     desk.driver.click(STAFF, "reply.retry", message={"ts": mention.slack_ts},
@@ -101,9 +104,9 @@ def test_a_timeout_after_sending_is_unconfirmed_and_never_resent_alone(desk: Des
     desk.mastodon.hang_next("/api/v1/statuses", 2.0)
     desk.submit(STAFF, view)
     reply = desk.reply_in(mention.id or 0, "unconfirmed")
-    assert reply.error == "no answer from the instance (timeout)"
+    assert Reason.parse(reply.error) == Reason("reply.mastodon_no_answer", error="timeout")
     card = desk.card_shows(mention, "Réponse non confirmée sur Mastodon", "Renvoyer",
-                           "Elle est bien partie")
+                           "Elle est bien partie", "pas de réponse de l'instance (timeout)")
     assert "Vigie ne la renverra pas seul" in card
     assert desk.mention(mention.id or 0).status == "open"  # not counted as answered
 
