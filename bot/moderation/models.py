@@ -24,6 +24,7 @@ def _mention_fk(*, primary_key: bool = False, nullable: bool = False) -> Column[
 
 ERROR_LENGTH = 512  # ModerationAction.error and the log's detail: a stored `Reason`
 
+
 class MarkSource(StrEnum):
     DETECTOR = "detector"  # the word list at intake
     STAFF = "staff"  # someone on the card

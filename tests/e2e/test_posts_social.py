@@ -144,3 +144,17 @@ def test_a_mastodon_refusal_is_told_in_french_on_the_preview(
                                    if "l'instance a refusé" in m["text"]], timeout=10)
     assert "refused" not in told[0]["text"]
     assert mastodon.posted == []
+
+
+def test_a_bluesky_refusal_is_told_in_french_on_the_preview(
+        vigie: RunningVigie, driver: SlackDriver, slack: FakeSlack,
+        bluesky: FakeBluesky) -> None:
+    """The service refuses the record (400): the French preview says who refused and why,
+    in French; nothing was posted."""
+    submit(driver, open_draft(driver, slack, "Refusé par Bluesky"), targets=("sport-bluesky",))
+    bluesky.fail_next("com.atproto.repo.createRecord", status=400, error="InvalidRequest")
+    approve(driver, slack)
+    card = preview(slack, "127.0.0.1 a refusé la requête (InvalidRequest", timeout=30)
+    shown = json.dumps(card["blocks"], ensure_ascii=False)
+    assert "échec" in shown and "refused" not in shown
+    assert bluesky.created == []
