@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
@@ -185,8 +186,7 @@ def test_typing_redraws_the_count_and_preview_as_it_goes(desk: Desk) -> None:
     assert desk.driver.select(STAFF, "reply.text", typed, view=view).status_code == 200
 
     def count() -> str:
-        current = desk.slack.view(view["id"]) or {"blocks": []}
-        return json.dumps(current["blocks"], ensure_ascii=False)
+        return modal_text(desk, view)
 
     shown = until(desk.slack, lambda: "17 de trop pour Mastodon" in count() and count())
     assert "```@kev59@mamot.example Bonjour ! xxx" in shown
@@ -195,6 +195,11 @@ def test_typing_redraws_the_count_and_preview_as_it_goes(desk: Desk) -> None:
                   and count())
     assert "```@kev59@mamot.example Bonjour !```" in shown
 
+
+def modal_text(desk: Desk, view: dict[str, Any]) -> str:
+    """What the reply modal shows now (Slack keeps the latest `views.update`)."""
+    current = desk.slack.view(view["id"]) or {"blocks": []}
+    return json.dumps(current["blocks"], ensure_ascii=False)
 
 
 @pytest.mark.parametrize("mastodon", [800], indirect=True)
@@ -206,13 +211,8 @@ def test_an_instance_allowing_longer_posts_gives_the_reply_its_room(desk: Desk) 
     view = desk.open_reply(STAFF, mention)
     typed = "Bonjour ! " + "x" * 590
     assert desk.driver.select(STAFF, "reply.text", typed, view=view).status_code == 200
-
-    def count() -> str:
-        current = desk.slack.view(view["id"]) or {"blocks": []}
-        return json.dumps(current["blocks"], ensure_ascii=False)
-
     # "@kev59@mamot.example " counts as "@kev59 ": 7 + 600.
-    until(desk.slack, lambda: "607 / 800 caractères — il en reste 193" in count())
+    until(desk.slack, lambda: "607 / 800 caractères — il en reste 193" in modal_text(desk, view))
     response = desk.submit(STAFF, desk.slack.view(view["id"]) or view, typed)
     assert response.status_code == 200 and not response.text
     desk.reply_in(mention.id or 0, "sent")
