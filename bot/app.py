@@ -62,6 +62,8 @@ from bot.store import make_engine, require_current_schema
 
 log = logging.getLogger(__name__)
 
+CLICK_THREADS = 8
+
 
 @dataclass
 class Vigie:
@@ -93,6 +95,9 @@ class Vigie:
     bolt: App = field(repr=False)
     listener_pool: ThreadPoolExecutor = field(repr=False, default_factory=ThreadPoolExecutor)
     listen: Listening | None = field(default=None, repr=False)
+    # Clicks acknowledged by the HTTP edge, handed to Bolt on these threads (`bot.web`).
+    click_pool: ThreadPoolExecutor = field(repr=False, default_factory=lambda: ThreadPoolExecutor(
+        CLICK_THREADS, thread_name_prefix="vigie-click"))
 
     def start_background(self) -> None:
         """Start the work that runs beside request handling."""
@@ -122,6 +127,7 @@ class Vigie:
         gc.freeze()
 
     def stop(self) -> None:
+        self.click_pool.shutdown(wait=True)  # acknowledged clicks are still handled
         self.scheduler.shutdown()
         self.dashboard.stop()
         self.posts.stop()

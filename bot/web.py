@@ -4,14 +4,26 @@ Bolt's sync `App` and the SQLModel services are blocking code, so every request 
 them on a worker thread (`run_in_threadpool`) and the event loop only moves bytes. This
 keeps acks fast under concurrent load: see `bench/http_ack.py` for the measurement
 against Bolt's own Starlette adapter, which calls `App.dispatch` inside the loop.
+
+Clicks (`block_actions`) are acknowledged here, once their signature is checked, and
+handed to Bolt on the edge's own threads: Slack expects an empty 200 for them whatever the
+listener does, and a sync Bolt app only notices its listener's `ack()` on a 10 ms poll,
+behind the card's update competing for the interpreter (`bench/interaction.py`).
+Everything else (commands, views, options, events) is answered by Bolt, as its answer
+can carry content.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
 
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,9 +38,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+ACKED_AT_THE_EDGE = frozenset({"block_actions"})
+
 
 def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
     """The ASGI app. Socket Mode serves it without `/slack/events`."""
+    secret = vigie.settings.slack_signing_secret
+    verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
     async def healthz(request: Request) -> Response:
         if await run_in_threadpool(is_reachable, vigie.engine):
@@ -45,6 +61,11 @@ def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
     async def slack(request: Request) -> Response:
         body = await request.body()
         bolt_request = to_bolt_request(request, body)
+        if _payload_type(body) in ACKED_AT_THE_EDGE and (
+                verifier is None or verifier.is_valid_request(body, dict(request.headers))):
+            handled = vigie.click_pool.submit(vigie.bolt.dispatch, bolt_request)
+            handled.add_done_callback(_log_failure)
+            return Response(status_code=200)
         bolt_response = await run_in_threadpool(vigie.bolt.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
 
@@ -55,6 +76,23 @@ def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
     if slack_events:
         routes.append(Route("/slack/events", slack, methods=["POST"]))
     return Starlette(routes=routes)
+
+
+def _payload_type(body: bytes) -> str | None:
+    """The `type` of an interactivity payload (`payload=<json>`, form-encoded), if any."""
+    if not body.startswith(b"payload="):
+        return None
+    try:
+        payload = json.loads(parse_qs(body.decode())["payload"][0])
+    except (ValueError, KeyError, IndexError):
+        return None
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _log_failure(future: Future[BoltResponse]) -> None:
+    if future.exception() is not None:
+        log.error("a click could not be handled", exc_info=future.exception())
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:

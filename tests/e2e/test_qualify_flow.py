@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlmodel import Session, col, select
@@ -211,6 +212,31 @@ def test_control_clicks_are_acked_before_the_card_is_updated(desk: Desk) -> None
     assert desk.updates() == 0  # the update had not finished when Slack got its ack
     desk.slack.wait_for(lambda: desk.updates() == 1, timeout=5)
     assert stored(desk.vigie).priority == "urgent"
+
+
+
+def test_a_forged_click_is_refused_and_changes_nothing(desk: Desk) -> None:
+    """Clicks are acknowledged at the HTTP edge, but only once their signature is checked:
+    a forged or replayed "Take it" is a 401, and the mention stays unassigned."""
+    _, channel, ts = desk.post()
+    take = next(e for b in desk.card(channel, ts)["blocks"] if b["type"] == "actions"
+                for e in b["elements"] if e["action_id"] == "qualify.take")
+    block = next(b["block_id"] for b in desk.card(channel, ts)["blocks"]
+                 if take in b.get("elements", []))
+    payload = {"type": "block_actions", "user": {"id": STAFF}, "trigger_id": "1.2.3",
+               "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+               "channel": {"id": channel}, "message": desk.card(channel, ts),
+               "actions": [{**take, "block_id": block, "action_ts": str(time.time())}]}
+    body = "payload=" + quote(json.dumps(payload))
+    form = "application/x-www-form-urlencoded"
+    forged = desk.driver.raw(body, {"X-Slack-Signature": "v0=" + "0" * 64},
+                             content_type=form)
+    replayed = desk.driver.raw(body, timestamp=int(time.time()) - 600, content_type=form)
+    assert forged.status_code == 401 and replayed.status_code == 401
+    time.sleep(0.3)
+    assert desk.updates() == 0 and stored(desk.vigie).assignee_id is None
+    assert desk.driver.raw(body, content_type=form).status_code == 200  # signed: taken
+    desk.slack.wait_for(lambda: stored(desk.vigie).assignee_id == STAFF, timeout=5)
 
 
 def test_two_people_clicking_at_once_never_lose_an_update(desk: Desk) -> None:
