@@ -46,7 +46,13 @@ class SlackUnavailable(SlackError):
 
 
 class SlackOutcomeUnknown(SlackError):
-    """The call may or may not have taken effect."""
+    """The call may or may not have taken effect. `answered`: Slack answered with a server
+    error (it most likely did nothing), rather than no answer at all (a timeout after
+    sending: it most likely did)."""
+
+    def __init__(self, message: str, *, answered: bool = False) -> None:
+        super().__init__(message)
+        self.answered = answered
 
 
 class SlackRejected(SlackError):
@@ -268,7 +274,7 @@ def _translated(method: str) -> Iterator[None]:
             retry_after = _seconds(raw[0] if isinstance(raw, list) else raw)
             raise SlackRateLimited(method, retry_after) from None
         if status >= 500:
-            raise SlackOutcomeUnknown(f"{method}: HTTP {status}") from None
+            raise SlackOutcomeUnknown(f"{method}: HTTP {status}", answered=True) from None
         error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
         raise SlackRejected(method, str(error or f"HTTP {status}")) from None
     except json.JSONDecodeError:

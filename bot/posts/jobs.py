@@ -188,6 +188,7 @@ class Publishing:
                 log.exception("sweep could not handle post %s", post_id)
         for post_id in dict.fromkeys([*no_preview, *outdated]):
             self._notices.refresh(int(post_id or 0))
+        self._notices.catch_up()
 
     # -- state changes ------------------------------------------------------------------
     def _expire(self, post_id: int, now: datetime) -> None:

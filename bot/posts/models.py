@@ -116,6 +116,37 @@ class PostDelivery(SQLModel, table=True):
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class NoticeState(StrEnum):
+    PENDING = "pending"  # to send (now, or at `next_attempt_at` after a failure)
+    SENDING = "sending"  # claimed: the Slack call is in flight
+    SENT = "sent"
+    UNCONFIRMED = "unconfirmed"  # Slack's answer was lost: not sent again (no duplicate DM)
+    FAILED = "failed"  # refused by Slack, or out of attempts
+
+
+class PostNotice(SQLModel, table=True):
+    """A note to a person about a post (the author's DM, a line in the approval thread),
+    kept until Slack has it: the worker that sends notes lives in memory, the notes do
+    not. Rendered when sent, from the post as it is then and these params."""
+
+    __tablename__ = "post_notice"
+    __table_args__ = (Index("ix_post_notice_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(sa_column=Column(Integer, ForeignKey("post.id"), nullable=False,
+                                          index=True))
+    kind: str = Field(max_length=16, description="author, thread or report")
+    event: str = Field(max_length=32)
+    params: str = Field(sa_column=Column(Text, nullable=False), description="JSON")
+    state: NoticeState = Field(default=NoticeState.PENDING, sa_type=String(16))
+    attempts: int = 0
+    uncertain: bool = False
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    error: str | None = Field(default=None, max_length=512)
+
+
 class PostApproval(SQLModel, table=True):
     """An editor's approval of one version of a post (an edit needs new approvals)."""
 

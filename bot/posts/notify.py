@@ -9,6 +9,8 @@ to a post, and a missing preview is posted again by the sweep.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import queue
 import threading
@@ -21,18 +23,34 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bot.claims import ClaimColumns, Claims
 from bot.clock import Clock
 from bot.config import Config
 from bot.i18n import Locale
 from bot.posts import messages
-from bot.posts.models import Post
+from bot.posts.models import NoticeState, Post, PostNotice
 from bot.posts.service import PostView, view_of
-from bot.slack import SlackError, SlackGateway, SlackRejected
+from bot.slack import (
+    SlackError,
+    SlackGateway,
+    SlackOutcomeUnknown,
+    SlackRateLimited,
+    SlackRejected,
+    SlackUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
 PREVIEW_LEASE = timedelta(minutes=2)
 MAX_YIELD = 30.0  # seconds notices wait at most for publishing to pause
+AUTHOR, THREAD, REPORT = "author", "thread", "report"
+NOTICE_GRACE = timedelta(minutes=1)  # a fresh note belongs to the worker it was handed to
+NOTICE_LEASE = timedelta(minutes=2)
+NOTICE_ATTEMPTS = 8
+NOTICE_CLAIMS = ClaimColumns(model=PostNotice, state="state", claimed_at="claimed_at",
+                             attempts="attempts", uncertain="uncertain",
+                             next_at="next_attempt_at", pending=NoticeState.PENDING,
+                             sending=NoticeState.SENDING)
 
 
 class SlackNotices:
@@ -52,6 +70,7 @@ class SlackNotices:
         self._pending_refresh: set[int] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._claims = Claims(engine, NOTICE_CLAIMS, lease=NOTICE_LEASE)
         self.yield_to: Callable[[], bool] = lambda: False
         # Told the id of every post whose preview is redrawn, i.e. that changed.
         self.changed: list[Callable[[int], None]] = []
@@ -95,14 +114,28 @@ class SlackNotices:
         self._submit(run)
 
     def to_author(self, post_id: int, event: str, **params: Any) -> None:
-        self._submit(lambda: self._to_author(post_id, event, params))
+        self._note(post_id, AUTHOR, event, params)
 
     def in_thread(self, post_id: int, event: str, **params: Any) -> None:
-        self._submit(lambda: self._in_thread(post_id, event, params))
+        self._note(post_id, THREAD, event, params)
 
     def report(self, post_id: int, delivery_ids: Sequence[int]) -> None:
-        ids = list(delivery_ids)
-        self._submit(lambda: self._report(post_id, ids))
+        self._note(post_id, REPORT, "report", {"deliveries": list(delivery_ids)})
+
+    def catch_up(self) -> None:
+        """Send the notes a crash or an outage left behind (called by the sweep); the
+        fresh ones are left to the worker that was handed them."""
+        now = self._clock.now()
+        self._claims.release_stale(now)
+        with Session(self._engine) as session:
+            due = session.exec(
+                select(PostNotice.id).where(col(PostNotice.state) == NoticeState.PENDING)
+                .where(col(PostNotice.next_attempt_at) <= now)
+                .where(col(PostNotice.created_at) <= now - NOTICE_GRACE)
+                .order_by(col(PostNotice.id)).limit(50)
+            ).all()
+        for notice_id in due:
+            self._submit(functools.partial(self._send, int(notice_id or 0)))
 
     def resolve(self, channel: str, ts: str, text: str) -> None:
         """Replace a thread question's buttons by who answered."""
@@ -220,6 +253,60 @@ class SlackNotices:
                             .values(preview_claimed_at=None))
             session.commit()
 
+    def _note(self, post_id: int, kind: str, event: str, params: dict[str, Any]) -> None:
+        """Keep the note in the database first, then hand it to the worker."""
+        now = self._clock.now()
+        with Session(self._engine) as session:
+            notice = PostNotice(post_id=post_id, kind=kind, event=event,
+                                params=_encoded(params), next_attempt_at=now, created_at=now)
+            session.add(notice)
+            session.commit()
+            notice_id = int(notice.id or 0)
+        self._submit(lambda: self._send(notice_id))
+
+    def _send(self, notice_id: int) -> None:
+        """Send one note, once: claimed first; a note whose answer was lost is not sent
+        again (a duplicate would be worse than a missing line); Slack down: later."""
+        now = self._clock.now()
+        notice = self._claims.claim(notice_id, now)
+        if notice is None:
+            return  # sent, or another worker has it
+        if notice.uncertain:
+            self._claims.finish(notice, state=NoticeState.UNCONFIRMED)
+            return
+        params = _decoded(notice.params)
+        try:
+            if notice.kind == AUTHOR:
+                self._to_author(notice.post_id, notice.event, params)
+            elif notice.kind == THREAD:
+                self._in_thread(notice.post_id, notice.event, params)
+            else:
+                self._report(notice.post_id, [int(i) for i in params.get("deliveries", [])])
+        except SlackOutcomeUnknown as exc:
+            if not exc.answered:  # no answer: it most likely went through
+                self._claims.finish(notice, state=NoticeState.UNCONFIRMED, error=str(exc)[:512])
+                return
+            self._retry(notice, exc, seconds=2 ** min(notice.attempts, 9))
+        except SlackRateLimited as exc:
+            self._retry(notice, exc, seconds=exc.retry_after)
+        except SlackUnavailable as exc:
+            self._retry(notice, exc, seconds=2 ** min(notice.attempts, 9))
+        except Exception as exc:  # refused by Slack, or a bug: not worth retrying
+            log.warning("note %s about post %s failed", notice_id, notice.post_id,
+                        exc_info=not isinstance(exc, SlackError))
+            self._claims.finish(notice, state=NoticeState.FAILED, error=str(exc)[:512])
+        else:
+            self._claims.finish(notice, state=NoticeState.SENT, error=None)
+
+    def _retry(self, notice: PostNotice, exc: SlackError, *, seconds: float) -> None:
+        """Slack was down or busy: try again later (the sweep will), a few times."""
+        again = notice.attempts < NOTICE_ATTEMPTS
+        self._claims.finish(notice, state=NoticeState.PENDING if again else NoticeState.FAILED,
+                            next_attempt_at=self._clock.now() + timedelta(seconds=seconds),
+                            error=str(exc)[:512])
+        log.warning("note %s about post %s not sent (%s)%s", notice.id, notice.post_id, exc,
+                    "; will retry" if again else "; giving up")
+
     def _to_author(self, post_id: int, event: str, params: dict[str, Any]) -> None:
         view = self._view(post_id)
         if view is None:
@@ -258,3 +345,16 @@ class SlackNotices:
         with Session(self._engine) as session:
             post = session.get(Post, post_id)
             return view_of(session, post) if post else None
+
+
+def _encoded(params: dict[str, Any]) -> str:
+    """A note's params as JSON (datetimes tagged, to come back as datetimes)."""
+    return json.dumps({name: {"$datetime": value.isoformat()} if isinstance(value, datetime)
+                       else value for name, value in params.items()})
+
+
+def _decoded(text: str) -> dict[str, Any]:
+    params = dict(json.loads(text or "{}"))
+    return {name: datetime.fromisoformat(value["$datetime"])
+            if isinstance(value, dict) and "$datetime" in value else value
+            for name, value in params.items()}

@@ -71,6 +71,10 @@ class Notices(Protocol):
         """Say in the thread how these deliveries went (with buttons where a human decides)."""
         ...
 
+    def catch_up(self) -> None:
+        """Send what a crash or an outage left unsaid (called by the sweep)."""
+        ...
+
 
 class Roles(Protocol):
     def is_editor(self, user_id: str) -> bool: ...

@@ -98,3 +98,50 @@ def test_a_preview_someone_deleted_is_not_retried_forever(
     clock.advance(minutes=2)
     room.publishing.sweep()
     assert len(slack.calls_to("chat.update")) == 1  # the refused update; no retries
+
+
+def dms_to(slack: FakeSlack, user: str) -> list[str]:
+    return [m["text"] for m in slack.messages(slack.dm_channel(user))]
+
+
+def test_the_authors_note_is_kept_until_slack_takes_it(
+        engine: Engine, config: Config, clock: FrozenClock, slack: FakeSlack) -> None:
+    """Slack is down when the post goes out: the author's "it went out" note waits in the
+    database and is sent once Slack is back, by the sweep, once."""
+    room = Newsroom(engine, config, clock, slack)
+    post = room.desk.draft(AUTHOR, a_draft(NOW + timedelta(minutes=10)))
+    assert room.desk.approve(post.id or 0, EDITOR, via="reaction").ok
+    before = len(dms_to(slack, AUTHOR))
+    clock.advance(minutes=10)
+    slack.set_down(True)
+    room.publishing.run_due(post.id or 0)
+    slack.set_down(False)
+    assert len(dms_to(slack, AUTHOR)) == before
+    clock.advance(seconds=30)
+    room.publishing.sweep()  # the retry is not due yet, and the note is fresh
+    assert len(dms_to(slack, AUTHOR)) == before
+    clock.advance(minutes=2)
+    room.publishing.sweep()
+    [went_out] = dms_to(slack, AUTHOR)[before:]
+    assert "est partie" in went_out
+    clock.advance(minutes=10)
+    room.publishing.sweep()
+    assert len(dms_to(slack, AUTHOR)) == before + 1
+
+
+def test_a_note_whose_answer_was_lost_is_not_sent_twice(
+        engine: Engine, config: Config, clock: FrozenClock, slack: FakeSlack) -> None:
+    """chat.postMessage goes through but its answer is lost (timeout): the note is left
+    as it is rather than risk a second identical DM."""
+    room = Newsroom(engine, config, clock, slack)
+    post = room.desk.draft(AUTHOR, a_draft(NOW + timedelta(minutes=10)))
+    assert room.desk.approve(post.id or 0, EDITOR, via="reaction").ok
+    before = len(dms_to(slack, AUTHOR))
+    clock.advance(minutes=10)
+    slack.hang_next("chat.postMessage", 3.0, then_apply=True, times=3)
+    room.publishing.run_due(post.id or 0)
+    after = len(dms_to(slack, AUTHOR))
+    assert after == before + 1  # it did reach the author
+    clock.advance(minutes=30)
+    room.publishing.sweep()
+    assert len(dms_to(slack, AUTHOR)) == after
