@@ -105,7 +105,10 @@ class MastodonTargetPublisher:
         self._clients = clients
 
     def limit(self, target: PostTarget) -> int:
-        found = self._clients.for_account(target.account) if target.account else None
+        try:
+            found = self._clients.for_account(target.account) if target.account else None
+        except SourceFailure:  # its token variable is not set: `serves` says so
+            found = None
         return self._clients.max_characters(found[0]) if found else self.max_length
 
     def length(self, text: str) -> int:

@@ -127,7 +127,8 @@ def test_the_draft_check_uses_the_publishers_limits(engine: Engine, config: Conf
                                                     mastodon: FakeMastodon,
                                                     bluesky: FakeBluesky) -> None:
     """300 accented graphemes fit Bluesky, 301 do not; 501 characters do not fit Mastodon;
-    a target whose account has no source is refused before anything is stored."""
+    a target whose account has no source, or no token, is refused before anything is
+    stored (in the form, not with an error)."""
     targets = [*config.posts.targets, BLUESKY_TARGET]
     config = config.model_copy(update={"posts": config.posts.model_copy(
         update={"targets": targets})})
@@ -152,6 +153,16 @@ def test_the_draft_check_uses_the_publishers_limits(engine: Engine, config: Conf
                          notices=RecordedNotices(), roles=Editors())
     unplugged = no_source.check(DraftForm(text="Bonjour", targets=("matinale-mastodon",)))
     assert isinstance(unplugged, dict) and unplugged["targets"][0] == "posts.errors.no_publisher"
+    source = Source.model_validate({"id": "masto-matinale", "type": "mastodon",
+                                    "account": "matinale", "instance": mastodon.url,
+                                    "token_env": TOKEN_ENV})
+    no_token = MastodonClients({}, sources=lambda: (source,))  # its variable is not set
+    desk_without_token = PostDesk(engine=engine, config=config, clock=SystemClock(),
+                                  publishers=_registered(no_token), timer=RecordingTimer(),
+                                  notices=RecordedNotices(), roles=Editors())
+    refused = desk_without_token.check(DraftForm(text="Bonjour",
+                                                 targets=("matinale-mastodon",)))
+    assert isinstance(refused, dict) and refused["targets"][0] == "posts.errors.no_publisher"
 
 
 def _registered(clients: MastodonClients) -> Publishers:
