@@ -93,7 +93,7 @@ class MastodonClients:
         instance = str(source.instance or "")
         if not instance:
             return DEFAULT_MAX_CHARACTERS
-        with self._limits_lock:  # one question per instance at a time
+        with self._limits_lock:  # one question at a time: no stampede on start
             known = self._limits.get(instance)
             if known is not None and known[1] > time.monotonic():
                 return known[0]

@@ -138,7 +138,8 @@ class Publishing:
             self._deliver_due(post)
 
     def sweep(self) -> None:
-        """Catch up with the database: lost jobs, crashed runners, missing previews."""
+        """Catch up with the database: lost jobs, crashed runners, missing or outdated
+        previews, notes not sent yet."""
         now = self._clock.now()
         self._release_stuck(now)
         with Session(self._engine) as session:

@@ -3,8 +3,9 @@
 These Slack calls are not on the publishing path: a worker thread makes them after the
 database has changed, so a slow or rate-limited approvals channel never delays a post.
 Each preview update re-reads the post, so updates that arrive late or coalesce still show
-the current state. The database stays the truth; a lost note never changes what happens
-to a post, and a missing preview is posted again by the sweep.
+the current state. The database stays the truth: the sweep posts a missing preview again,
+redraws one drawn before the post's last change (`preview_drawn_at`), and sends the notes
+(`PostNotice`, kept until Slack takes them) that a crash or an outage held back.
 """
 
 from __future__ import annotations
@@ -286,11 +287,11 @@ class SlackNotices:
             if not exc.answered:  # no answer: it most likely went through
                 self._claims.finish(notice, state=NoticeState.UNCONFIRMED, error=str(exc)[:512])
                 return
-            self._retry(notice, exc, seconds=2 ** min(notice.attempts, 9))
+            self._retry(notice, exc)
         except SlackRateLimited as exc:
             self._retry(notice, exc, seconds=exc.retry_after)
         except SlackUnavailable as exc:
-            self._retry(notice, exc, seconds=2 ** min(notice.attempts, 9))
+            self._retry(notice, exc)
         except Exception as exc:  # refused by Slack, or a bug: not worth retrying
             log.warning("note %s about post %s failed", notice_id, notice.post_id,
                         exc_info=not isinstance(exc, SlackError))
@@ -298,8 +299,12 @@ class SlackNotices:
         else:
             self._claims.finish(notice, state=NoticeState.SENT, error=None)
 
-    def _retry(self, notice: PostNotice, exc: SlackError, *, seconds: float) -> None:
-        """Slack was down or busy: try again later (the sweep will), a few times."""
+    def _retry(self, notice: PostNotice, exc: SlackError, *,
+               seconds: float | None = None) -> None:
+        """Slack was down or busy: try again later (the sweep will), a few times, 2 s,
+        4 s, 8 s… apart unless Slack said how long to wait."""
+        if seconds is None:
+            seconds = 2 ** min(notice.attempts, 9)
         again = notice.attempts < NOTICE_ATTEMPTS
         self._claims.finish(notice, state=NoticeState.PENDING if again else NoticeState.FAILED,
                             next_attempt_at=self._clock.now() + timedelta(seconds=seconds),
