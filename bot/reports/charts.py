@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
@@ -149,10 +150,17 @@ def stacked_by_day(*, filename: str, title: str, days: Sequence[date],
         return _chart(figure, filename, title, alt, inspect)
 
 
-def _unit(values: Sequence[float | None]) -> tuple[float, str]:
-    """Minutes for short delays, hours past three hours: (seconds per unit, unit key)."""
+def _unit(values: Sequence[float | None]) -> tuple[float, str, int]:
+    """The unit the longest delay reads best in, so the axis never shows only zeros:
+    (seconds per unit, unit key, decimals on the ticks)."""
     largest = max((v for v in values if v is not None), default=0.0)
-    return (3600.0, "hours") if largest > 3 * 3600 else (60.0, "minutes")
+    if largest < 2 * 60:
+        return 1.0, "seconds", 0
+    if largest <= 3 * 3600:
+        return 60.0, "minutes", 0
+    if largest <= 3 * 86400:
+        return 3600.0, "hours", 1
+    return 86400.0, "days", 1
 
 
 def first_response_chart(*, filename: str, weeks: Sequence[tuple[date, Spread]],
@@ -162,13 +170,19 @@ def first_response_chart(*, filename: str, weeks: Sequence[tuple[date, Spread]],
     title = _t(locale, "chart.first_response")
     people = list(people)[:MAX_PEOPLE]
     values = [s.p90 for _, s in weeks] + [s.p90 for _, s in people]
-    seconds, unit = _unit(values)
+    seconds, unit, decimals = _unit(values)
     unit_label = _t(locale, f"chart.unit_{unit}")
 
     def scaled(value: float | None) -> float:
         return 0.0 if value is None else value / seconds
 
-    decimals = 1 if unit == "hours" else 0
+    def ticks(axis: Axis) -> None:
+        # Whole seconds or minutes: a tick at 0.5 would print as a second "0" or "1".
+        if decimals == 0:
+            axis.set_major_locator(MaxNLocator(nbins="auto", integer=True,
+                                               steps=[1, 2, 2.5, 5, 10]))
+        axis.set_major_formatter(FuncFormatter(
+            lambda value, _: formats.number(value, locale, decimals)))
     with _LOCK:
         figure = _figure(left=0.07, right=0.98, top=0.84, bottom=0.16, wspace=0.42)
         figure.suptitle(title, x=0.07, y=0.97, ha="left", fontsize=15, fontweight="bold")
@@ -187,8 +201,7 @@ def first_response_chart(*, filename: str, weeks: Sequence[tuple[date, Spread]],
             left.set_xlabel(_t(locale, "chart.weeks_from_monday"))
             left.set_title(_t(locale, "chart.per_week"), loc="left")
             left.set_ylabel(unit_label)
-            left.yaxis.set_major_formatter(FuncFormatter(
-                lambda value, _: formats.number(value, locale, decimals)))
+            ticks(left.yaxis)
             _style(left)
             left.legend(frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2)
         if not people:
@@ -203,8 +216,7 @@ def first_response_chart(*, filename: str, weeks: Sequence[tuple[date, Spread]],
             right.set_yticks(list(positions), [_short(names(user)) for user, _ in rows])
             right.set_title(_t(locale, "chart.per_person"), loc="left")
             right.set_xlabel(unit_label)
-            right.xaxis.set_major_formatter(FuncFormatter(
-                lambda value, _: formats.number(value, locale, decimals)))
+            ticks(right.xaxis)
             for side in ("top", "right"):
                 right.spines[side].set_visible(False)
         overall = ", ".join(

@@ -109,3 +109,39 @@ def test_workload_chart_names_people_and_keeps_its_size() -> None:
     assert png_size(chart.png) == (1200, 600)
     labels = [t.get_text() for t in drawn[0].axes[0].get_yticklabels()]
     assert len(labels) == charts.MAX_PEOPLE and labels[-1] == "Person U0"
+
+
+def _first_response_axes(weeks: list[tuple[date, Spread]],
+                         people: list[tuple[str, Spread]], locale: str = "en"
+                         ) -> tuple[list[str], str, list[str], str]:
+    drawn: list[Figure] = []
+    charts.first_response_chart(filename="f.png", weeks=weeks, people=people, names=str,
+                                locale=locale, inspect=drawn.append)
+    weekly, personal = drawn[0].axes[0], drawn[0].axes[1]
+    return ([t.get_text() for t in weekly.get_yticklabels()], weekly.get_ylabel(),
+            [t.get_text() for t in personal.get_xticklabels()], personal.get_xlabel())
+
+
+def test_first_response_axis_reads_in_seconds_when_answers_come_within_a_minute() -> None:
+    """Answers in 20–45 s: the axis is in seconds with distinct ticks, not a row of 0s."""
+    weeks = [(date(2026, 11, 2), Spread(8, 20.0, 45.0)),
+             (date(2026, 11, 9), Spread(5, 12.0, 30.0))]
+    people = [("U1", Spread(3, 15.0, 40.0))]
+    weekly, unit, personal, person_unit = _first_response_axes(weeks, people)
+    assert unit == person_unit == "seconds"
+    for labels in (weekly, personal):
+        shown = [t for t in labels if t]
+        assert len(set(shown)) == len(shown) >= 3, labels
+        assert any(t not in ("0", "0.0") for t in shown)
+    assert _first_response_axes(weeks, people, "fr")[1] == "secondes"
+
+
+def test_first_response_axis_picks_minutes_hours_or_days_from_the_data() -> None:
+    """Minutes up to three hours, hours up to three days, days beyond; ticks always
+    distinct."""
+    for p90, expected in ((25 * 60.0, "minutes"), (10 * 3600.0, "hours"),
+                          (9 * 86400.0, "days")):
+        weeks = [(date(2026, 11, 9), Spread(4, p90 / 3, p90))]
+        labels, unit, _, _ = _first_response_axes(weeks, [])
+        shown = [t for t in labels if t]
+        assert unit == expected and len(set(shown)) == len(shown) >= 3, (expected, labels)
