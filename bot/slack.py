@@ -256,6 +256,14 @@ class SlackGateway:
         name = info.get("name")
         return str(name) if name else None
 
+    def is_member(self, channel: str) -> bool:
+        """Whether the bot is in `channel` (conversations.info). With `chat:write.public` it
+        may post in a public channel it is not in, but not read its history or share files
+        there."""
+        with _translated("conversations.info"):
+            info = self.client.conversations_info(channel=channel)["channel"]
+        return bool(info.get("is_member", True) or info.get("is_im"))
+
     def auth_test(self) -> dict[str, Any]:
         with _translated("auth.test"):
             return dict(self.client.auth_test().data)  # type: ignore[arg-type]

@@ -247,6 +247,15 @@ class Reports:
             tell(texts.reply(user_locale, "failed"))
             return
         target, moved = channel_id, False
+        if built.charts and not self._may_share_files(channel_id):
+            # Posting alone would work there (chat:write.public), sharing the charts would
+            # not: the whole report goes to the DM rather than half of it in the channel.
+            try:
+                target, moved = self._slack.open_dm(user_id), True
+            except SlackError as exc:
+                log.warning("could not DM the report to %s: %s", user_id, exc)
+                tell(texts.reply(user_locale, "failed"))
+                return
         for step in ("summary", "charts"):
             if step == "charts" and not built.charts:
                 break
@@ -271,6 +280,14 @@ class Reports:
                 return
         if moved:
             tell(texts.reply(user_locale, "sent_in_dm"))
+
+    def _may_share_files(self, channel: str) -> bool:
+        """False when Slack says the bot is not in `channel`; unknown counts as yes (the
+        refusal, if any, then moves the rest to the DM)."""
+        try:
+            return self._slack.is_member(channel)
+        except SlackError:
+            return True
 
     def _publish_step(self, step: str, built: BuiltReport, channel: str) -> None:
         if step == "summary":

@@ -741,7 +741,9 @@ class FakeSlack:
     def add_channel(
         self, id: str, name: str, *, is_private: bool = False, is_member: bool = True
     ) -> None:
-        """Register a channel (``is_member=False`` makes posts fail with ``not_in_channel``)."""
+        """Register a channel. With ``is_member=False`` the bot is not in it: history,
+        threads, files and ephemerals fail (``not_in_channel``; ``channel_not_found`` when
+        private), and only ``chat.postMessage`` to a public one works (``chat:write.public``)."""
         with self._lock:
             self._channels[id] = _Channel(id, name.lstrip("#"), is_private, is_member)
 
@@ -1224,7 +1226,12 @@ class FakeSlack:
             self._dm_users[dm] = list(users)
         return self._dms[key]
 
-    def _resolve_channel(self, raw: Any, *, allow_user: bool = False, posting: bool = False) -> str:
+    def _resolve_channel(self, raw: Any, *, allow_user: bool = False, posting: bool = False,
+                         reading: bool = False, public_post: bool = False) -> str:
+        """A channel id, refused as Slack refuses it for a bot that is not a member:
+        posting needs membership, except `chat.postMessage` into a public channel with
+        `chat:write.public`; reading a channel's history or threads always needs it
+        (`not_in_channel`, or `channel_not_found` for a private channel)."""
         if raw is None or raw == "":
             raise _ApiError("channel_not_found")
         channel = str(raw)
@@ -1240,10 +1247,11 @@ class FakeSlack:
             return self._dm_for([channel])
         known = self._channels.get(channel)
         if known is not None:
-            if posting and not known.is_member and known.is_private:
-                raise _ApiError("channel_not_found")
-            if posting and not known.is_member:
-                raise _ApiError("not_in_channel")
+            if (posting or reading) and not known.is_member:
+                if known.is_private:
+                    raise _ApiError("channel_not_found")
+                if not (public_post and "chat:write.public" in self.scopes.split(",")):
+                    raise _ApiError("not_in_channel")
             return channel
         if channel in self._dm_users:
             return channel
@@ -1448,7 +1456,8 @@ class FakeSlack:
         }
 
     def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve_channel(params.get("channel"), allow_user=True, posting=True)
+        channel = self._resolve_channel(params.get("channel"), allow_user=True, posting=True,
+                                        public_post=True)
         self._message_content(params)
         self._take_rate_token(channel)
         ts = self._next_ts()
@@ -1509,7 +1518,7 @@ class FakeSlack:
     # ---------------------------------------------------------------- methods: conversations
 
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve_channel(params.get("channel"))
+        channel = self._resolve_channel(params.get("channel"), reading=True)
         with_meta = _flag(params.get("include_all_metadata", False))
         inclusive = _flag(params.get("inclusive", False))
         oldest = str(params.get("oldest") or "0")
@@ -1551,7 +1560,7 @@ class FakeSlack:
         }
 
     def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve_channel(params.get("channel"))
+        channel = self._resolve_channel(params.get("channel"), reading=True)
         ts = str(params.get("ts") or "")
         parent = self._find(channel, ts)
         if parent is None:
