@@ -39,3 +39,13 @@ def test_message_shortcut_is_declared_and_scopes_are_unique() -> None:
     scopes = app["oauth_config"]["scopes"]["bot"]
     assert len(scopes) == len(set(scopes))
     assert {"chat:write", "commands", "reactions:read", "app_mentions:read"} <= set(scopes)
+
+
+def test_the_readme_names_every_place_of_the_host_to_replace() -> None:
+    """The Quick start says how many URLs carry the example host: all of them, so none is
+    left pointing at vigie.example.org."""
+    urls = re.findall(r"https://vigie\.example\.org/\S*", (ROOT / "manifest.yml").read_text())
+    words = {3: "three", 4: "four", 5: "five", 6: "six", 7: "seven"}
+    readme = (ROOT / "README.md").read_text("utf-8")
+    assert f"public host name that will reach the bot ({words[len(urls)]} places" in \
+        " ".join(readme.split())
