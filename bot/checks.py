@@ -7,9 +7,12 @@ problems, so a newsroom's IT person fixes their setup in one go, from one list.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from pydantic import BaseModel
 
 from bot.config import Config, load_config, secret_problems
 from bot.settings import ConfigurationError, Problem, Settings, load_settings, problems_for_mode
@@ -146,3 +149,49 @@ def _slack_problems(settings: Settings, report: Report) -> list[Problem]:
         f"Slack: connected to {identity.get('team')} as {identity.get('user')}"
     )
     return []
+
+
+def configured_channels(config: Config) -> dict[str, str]:
+    """Every Slack channel the newsroom file names, with where it is named."""
+    found: dict[str, str] = {}
+
+    def walk(value: object, where: str, named_channel: bool) -> None:
+        if isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name), f"{where}.{name}".lstrip("."),
+                     named_channel or "channel" in name)
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                walk(item, f"{where}[{index}]", named_channel)
+        elif named_channel and isinstance(value, str) and re.fullmatch(r"[CG][A-Z0-9]{2,}",
+                                                                        value):
+            found.setdefault(value, where)
+
+    walk(config, "", False)
+    return found
+
+
+def channel_problems(settings: Settings, config: Config) -> list[Problem]:
+    """Channels Vigie is not in. It may post in a public one (chat:write.public), but
+    Slack will not let it read the history there, which is how it checks after a lost
+    answer that a card or post went through, nor share files; a private one it cannot
+    even see."""
+    gateway = SlackGateway(make_client(settings.slack_bot_token.get_secret_value(),
+                                       settings.slack_api_url, timeout=10))
+    problems = []
+    for channel, where in configured_channels(config).items():
+        try:
+            member = gateway.is_member(channel)
+        except SlackRejected as exc:
+            problems.append(Problem(f"vigie.toml: {where}", f"Slack cannot show {channel} to "
+                                    f"Vigie ({exc.error})", "check the channel ID, and "
+                                    "invite Vigie there (/invite @Vigie)"))
+            continue
+        except SlackError:
+            continue  # Slack itself is reported above
+        if not member:
+            problems.append(Problem(f"vigie.toml: {where}", f"Vigie is not a member of "
+                                    f"{channel}: it could post there but not check a lost "
+                                    "answer or share report charts",
+                                    f"invite it: /invite @Vigie in <#{channel}>"))
+    return problems

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import Engine
 
-from bot.checks import Mode, Report, inspect
+from bot.checks import Mode, Report, channel_problems, inspect
 from bot.settings import ConfigurationError, Problem, load_database_settings
 from bot.store import make_engine, revisions, upgrade
 
@@ -52,6 +52,8 @@ def check(
 ) -> None:
     """Validate settings, the newsroom config, the database and the Slack token."""
     report = inspect(modes=(), online=not offline, schema=not offline)
+    if not offline and report.settings and report.config and report.ok:
+        report.problems.extend(channel_problems(report.settings, report.config))
     if report.settings and not report.settings.slack_signing_secret:
         report.notes.append("SLACK_SIGNING_SECRET is not set: fine for `vigie run` "
                             "(Socket Mode), required for `vigie serve`")

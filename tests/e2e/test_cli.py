@@ -84,6 +84,22 @@ def test_check_reports_a_refused_token_and_a_missing_source_secret(
     assert WEBHOOK_SECRET not in result.output and "xoxb-revoked" not in result.output
 
 
+def test_check_names_the_channels_vigie_is_not_in(workdir: Path, slack: FakeSlack,
+                                                  database_url: str) -> None:
+    """A public channel Vigie was not invited to and a private one it cannot see are both
+    named, with where the newsroom file uses them and the /invite to type."""
+    slack.add_channel("C0LEGAL", "juridique", is_member=False)
+    slack.add_channel("C0BREVES", "breves", is_private=True, is_member=False)
+    result = CliRunner().invoke(cli, ["check"], env=good_env(slack, database_url))
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert "vigie.toml: routes[0].channel: Vigie is not a member of C0LEGAL" in output
+    assert "/invite @Vigie in <#C0LEGAL>" in output
+    assert "vigie.toml: posts.targets[1].channel: Slack cannot show C0BREVES to Vigie " \
+        "(channel_not_found)" in output
+    assert "C0MENTIONS" not in output
+
+
 def test_db_upgrade_then_current(workdir: Path) -> None:
     """`vigie db upgrade` brings an empty database to the code's revision."""
     runner = CliRunner()

@@ -1657,6 +1657,9 @@ class FakeSlack:
 
     def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(params.get("channel"))
+        known = self._channels.get(channel)
+        if known is not None and known.is_private and not known.is_member:
+            raise _ApiError("channel_not_found")  # a private channel is unseen from outside
         return {
             "channel": self._channel_object(
                 channel, include_locale=_flag(params.get("include_locale", False))
