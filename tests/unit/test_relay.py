@@ -190,6 +190,34 @@ def test_rejected_card_is_kept_and_retried_later(relay: Relay, slack: ScriptedSl
     assert relay.run_due().relayed == [mention_id]
 
 
+def test_a_lost_answer_in_a_channel_vigie_is_not_in_waits_for_the_invitation(
+        relay: Relay, slack: ScriptedSlack, store_mention: Callable[..., int],
+        clock: FrozenClock, engine: Engine) -> None:
+    """The card went out (chat:write.public) but the answer was lost, and Slack refuses the
+    history look-up (not_in_channel): the card is not posted again blindly; once Vigie is
+    invited the look-up finds it."""
+    mention_id = store_mention()
+    slack.script = [delivered_timeout()]
+    relay.run_due()
+    invited = False
+    look = slack.find_message
+
+    def refused_until_invited(channel: str, **kwargs: Any) -> str | None:
+        if not invited:
+            raise SlackRejected("conversations.history", "not_in_channel")
+        return look(channel, **kwargs)
+
+    slack.find_message = refused_until_invited  # type: ignore[method-assign]
+    for _ in range(3):
+        clock.advance(minutes=20)
+        assert relay.run_due().relayed == []
+    assert row(engine, mention_id).relay_state == RelayState.PENDING
+    invited = True
+    clock.advance(minutes=20)
+    assert relay.run_due().relayed == [mention_id]
+    assert len(slack.posted) == 1 and row(engine, mention_id).slack_ts == "1762000000.000000"
+
+
 def test_a_claimed_mention_is_not_posted_by_another_worker(relay: Relay, slack: ScriptedSlack,
                                                            store_mention: Callable[..., int],
                                                            engine: Engine) -> None:
