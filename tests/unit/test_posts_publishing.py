@@ -19,7 +19,7 @@ from bot.connectors.publishers import (
     PublishRejected,
     PublishUnavailable,
 )
-from bot.posts.jobs import Publishing, delivery_key
+from bot.posts.jobs import Publishing
 from bot.posts.models import DeliveryState, Post, PostDelivery, PostState, Recurrence
 from bot.posts.service import job_id
 from bot.reasons import Reason
@@ -28,7 +28,6 @@ from tests.support.posts import (
     EDITOR,
     Desk,
     ScriptedPublisher,
-    Sent,
     a_draft,
     delivered,
     make_desk,
@@ -410,21 +409,21 @@ class Crash(BaseException):
 
 
 def test_a_look_cut_short_by_a_crash_is_made_again_after_its_lease(
-        engine: Engine, config: Config, clock: FrozenClock) -> None:
+        desk: Desk, engine: Engine, config: Config, clock: FrozenClock) -> None:
     """Vigie dies while looking for a post in doubt: after the look's lease, a restarted
     Vigie's sweep looks again and settles it (here: found, published, never resent)."""
-    desk = make_desk(engine, config, clock, publisher=ScriptedPublisher(doubt=RESENDING))
-    desk.publisher.script["annonces"] = [PublishOutcomeUnknown(no_answer("timeout"))]
+    desk.publisher.script["annonces"] = [delivered(PublishOutcomeUnknown(no_answer("timeout")))]
+    desk.publisher.find_fails = True  # the look right after the send cannot be made
     post_id = approved(desk)
     clock.advance(minutes=10)
     desk.run_due_jobs()
     assert deliveries(engine, post_id)["annonces"].state == DeliveryState.UNCONFIRMED
+    desk.publisher.find_fails = False
     desk.publisher.find_crash = Crash()
     clock.advance(seconds=10)
     with pytest.raises(Crash):
-        desk.run_due_jobs()
+        desk.publishing.sweep()
     desk.publisher.find_crash = None
-    desk.publisher.sent.append(Sent(delivery_key(post_id, "annonces"), "", "annonces"))
     restarted = make_desk(engine, config, clock, publisher=desk.publisher)
     restarted.publishing.sweep()
     assert deliveries(engine, post_id)["annonces"].state == DeliveryState.UNCONFIRMED
