@@ -104,11 +104,13 @@ class Doubt:
 
 
 # Mastodon creates the status inside the web request (PostStatusService; Sidekiq only
-# distributes it afterwards), holding a lock on the Idempotency-Key that Mastodon itself
-# lets expire after 15 minutes: a request still running after that is not expected to
-# create anything. The key is kept an hour after creation, so a resend with the same key
-# returns the existing status rather than a second one (and, while the first request
-# still holds the lock, is turned away with a 503).
+# distributes it afterwards). Since mastodon#37879 it does so holding a lock on the
+# Idempotency-Key, which Mastodon itself lets expire after 15 minutes: it does not expect
+# a creation to run longer. Once the status exists the key maps to it for an hour, so a
+# resend with the same key gets that status back; while the first request still holds
+# the lock, a resend is turned away (503). Older versions have no lock but record the key
+# as soon as the status is saved (mastodon#21840): there, the 15 minutes are what keeps a
+# resend from racing a request still at work.
 MASTODON = Doubt("mastodon", window=timedelta(minutes=15), resend_when_absent=True)
 # The PDS writes the record into the repo inside com.atproto.repo.createRecord; a resend
 # uses the same record key, which a repo holds once: the late original and the resend
