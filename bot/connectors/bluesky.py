@@ -76,15 +76,18 @@ T = TypeVar("T")
 
 class BlueskyFailure(SourceFailure):
     """A call that did not work. `transient`: trying later may work (network, 5xx, rate
-    limit). `unconfirmed`: the request may have been carried out (timeout after sending,
-    gateway error), so a write must not simply be resent."""
+    limit). `unconfirmed`: the request may have been carried out (a server error, a
+    timeout after sending, a gateway error), so a write must not simply be resent.
+    `answered`: the service answered (a server error), so the request is over; otherwise
+    it may still be carried out later (`bot.connectors.doubt`)."""
 
     def __init__(self, reason: Reason, *, retry_after: float | None = None,
                  transient: bool = False, unconfirmed: bool = False,
-                 refused_login: bool = False) -> None:
+                 answered: bool = False, refused_login: bool = False) -> None:
         super().__init__(reason, retry_after=retry_after)
         self.transient = transient or unconfirmed or retry_after is not None
         self.unconfirmed = unconfirmed
+        self.answered = answered
         self.refused_login = refused_login
 
 
@@ -478,11 +481,13 @@ class PublishFailed(Exception):
 
 
 class PublishUnconfirmed(PublishFailed):
-    """The post may or may not be on Bluesky (timeout after sending): never resend it
-    blindly. With an `rkey`, `BlueskyPublisher.find` tells later."""
+    """The post may or may not be on Bluesky (a server error, a timeout after sending):
+    never resend it blindly. With an `rkey`, `BlueskyPublisher.find` tells later.
+    `answered`: the PDS answered, so the request is over."""
 
-    def __init__(self, reason: Reason) -> None:
+    def __init__(self, reason: Reason, *, answered: bool = False) -> None:
         super().__init__(reason, retryable=False)
+        self.answered = answered
 
 
 class TextTooLong(PublishFailed):
@@ -604,7 +609,7 @@ class BlueskyPublisher:
                 if existing is not None and existing[1] == text:
                     return existing[0]
             if failure.unconfirmed:
-                raise PublishUnconfirmed(failure.reason) from None
+                raise PublishUnconfirmed(failure.reason, answered=failure.answered) from None
             raise PublishFailed(failure.reason, retryable=failure.transient) from None
 
     def _settle(self, account_id: str, rkey: str) -> tuple[Published, str] | None:
@@ -676,8 +681,13 @@ def _failure(exc: BaseException, host: str, *, login: bool = False,
         detail = f"{error}: {message}" if error and message else (error or "HTTP 400")
         return BlueskyFailure(Reason("bluesky.refused", host=host, detail=str(detail)[:200]))
     if isinstance(exc, RequestErrorBase) and status is not None:
+        # A 5xx may come after the record was written (a PDS answers 500 when a commit
+        # fails after the write, or when the record key is already taken); 503 is a
+        # refusal; a gateway's 502/504 means the PDS may still be at work.
         return BlueskyFailure(Reason("bluesky.http_status", host=host, status=status),
-                              transient=status >= 500, unconfirmed=status in (502, 504))
+                              transient=status >= 500,
+                              unconfirmed=status >= 500 and status != 503,
+                              answered=status not in (502, 504))
     if isinstance(exc, ModelError):
         return BlueskyFailure(Reason("bluesky.unreadable_answer", host=host))
     if isinstance(exc, LoginRequiredError):

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from mastodon import (
@@ -32,9 +32,12 @@ from mastodon import (
 )
 from mastodon.errors import MastodonAPIError
 from pydantic import ValidationError
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ConnectTimeout, ReadTimeout
 
 from bot.config import Source
 from bot.connectors import Fetched, PollState, SourceFailure
+from bot.connectors.doubt import Unproven
 from bot.connectors.fetchers import FetchFailed
 from bot.connectors.html import html_to_text
 from bot.mentions.models import Author, MentionIn, PlatformRef
@@ -50,6 +53,9 @@ DEFAULT_MAX_CHARACTERS = 500
 LIMIT_FRESH = 24 * 3600.0
 LIMIT_RETRY = 600.0
 LIMIT_TIMEOUT = 1.5
+FIND_MARGIN = timedelta(minutes=5)  # the instance's clock may differ from ours
+FIND_PAGE = 40  # Mastodon's maximum for an account's statuses
+FIND_PAGES = 5
 
 log = logging.getLogger(__name__)
 
@@ -300,3 +306,92 @@ class MastodonFetcher:
         if mention is None:
             raise FetchFailed(Reason("fetch.unreadable"))
         return mention
+
+
+# -- writing: what a failed write says, and finding what we wrote -----------------------------
+WriteOutcome = Literal["not_sent", "answered", "lost"]
+
+
+def write_outcome(exc: MastodonError) -> WriteOutcome:
+    """What a failed `status_post` says about the status (the rule: `bot.connectors.doubt`).
+
+    - `not_sent`: refused before anything happened — a connection never made, a rate
+      limit, a 4xx, or 503 (the instance, or Mastodon's own lock on the Idempotency-Key
+      while another request with that key runs, turned it away).
+    - `answered`: another server error (500…): the request is over, and may have created
+      the status before failing.
+    - `lost`: no answer (timeout after sending, dropped connection) or a gateway's 502/504:
+      the instance may still be working on it.
+    """
+    if isinstance(exc, MastodonRatelimitError):
+        return "not_sent"
+    if isinstance(exc, MastodonNetworkError):
+        return "not_sent" if never_connected(exc) else "lost"
+    if isinstance(exc, MastodonAPIError):
+        status = _status(exc)
+        if not status.isdigit():  # an answer it could not read: over, and it may have worked
+            return "answered"
+        code = int(status)
+        if code < 500 or code == 503:
+            return "not_sent"
+        return "lost" if code in (502, 504) else "answered"
+    return "lost"  # anything else from the library: it may have been sent
+
+
+def never_connected(exc: BaseException) -> bool:
+    """Mastodon.py wraps requests' exception without `from`; it is the context. A refused
+    or timed-out *connection* means nothing was sent; anything later may have been."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ConnectTimeout):
+        return True
+    if isinstance(cause, RequestsConnectionError) and not isinstance(cause, ReadTimeout):
+        text = str(cause)
+        return any(hint in text for hint in ("NewConnectionError", "Connection refused",
+                                              "Name or service not known",
+                                              "nodename nor servname", "No route to host"))
+    return False
+
+
+def find_status(client: Mastodon, *, text: str, since: datetime,
+                in_reply_to: str | None = None) -> Any | None:
+    """Our account's status with exactly `text`, created since `since` (less a margin for
+    the instance's clock), replying to `in_reply_to` when given; None when every status
+    since then was read and none is it. Raises `Unproven` when more were posted since
+    than `FIND_PAGES` pages, and `MastodonError` when the instance cannot be asked.
+
+    The *source* text is compared (`GET /api/v1/statuses/:id/source`, the text exactly as
+    sent): the rendered HTML shortens links. A person posting the identical text by hand
+    in the same minutes would be taken for ours."""
+    wanted = text.strip()
+    since = since - FIND_MARGIN
+    me = client.me()
+    max_id: str | None = None
+    for _ in range(FIND_PAGES):
+        page = list(client.account_statuses(me["id"], exclude_replies=in_reply_to is None,
+                                            exclude_reblogs=True, limit=FIND_PAGE,
+                                            max_id=max_id))
+        for status in page:
+            if status_created(status) < since:
+                return None  # newest first: the rest is older than the attempt
+            if in_reply_to is not None and str(status.get("in_reply_to_id")) != in_reply_to:
+                continue
+            if _source_text(client, status) == wanted:
+                return status
+        if len(page) < FIND_PAGE:
+            return None  # the account's very first statuses
+        max_id = str(page[-1]["id"])
+    raise Unproven(f"more than {FIND_PAGE * FIND_PAGES} statuses since the attempt")
+
+
+def status_created(status: Any) -> datetime:
+    created = status.get("created_at")
+    if isinstance(created, datetime):
+        return created
+    return datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+
+
+def _source_text(client: Mastodon, status: Any) -> str:
+    try:
+        return str(client.status_source(status["id"])["text"] or "").strip()
+    except MastodonNotFoundError:  # before Mastodon 3.5: the rendered text will do
+        return html_to_text(str(status.get("content") or "")).strip()

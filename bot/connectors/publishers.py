@@ -8,9 +8,11 @@ publish twice:
 - `PublishRateLimited`: refused before anything happened; try again after `retry_after`.
 - `PublishUnavailable`: certainly not published (connection refused, transient error).
 - `PublishRejected`: the platform said no; `permanent` when retrying cannot help.
-- `PublishOutcomeUnknown`: it may have gone out (timeout after sending). The job asks
-  `find` once; if the platform cannot tell, the delivery becomes *unconfirmed* and is
-  never resent without a human.
+- `PublishOutcomeUnknown`: it may have gone out (a server error, or no answer after
+  sending). The job looks for it with `find` on the schedule of the publisher's `doubt`
+  (`bot.connectors.doubt`): found → published; certainly absent once the platform can
+  no longer create it → sent again where that cannot make a second post, else left
+  *unconfirmed* for a human.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.config import PostTarget
+from bot.connectors.doubt import Doubt
 from bot.reasons import Reason
 
 # Text limits of each kind, used to check a draft even before its connector is installed.
@@ -53,19 +56,29 @@ class PublishRejected(PublishError):
 
 
 class PublishOutcomeUnknown(PublishError):
-    """May or may not have been published."""
+    """May or may not have been published. `answered`: the platform answered (a server
+    error), so the request is over; otherwise the answer was lost and the platform may
+    still be working on it."""
+
+    def __init__(self, reason: Reason, *, answered: bool = False) -> None:
+        super().__init__(reason)
+        self.answered = answered
 
 
 @dataclass(frozen=True)
 class Outgoing:
     """What to publish. `key` is unique per post and target: platforms that accept an
-    idempotency key get it, and publishers that can search their own output tag with it."""
+    idempotency key get it, and publishers that can search their own output tag with it.
+    `attempt_started`: when this attempt began (looks search from there);
+    `first_started`: when the first attempt at this target began, the same for every
+    attempt (what a fixed record key is derived from)."""
 
     post_id: int
     target: PostTarget
     text: str
     key: str
     attempt_started: datetime
+    first_started: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,7 @@ class Published:
 class Publisher(Protocol):
     kind: str
     max_length: int  # the platform's usual limit
+    doubt: Doubt  # how an unknown outcome is settled (looks, window, resend)
 
     def limit(self, target: PostTarget) -> int:
         """The longest text `target` accepts (a Mastodon instance may allow more than
@@ -98,10 +112,11 @@ class Publisher(Protocol):
         ...
 
     def find(self, outgoing: Outgoing) -> Published | None:
-        """After an unknown outcome: the earlier attempt if it did go out, else None.
+        """After an unknown outcome: the attempt's post if it is there, None if it is
+        certainly not there (everything posted since the attempt was read).
 
-        Raise `PublishError` when the platform cannot be asked (try again later); a
-        publisher that cannot search at all returns None.
+        Raise `PublishError` when the platform cannot be asked (try again later), and
+        `bot.connectors.doubt.Unproven` when the answer cannot prove absence.
         """
         ...
 

@@ -2,7 +2,8 @@
 
 Each message carries metadata naming its post and target, so after an unknown outcome
 (timeout, 5xx) the channel's history tells whether the earlier attempt went through,
-as the mention relay does for cards.
+as the mention relay does for cards. chat.postMessage takes no idempotency key, so a
+message not found is never sent again by Vigie itself (`bot.connectors.doubt.SLACK`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.config import PostTarget
+from bot.connectors.doubt import SLACK
 from bot.connectors.publishers import (
     DEFAULT_LIMITS,
     Outgoing,
@@ -73,6 +75,7 @@ def post_message(outgoing: Outgoing) -> Message:
 class SlackChannelPublisher:
     kind = "slack"
     max_length = DEFAULT_LIMITS["slack"]
+    doubt = SLACK
 
     def __init__(self, slack: SlackGateway) -> None:
         self._slack = slack
@@ -97,8 +100,8 @@ class SlackChannelPublisher:
             raise PublishUnavailable(Reason("publish.slack_unreachable", error=str(exc))) \
                 from None
         except SlackOutcomeUnknown as exc:
-            raise PublishOutcomeUnknown(Reason("publish.slack_no_answer",
-                                               error=str(exc))) from None
+            raise PublishOutcomeUnknown(Reason("publish.slack_no_answer", error=str(exc)),
+                                        answered=exc.answered) from None
         except SlackRejected as exc:
             raise PublishRejected(Reason("publish.slack_refused", error=str(exc)),
                                   permanent=exc.error in PERMANENT) from None

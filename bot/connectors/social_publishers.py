@@ -7,22 +7,19 @@ Both sort every failure into what the publishing job needs to stay exactly-once
 never), or *may have gone out* (`PublishOutcomeUnknown`: looked up with `find`, never
 resent blindly).
 
-How each one finds an earlier attempt after an unknown outcome:
+How each one finds an earlier attempt after an unknown outcome, and why sending again
+(`bot.connectors.doubt`) cannot make a second post:
 
-- **Bluesky**: the record key is ours. Each attempt writes its post under a key derived
-  from the delivery's key and the attempt's start, so `find` is one exact
-  `com.atproto.repo.getRecord`, and even a resend with that key could not make a second
-  post (the PDS refuses an existing key).
-- **Mastodon**: `status_post` sends `Outgoing.key` as the `Idempotency-Key`, but that key
-  cannot be *asked* about: the only way to use it is to post again, which, while the first
-  request is still being processed, creates a second status (the instance records the key
-  only after the status exists) — and after an hour the key is forgotten. So `find` reads
-  the account's own recent statuses (not replies, not boosts) created since shortly before
-  the attempt, and compares their *source* text (`GET /api/v1/statuses/:id/source`, the
-  text exactly as sent; the rendered HTML shortens links) with ours. The key still
-  protects a human's "retry" within the hour. A match on identical text by a person
-  posting by hand in the same minutes would be taken for ours: the post is then marked
-  published with a link to that status, never sent twice.
+- **Bluesky**: the record key is ours, derived from the delivery's key and its first
+  attempt's start, the same for every attempt. `find` is one exact
+  `com.atproto.repo.getRecord`, and a resend under that key cannot make a second post:
+  a repo holds one record per key (the PDS refuses the second; `BlueskyPublisher` then
+  hands back the one already there).
+- **Mastodon**: `status_post` sends `Outgoing.key` as the `Idempotency-Key`, the same for
+  every attempt; the instance keeps it an hour after creating the status and answers a
+  resend with that status. The key cannot be *asked* about, so `find` reads the account's
+  own recent statuses (not replies, not boosts) since shortly before the attempt and
+  compares their source text with ours (`bot.connectors.mastodon.find_status`).
 """
 
 from __future__ import annotations
@@ -30,18 +27,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from datetime import datetime, timedelta
 from typing import Any
 
-import requests
-from mastodon import (
-    Mastodon,
-    MastodonError,
-    MastodonNetworkError,
-    MastodonNotFoundError,
-    MastodonRatelimitError,
-    MastodonServerError,
-)
+from mastodon import Mastodon, MastodonError, MastodonNetworkError, MastodonRatelimitError
 from mastodon.errors import MastodonAPIError
 
 from bot.clock import Clock
@@ -57,8 +45,8 @@ from bot.connectors.bluesky import (
     grapheme_length,
     record_key,
 )
-from bot.connectors.html import html_to_text
-from bot.connectors.mastodon import MastodonClients
+from bot.connectors.doubt import BLUESKY, MASTODON
+from bot.connectors.mastodon import MastodonClients, find_status, write_outcome
 from bot.connectors.publishers import (
     DEFAULT_LIMITS,
     Outgoing,
@@ -74,8 +62,6 @@ from bot.reasons import Reason
 log = logging.getLogger(__name__)
 
 MASTODON_URL_LENGTH = 23  # every link counts as 23 characters, whatever its length
-FIND_MARGIN = timedelta(minutes=5)  # the instance's clock may differ from ours
-FIND_PAGE = 40
 _URL = re.compile(r"https?://\S+")
 _REMOTE_MENTION = re.compile(r"(?<![\w@])(@\w+)@[\w.-]+\w")
 
@@ -100,6 +86,7 @@ def mastodon_length(text: str) -> int:
 class MastodonTargetPublisher:
     kind = "mastodon"
     max_length = DEFAULT_LIMITS["mastodon"]
+    doubt = MASTODON
 
     def __init__(self, clients: MastodonClients) -> None:
         self._clients = clients
@@ -131,28 +118,12 @@ class MastodonTargetPublisher:
 
     def find(self, outgoing: Outgoing) -> Published | None:
         client = self._client(outgoing)
-        since = outgoing.attempt_started - FIND_MARGIN
-        wanted = outgoing.text.strip()
         try:
-            me = client.me()
-            recent = client.account_statuses(me["id"], exclude_replies=True,
-                                             exclude_reblogs=True, limit=FIND_PAGE)
-            for status in recent:
-                if _created(status) < since:
-                    break  # newest first: the rest is older than the attempt
-                if self._source_text(client, status) == wanted:
-                    return _mastodon_published(status)
+            status = find_status(client, text=outgoing.text, since=outgoing.attempt_started)
         except MastodonError as exc:
             # Only logged (the delivery keeps the error of its send): the failure's reason.
             raise PublishUnavailable(_mastodon_failure(exc, client).reason) from None
-        return None
-
-    @staticmethod
-    def _source_text(client: Mastodon, status: Any) -> str:
-        try:
-            return str(client.status_source(status["id"])["text"] or "").strip()
-        except MastodonNotFoundError:  # before Mastodon 3.5: the rendered text will do
-            return html_to_text(str(status.get("content") or "")).strip()
+        return _mastodon_published(status) if status is not None else None
 
     def _client(self, outgoing: Outgoing) -> Mastodon:
         account = _account(outgoing)
@@ -171,49 +142,34 @@ def _mastodon_published(status: Any) -> Published:
     return Published(external_id=str(status["id"]), url=str(url) if url else None)
 
 
-def _created(status: Any) -> datetime:
-    created = status.get("created_at")
-    if isinstance(created, datetime):
-        return created
-    return datetime.fromisoformat(str(created).replace("Z", "+00:00"))
-
-
 def _mastodon_failure(exc: MastodonError, client: Mastodon) -> PublishError:
     """Mastodon.py's exception as the failure kind the publishing job acts on."""
     if isinstance(exc, MastodonRatelimitError):
         reset = getattr(client, "ratelimit_reset", None)
         wait = reset - time.time() if isinstance(reset, int | float) else 0.0
         return PublishRateLimited(Reason("mastodon.rate_limited"), max(wait, 60.0))
-    if isinstance(exc, MastodonNetworkError):
-        if _never_connected(exc):
-            return PublishUnavailable(Reason("publish.mastodon_unreachable"))
-        return PublishOutcomeUnknown(Reason("publish.mastodon_no_answer"))
-    if isinstance(exc, MastodonServerError):
-        status = _status(exc)
-        if status == 503:  # the instance (or its proxy) turned the request away
-            return PublishUnavailable(Reason("publish.mastodon_unavailable"))
+    outcome = write_outcome(exc)
+    status = _status(exc)
+    if outcome == "answered":
         return PublishOutcomeUnknown(Reason("publish.mastodon_server_error",
-                                            status=str(status or "?")))
+                                            status=str(status or "?")), answered=True)
+    if outcome == "lost":
+        if status is not None:  # a gateway's 502 or 504
+            return PublishOutcomeUnknown(Reason("publish.mastodon_server_error",
+                                                status=str(status)))
+        if isinstance(exc, MastodonNetworkError):
+            return PublishOutcomeUnknown(Reason("publish.mastodon_no_answer"))
+        return PublishOutcomeUnknown(Reason("mastodon.other", error=type(exc).__name__))
+    if isinstance(exc, MastodonNetworkError):  # the connection was never made
+        return PublishUnavailable(Reason("publish.mastodon_unreachable"))
+    if status == 503:  # the instance (or its proxy) turned the request away
+        return PublishUnavailable(Reason("publish.mastodon_unavailable"))
     if isinstance(exc, MastodonAPIError):
-        status = _status(exc)
         detail, code = _detail(exc), str(status or "?")
         reason = (Reason("publish.mastodon_refused_detail", status=code, detail=detail)
                   if detail else Reason("publish.mastodon_refused", status=code))
         return PublishRejected(reason, permanent=status not in (408, 409))
-    return PublishOutcomeUnknown(Reason("mastodon.other", error=type(exc).__name__))
-
-
-def _never_connected(exc: BaseException) -> bool:
-    """Mastodon.py wraps requests' exception without `from`; it is the context. A refused
-    or timed-out *connection* means nothing was sent; anything later may have been."""
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(cause, requests.exceptions.ConnectionError):
-        text = str(cause)
-        return "NewConnectionError" in text or "Connection refused" in text \
-            or "Name or service not known" in text
-    return False
+    return PublishRejected(Reason("mastodon.other", error=type(exc).__name__), permanent=True)
 
 
 def _status(exc: BaseException) -> int | None:
@@ -230,6 +186,7 @@ def _detail(exc: BaseException) -> str:
 class BlueskyTargetPublisher:
     kind = "bluesky"
     max_length = MAX_GRAPHEMES
+    doubt = BLUESKY
 
     def __init__(self, clients: BlueskyClients, *, clock: Clock | None = None) -> None:
         self._clients = clients
@@ -246,16 +203,17 @@ class BlueskyTargetPublisher:
 
     @staticmethod
     def rkey(outgoing: Outgoing) -> str:
-        """The attempt's record key: the same for its `publish` and its `find` (the
-        attempt's start is stored to the second on every backend)."""
-        return record_key(outgoing.attempt_started.replace(microsecond=0), outgoing.key)
+        """The delivery's record key: the same for every attempt, its `publish` and its
+        `find` (the first attempt's start is stored to the second on every backend)."""
+        started = outgoing.first_started or outgoing.attempt_started
+        return record_key(started.replace(microsecond=0), outgoing.key)
 
     def publish(self, outgoing: Outgoing) -> Published:
         try:
             made = self._publisher.post(_account(outgoing), outgoing.text,
                                         rkey=self.rkey(outgoing))
         except PublishUnconfirmed as exc:
-            raise PublishOutcomeUnknown(exc.reason) from None
+            raise PublishOutcomeUnknown(exc.reason, answered=exc.answered) from None
         except PublishFailed as exc:
             raise _bluesky_failure(exc) from None
         return Published(external_id=made.uri, url=made.url)

@@ -10,9 +10,14 @@ restarted process, a job APScheduler fires twice:
 2. Each target (`PostDelivery`) is claimed the same way (`queued`/due `failed` →
    `sending`) before its publisher is called, so a retry round never resends a target
    that went out.
-3. A definite failure is retried with backoff (only that target); an unknown outcome is
-   looked up once where the platform allows (Slack: message metadata), and otherwise
-   left *unconfirmed* for a human: it is never resent automatically.
+3. A definite failure is retried with backoff (only that target). An unknown outcome
+   (a server error, a lost answer) is looked for on the platform, at once and then on
+   the publisher's schedule while the platform may still create the post
+   (`bot.connectors.doubt`): found → published with its link; certainly absent once the
+   platform can no longer create it → retried like a failure, with the same
+   Idempotency-Key / record key, so the platform itself refuses a second post; where no
+   such key exists (Slack), or the looks cannot tell → *unconfirmed*, for a human.
+   Each look is claimed like a send (`checks`, and a lease on `next_attempt_at`).
 
 Timing: the job is scheduled at the post's time with `misfire_grace_time` =
 `posts.stale_after_minutes`. A post missed by a short downtime still goes out when the
@@ -37,6 +42,7 @@ from sqlmodel import Session, col, select
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.connectors.doubt import LOOK_LEASE, Doubt, Look, Step, Unproven
 from bot.connectors.publishers import (
     Outgoing,
     Published,
@@ -64,7 +70,6 @@ log = logging.getLogger(__name__)
 SWEEP_MARGIN = timedelta(seconds=5)  # the precise job goes first; the sweep catches the rest
 SENDING_LEASE = timedelta(minutes=5)  # longer than any publisher's own timeout
 MAX_BACKOFF = timedelta(minutes=30)
-MAX_CHECKS = 5  # lookups after an unknown outcome, when the platform could not be asked
 SWEEP_BATCH = 200
 PREVIEW_GRACE = timedelta(minutes=1)  # a preview update is normally sent within seconds
 PREVIEW_CATCH_UP = timedelta(days=7)  # older posts' previews are left as they are
@@ -322,8 +327,8 @@ class Publishing:
                          col(PostDelivery.gave_up).is_(False),
                          col(PostDelivery.next_attempt_at) <= now),
                 ))
-                .values(state=DeliveryState.SENDING, claimed_at=now,
-                        attempts=col(PostDelivery.attempts) + 1)
+                .values(state=DeliveryState.SENDING, claimed_at=now, checks=0,
+                        creatable_until=None, attempts=col(PostDelivery.attempts) + 1)
             )
             session.commit()
         if _count(changed) != 1:
@@ -363,7 +368,7 @@ class Publishing:
                     "next_attempt_at": self._clock.now() + timedelta(seconds=exc.retry_after),
                     "attempts": delivery.attempts - 1}
         except PublishOutcomeUnknown as exc:
-            return self._unknown(post, claimed, outgoing, exc.reason)
+            return self._unknown(post, claimed, outgoing, exc)
         except PublishRejected as exc:
             return self._failed(claimed, exc.reason, exc.permanent or
                                 delivery.attempts >= max_attempts)
@@ -376,60 +381,98 @@ class Publishing:
         return self._published(published)
 
     def _unknown(self, post: Post, claimed: Claimed, outgoing: Outgoing | None,
-                 error: Reason) -> dict[str, Any]:
-        """Timeout after sending: look once; if the platform cannot say, leave it to a human
-        (or to a later look, when the lookup itself could not be made)."""
-        found: Published | None = None
-        lookup_failed = False
-        if outgoing is not None:
-            try:
-                found = self._publishers.get(claimed.delivery.kind).find(outgoing)
-            except PublishError as exc:
-                lookup_failed = True
-                log.warning("post %s: could not check %s after an unknown outcome: %s",
-                            post.id, claimed.delivery.target_id, exc)
-        if found is not None:
-            log.info("post %s had reached %s despite the error", post.id,
-                     claimed.delivery.target_id)
-            return self._published(found)
-        return {"state": DeliveryState.UNCONFIRMED, "error": _stored(error), "checks": 1,
-                "gave_up": not lookup_failed,
-                "next_attempt_at": (self._clock.now() + backoff(1)) if lookup_failed else None}
+                 error: PublishOutcomeUnknown) -> dict[str, Any]:
+        """It may have gone out: look at once, then as the platform's `doubt` says."""
+        delivery = claimed.delivery
+        doubt = self._publishers.get(delivery.kind).doubt
+        until = doubt.creatable_until(claimed.claimed_at, answered=error.answered)
+        look, found = self._look(post, delivery, outgoing)
+        log.warning("post %s → %s: %s; looked for it: %s", post.id, delivery.target_id,
+                    error, look.value)
+        return {"error": _stored(error.reason), "creatable_until": until, "checks": 1,
+                **self._after_look(doubt, look, found, delivery, sent_at=claimed.claimed_at,
+                                   until=until)}
 
     def _recheck(self, post: Post, delivery: PostDelivery, now: datetime) -> bool:
-        """Look again for an unconfirmed delivery; never sends."""
+        """Look again for a delivery in doubt (never sends: a resend goes through a later
+        claim). True when it is settled, or due to be sent again (worth a report)."""
         with Session(self._engine) as session:
-            changed = session.execute(
+            changed = session.execute(  # the look is ours, for LOOK_LEASE
                 update(PostDelivery).where(col(PostDelivery.id) == delivery.id)
                 .where(col(PostDelivery.state) == DeliveryState.UNCONFIRMED)
                 .where(col(PostDelivery.gave_up).is_(False))
+                .where(col(PostDelivery.checks) == delivery.checks)
                 .where(col(PostDelivery.next_attempt_at) <= now)
-                .values(checks=col(PostDelivery.checks) + 1, next_attempt_at=None)
+                .values(checks=col(PostDelivery.checks) + 1, next_attempt_at=now + LOOK_LEASE)
             )
             session.commit()
         if _count(changed) != 1:
             return False
-        outgoing = self._outgoing(post, delivery, delivery.claimed_at or now)
-        found: Published | None = None
-        lookup_failed = outgoing is None
-        if outgoing is not None:
-            try:
-                found = self._publishers.get(delivery.kind).find(outgoing)
-            except PublishError:
-                lookup_failed = True
+        sent_at = delivery.claimed_at or now
         values: dict[str, Any]
-        if found is not None:
-            values = self._published(found)
-        elif lookup_failed and delivery.checks + 1 < MAX_CHECKS:
-            values = {"next_attempt_at": now + backoff(delivery.checks + 1)}
+        if self._publishers.has(delivery.kind):
+            doubt = self._publishers.get(delivery.kind).doubt
+            until = delivery.creatable_until or doubt.creatable_until(sent_at, answered=False)
+            look, found = self._look(post, delivery, self._outgoing(post, delivery, sent_at))
+            values = {"creatable_until": until,
+                      **self._after_look(doubt, look, found, delivery, sent_at=sent_at,
+                                         until=until)}
+            log.info("post %s → %s: look %s after an unknown outcome: %s", post.id,
+                     delivery.target_id, delivery.checks + 1, look.value)
         else:
-            values = {"gave_up": True}
+            values = {"gave_up": True, "next_attempt_at": None}
         with Session(self._engine) as session:
-            session.execute(update(PostDelivery).where(col(PostDelivery.id) == delivery.id)
-                            .where(col(PostDelivery.state) == DeliveryState.UNCONFIRMED)
-                            .values(**values))
+            written = session.execute(
+                update(PostDelivery).where(col(PostDelivery.id) == delivery.id)
+                .where(col(PostDelivery.state) == DeliveryState.UNCONFIRMED)
+                .where(col(PostDelivery.checks) == delivery.checks + 1)
+                .values(**values))
             session.commit()
-        return found is not None or "gave_up" in values
+        looking_again = values.get("state") == DeliveryState.UNCONFIRMED \
+            and not values.get("gave_up")
+        return _count(written) == 1 and not looking_again
+
+    def _look(self, post: Post, delivery: PostDelivery, outgoing: Outgoing | None
+              ) -> tuple[Look, Published | None]:
+        """Is the attempt's post on the platform? (`find`, its failures sorted.)"""
+        if outgoing is None:  # the target is no longer configured: nothing to ask
+            return Look.UNPROVEN, None
+        try:
+            found = self._publishers.get(delivery.kind).find(outgoing)
+        except Unproven as exc:
+            log.warning("post %s → %s: the look cannot tell: %s", post.id,
+                        delivery.target_id, exc)
+            return Look.UNPROVEN, None
+        except PublishError as exc:
+            log.warning("post %s → %s: could not look for it: %s", post.id,
+                        delivery.target_id, exc)
+            return Look.UNREACHABLE, None
+        except Exception:  # a publisher bug: as if the platform could not be asked
+            log.exception("publisher %s crashed looking for post %s", delivery.kind, post.id)
+            return Look.UNREACHABLE, None
+        return (Look.FOUND, found) if found is not None else (Look.ABSENT, None)
+
+    def _after_look(self, doubt: Doubt, look: Look, found: Published | None,
+                    delivery: PostDelivery, *, sent_at: datetime, until: datetime
+                    ) -> dict[str, Any]:
+        """The delivery's new state after a look (see `bot.connectors.doubt`)."""
+        now = self._clock.now()
+        step = doubt.next(look, sent_at=sent_at, creatable_until=until, now=now)
+        if step.step is Step.PUBLISHED and found is not None:
+            log.info("post %s had reached %s despite the error", delivery.post_id,
+                     delivery.target_id)
+            return self._published(found)
+        if step.step is Step.LOOK:
+            return {"state": DeliveryState.UNCONFIRMED, "gave_up": False,
+                    "next_attempt_at": step.at}
+        if step.step is Step.RESEND:
+            gave_up = delivery.attempts >= self._config.posts.max_attempts
+            log.warning("post %s → %s: certainly not published; %s", delivery.post_id,
+                        delivery.target_id, "out of attempts" if gave_up else "sending again")
+            return {"state": DeliveryState.FAILED, "gave_up": gave_up,
+                    "next_attempt_at": None if gave_up
+                    else now + backoff(delivery.attempts)}
+        return {"state": DeliveryState.UNCONFIRMED, "gave_up": True, "next_attempt_at": None}
 
     def _published(self, published: Published) -> dict[str, Any]:
         return {"state": DeliveryState.PUBLISHED, "external_id": published.external_id,
@@ -508,6 +551,7 @@ class Publishing:
                     update(PostDelivery).where(col(PostDelivery.id) == delivery_id)
                     .where(col(PostDelivery.state) == DeliveryState.SENDING)
                     .values(state=DeliveryState.UNCONFIRMED, next_attempt_at=now, checks=0,
+                            gave_up=False, creatable_until=None,
                             error=_stored(Reason("publish.interrupted")))
                 )
             session.commit()
@@ -521,7 +565,7 @@ class Publishing:
             return None
         return Outgoing(post_id=int(post.id or 0), target=target, text=post.text,
                         key=delivery_key(int(post.id or 0), delivery.target_id),
-                        attempt_started=started)
+                        attempt_started=started, first_started=post.claimed_at)
 
     def _schedule(self, post_id: int, when: datetime) -> None:
         self._timer.at(JOB, job_id(post_id), when, post_id, grace=self.stale_after)

@@ -382,8 +382,10 @@ def delivery_line(delivery: PostDelivery, *, config: Config, locale: str) -> str
         return _t(locale, "posts.delivery.published_no_link", target=label)
     if delivery.state == DeliveryState.FAILED:
         if delivery.gave_up or delivery.next_attempt_at is None:
-            return _t(locale, "posts.delivery.failed", target=label, error=error)
-        return _t(locale, "posts.delivery.retrying", target=label, error=error,
+            key = "posts.delivery.failed_absent" if delivery.checks else "posts.delivery.failed"
+            return _t(locale, key, target=label, error=error)
+        key = "posts.delivery.retrying_absent" if delivery.checks else "posts.delivery.retrying"
+        return _t(locale, key, target=label, error=error,
                   when=date(delivery.next_attempt_at, delivery.next_attempt_at.strftime(
                       "%H:%M:%S UTC"), "{time_secs}"))
     if delivery.state == DeliveryState.UNCONFIRMED:

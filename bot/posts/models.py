@@ -44,7 +44,9 @@ class DeliveryState(StrEnum):
     SENDING = "sending"  # claimed by one runner; the platform call is in flight
     PUBLISHED = "published"
     FAILED = "failed"  # not published; retried at `next_attempt_at` unless `gave_up`
-    UNCONFIRMED = "unconfirmed"  # may have gone out: never resent without a human
+    # May have gone out: looked for at `next_attempt_at` (bot.connectors.doubt), or, once
+    # `gave_up`, left to a human. Resent only after a look proved it absent.
+    UNCONFIRMED = "unconfirmed"
 
 
 class Recurrence(StrEnum):
@@ -110,6 +112,10 @@ class PostDelivery(SQLModel, table=True):
     gave_up: bool = Field(default=False, description="no automatic retry left: a human decides")
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     checks: int = Field(default=0, description="lookups done after an unknown outcome")
+    creatable_until: datetime | None = Field(
+        default=None, sa_type=UTCDateTime,
+        description="after an unknown outcome: until when the platform may still create "
+                    "the post (None: the attempt's start plus the platform's window)")
     external_id: str | None = Field(default=None, max_length=256)
     url: str | None = Field(default=None, max_length=2048)
     error: str | None = Field(default=None, max_length=ERROR_LENGTH)  # a stored Reason

@@ -96,7 +96,8 @@ def _reply_detail(reply: Reply, *, platform: str, approvals: str | None, locale:
         "channel": f"<#{approvals}>" if approvals else "",
         "why": escape(reply.sensitive or ""),
     }
-    head = _t(locale, f"card.{state.value}", **params)
+    key = "checking" if state == ReplyState.UNCONFIRMED and reply.next_check_at else state.value
+    head = _t(locale, f"card.{key}", **params)
     if state == ReplyState.SENT and reply.remote_url:
         head += "  " + link(reply.remote_url, _t(locale, "card.see_reply"))
     if state == ReplyState.REJECTED and not reply.reason:
@@ -113,7 +114,8 @@ def reply_actions(mention: Mention, latest: Reply | None, locale: str) -> dict[s
     if latest is not None and latest.state == ReplyState.FAILED:
         elements.append({"type": "button", "action_id": RETRY, "value": str(latest.id),
                          "text": plain(_t(locale, "card.retry"))})
-    if latest is not None and latest.state == ReplyState.UNCONFIRMED:
+    checking = latest is not None and latest.next_check_at is not None
+    if latest is not None and latest.state == ReplyState.UNCONFIRMED and not checking:
         elements.append({
             "type": "button", "action_id": RETRY, "value": str(latest.id),
             "text": plain(_t(locale, "card.send_again")),
@@ -121,6 +123,7 @@ def reply_actions(mention: Mention, latest: Reply | None, locale: str) -> dict[s
                         "text": plain(_t(locale, "card.send_again_text")),
                         "confirm": plain(_t(locale, "card.send_again")),
                         "deny": plain(_t(locale, "cancel")), "style": "danger"}})
+    if latest is not None and latest.state == ReplyState.UNCONFIRMED:
         elements.append({"type": "button", "action_id": CONFIRM, "value": str(latest.id),
                          "text": plain(_t(locale, "card.went_out"))})
     return {"type": "actions", "block_id": f"reply:{mention.id}:{mention.version}",

@@ -11,8 +11,11 @@ sending anything twice:
                                                                └──confirm──▶ sent
     (by hand: awaiting_approval ──approve──▶ by_hand, or straight to by_hand)
 
-`unconfirmed` is never left on its own: the platform may have the answer already (a
-timeout after sending), so only a person decides to send again or to mark it sent.
+`unconfirmed`: the platform may have the answer (a server error, a timeout after
+sending). Vigie looks for it at `next_check_at` (`bot.connectors.doubt`): found → sent;
+certainly absent once the platform can no longer create it → queued again, with the same
+Idempotency-Key or record key, so it cannot appear twice. When the looks cannot tell,
+`next_check_at` is cleared and a person decides to send again or to mark it sent.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class ReplyState(StrEnum):
     SENDING = "sending"  # claimed by one process, call to the platform in flight
     SENT = "sent"
     FAILED = "failed"  # certainly not sent; a person may retry
-    UNCONFIRMED = "unconfirmed"  # maybe sent (timeout after sending): a person decides
+    UNCONFIRMED = "unconfirmed"  # maybe sent: looked for, then a person decides
     BY_HAND = "by_hand"  # recorded as answered by hand, text ready to copy
     REJECTED = "rejected"  # an editor refused it
 
@@ -55,6 +58,7 @@ class Reply(SQLModel, table=True):
         Index("ix_reply_mention", "mention_id", "id"),
         Index("ix_reply_state", "state", "updated_at"),
         Index("ix_reply_preview", "preview_channel", "preview_ts"),
+        Index("ix_reply_next_check", "state", "next_check_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -89,6 +93,13 @@ class Reply(SQLModel, table=True):
     remote_url: str | None = Field(default=None, max_length=2048)
     error: str | None = Field(default=None, max_length=ERROR_LENGTH,
                               description="why it failed, a stored `bot.reasons.Reason`")
+    checks: int = Field(default=0, description="looks done since the last send")
+    next_check_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime,
+        description="unconfirmed: when to look for it again (None: a person decides)")
+    creatable_until: datetime | None = Field(
+        default=None, sa_type=UTCDateTime,
+        description="unconfirmed: until when the platform may still create it")
     settled_by: str | None = Field(default=None, max_length=32,
                                    description="who retried or confirmed it last")
 

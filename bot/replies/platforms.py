@@ -11,9 +11,11 @@ Mastodon counts (links as 23 characters, remote handles without their domain).
 Bluesky: a reply with the root/parent refs kept on the mention, and a record key fixed
 from the reply, so sending it again finds the post already made instead of a double.
 
-Errors are sorted by what a person must do next: `SendFailed` (certainly not sent; the
-reason says why, retrying may work) or `SendUnconfirmed` (the request went out and no
-answer came back: look on the platform before sending again).
+Errors are sorted by what happens next: `SendFailed` (certainly not sent; the reason
+says why, retrying may work) or `SendUnconfirmed` (it may be on the platform: a server
+error, or no answer after sending). `find` then tells whether it is there, and `doubt`
+how long the platform may still create it (`bot.connectors.doubt`, the rule shared with
+scheduled posts).
 """
 
 from __future__ import annotations
@@ -27,13 +29,10 @@ import requests
 from mastodon import (
     Mastodon,
     MastodonAPIError,
-    MastodonBadGatewayError,
     MastodonError,
-    MastodonGatewayTimeoutError,
     MastodonNetworkError,
     MastodonNotFoundError,
     MastodonRatelimitError,
-    MastodonServerError,
     MastodonUnauthorizedError,
 )
 
@@ -48,7 +47,13 @@ from bot.connectors.bluesky import (
     grapheme_length,
     record_key,
 )
-from bot.connectors.mastodon import DEFAULT_MAX_CHARACTERS, MastodonClients
+from bot.connectors.doubt import BLUESKY, MASTODON, Doubt
+from bot.connectors.mastodon import (
+    DEFAULT_MAX_CHARACTERS,
+    MastodonClients,
+    find_status,
+    write_outcome,
+)
 from bot.mentions.models import Mention
 from bot.reasons import Reason
 from bot.replies.models import Reply, ReplyKind
@@ -80,11 +85,13 @@ class SendFailed(Exception):
 
 
 class SendUnconfirmed(Exception):
-    """The reply may be on the platform: never send it again without a person."""
+    """The reply may be on the platform: look for it before anything else. `answered`:
+    the platform answered (a server error), so the request is over."""
 
-    def __init__(self, reason: Reason) -> None:
+    def __init__(self, reason: Reason, *, answered: bool = False) -> None:
         super().__init__(str(reason))
         self.reason = reason
+        self.answered = answered
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,35 @@ class Platforms:
             return self._send_bluesky(reply, mention, language)
         raise SendFailed(Reason("reply.by_hand", kind=str(reply.kind)), retryable=False)
 
-    def _send_mastodon(self, reply: Reply, mention: Mention, language: str | None) -> Sent:
+    def doubt(self, reply: Reply) -> Doubt:
+        """How an unknown outcome of this reply's platform is settled."""
+        return BLUESKY if reply.kind == ReplyKind.BLUESKY else MASTODON
+
+    def find(self, reply: Reply, mention: Mention) -> Sent | None:
+        """The reply on its platform if it is there; None if it certainly is not. Raises
+        `SendFailed` when the platform cannot be asked, and `Unproven` when the answer
+        cannot prove absence."""
+        if reply.kind == ReplyKind.BLUESKY:
+            try:
+                found = self._bluesky_publisher.find(reply.account_id or "", _rkey(reply))
+            except PublishFailed as exc:
+                raise SendFailed(exc.reason) from None
+            return Sent(found.uri, found.url) if found is not None else None
+        if reply.kind != ReplyKind.MASTODON or reply.attempted_at is None:
+            raise SendFailed(Reason("reply.by_hand", kind=str(reply.kind)), retryable=False)
+        client = self._mastodon_client(reply)
+        try:
+            status = find_status(client, text=reply.text, since=reply.attempted_at,
+                                 in_reply_to=mention.platform_ref or "")
+        except MastodonError as exc:
+            failure = _mastodon_failure(exc)
+            raise SendFailed(failure.reason) from None
+        if status is None:
+            return None
+        url = status.get("url") or status.get("uri")
+        return Sent(str(status["id"]), str(url) if url else None)
+
+    def _mastodon_client(self, reply: Reply) -> Mastodon:
         try:
             found = self._mastodon.for_account(reply.account_id or "")
         except SourceFailure as failure:
@@ -196,7 +231,10 @@ class Platforms:
         if found is None:
             raise SendFailed(Reason("reply.no_mastodon_account", account=reply.account_id or ""),
                              retryable=False)
-        _source, client = found
+        return found[1]
+
+    def _send_mastodon(self, reply: Reply, mention: Mention, language: str | None) -> Sent:
+        client = self._mastodon_client(reply)
         kwargs: dict[str, Any] = {"in_reply_to_id": mention.platform_ref,
                                   "idempotency_key": reply.key}
         if mention.visibility:
@@ -216,10 +254,9 @@ class Platforms:
             published = self._bluesky_publisher.reply(
                 reply.account_id or "", reply.text, parent_uri, parent_cid,
                 mention.root_ref or parent_uri, mention.root_cid or parent_cid,
-                langs=[language] if language else None,
-                rkey=record_key(reply.created_at, reply.key))
+                langs=[language] if language else None, rkey=_rkey(reply))
         except PublishUnconfirmed as exc:
-            raise SendUnconfirmed(exc.reason) from None
+            raise SendUnconfirmed(exc.reason, answered=exc.answered) from None
         except PublishFailed as exc:
             raise SendFailed(exc.reason, retryable=exc.retryable) from None
         return Sent(published.uri, published.url)
@@ -240,42 +277,40 @@ def mastodon_handle(author: str) -> str | None:
     return None
 
 
+def _rkey(reply: Reply) -> str:
+    """The reply's record key on Bluesky: the same for every attempt."""
+    return record_key(reply.created_at, reply.key)
+
+
 def _mastodon_failure(exc: MastodonError) -> SendFailed | SendUnconfirmed:
     """Mastodon.py's exception, sorted: did the status possibly get created?"""
-    if isinstance(exc, MastodonNetworkError):
-        cause = exc.__context__
-        if _never_sent(cause):
-            return SendFailed(Reason("mastodon.unreachable", error=_name(cause)))
-        return SendUnconfirmed(Reason("reply.mastodon_no_answer", error=_name(cause)))
-    if isinstance(exc, MastodonGatewayTimeoutError | MastodonBadGatewayError):
-        return SendUnconfirmed(Reason("reply.mastodon_gateway", status=_status(exc)))
     if isinstance(exc, MastodonRatelimitError):
         return SendFailed(Reason("reply.mastodon_rate_limited"))
+    outcome = write_outcome(exc)
+    if outcome == "answered":
+        return SendUnconfirmed(Reason("mastodon.http_status", status=_status(exc)),
+                               answered=True)
+    if outcome == "lost":
+        if isinstance(exc, MastodonNetworkError):
+            return SendUnconfirmed(Reason("reply.mastodon_no_answer",
+                                          error=_name(exc.__context__)))
+        if isinstance(exc, MastodonAPIError):  # a gateway's 502 or 504
+            return SendUnconfirmed(Reason("reply.mastodon_gateway", status=_status(exc)))
+        return SendUnconfirmed(Reason("mastodon.other", error=type(exc).__name__))
+    if isinstance(exc, MastodonNetworkError):  # the connection was never made
+        return SendFailed(Reason("mastodon.unreachable", error=_name(exc.__context__)))
     if isinstance(exc, MastodonUnauthorizedError):
         return SendFailed(Reason("reply.mastodon_token_refused"), retryable=False)
     if isinstance(exc, MastodonNotFoundError):
         return SendFailed(Reason("reply.post_gone"), retryable=False)
-    if isinstance(exc, MastodonServerError):
-        return SendFailed(Reason("mastodon.http_status", status=_status(exc)))
+    if _status(exc) == "503":
+        return SendFailed(Reason("mastodon.http_status", status="503"))
     if isinstance(exc, MastodonAPIError):
         detail = _detail(exc)
         reason = (Reason("reply.mastodon_refused_detail", status=_status(exc), detail=detail)
                   if detail else Reason("reply.mastodon_refused", status=_status(exc)))
         return SendFailed(reason, retryable=False)
     return SendFailed(Reason("mastodon.other", error=type(exc).__name__))
-
-
-def _never_sent(cause: BaseException | None) -> bool:
-    """A connection that was never made cannot have delivered the request."""
-    if isinstance(cause, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(cause, requests.exceptions.ConnectionError) \
-            and not isinstance(cause, requests.exceptions.ReadTimeout):
-        text = str(cause)
-        return any(hint in text for hint in ("NewConnectionError", "Connection refused",
-                                              "Name or service not known",
-                                              "nodename nor servname", "No route to host"))
-    return False
 
 
 def _name(cause: BaseException | None) -> str:

@@ -5,16 +5,20 @@ Every step is a conditional `UPDATE` of the reply row (see `bot.replies.models`)
 before anything leaves the building: the row is stored before the modal closes (nothing
 typed is lost), claimed `queued → sending` before the platform is called (never sent
 twice, even with several replicas), and a send whose outcome is unknown becomes
-`unconfirmed`, which only a person can settle. Each change also bumps the mention's
-version, so the card, redrawn by the `Qualifier`, always ends on the stored state.
+`unconfirmed`: looked for on the platform while it may still create the reply, then
+sent (found), queued again (certainly absent: same Idempotency-Key or record key, so no
+double), or left to a person (the rule of `bot.connectors.doubt`, shared with scheduled
+posts). Each change also bumps the mention's version, so the card, redrawn by the
+`Qualifier`, always ends on the stored state.
 
 When a reply goes out (or is recorded by hand), the mention becomes `answered` through
 the `Qualifier`: the audit log, the first-response time and who answered, the card, the
 SLA jobs and the flaggers' notices all follow from that one change.
 
 `sweep` (every minute, on the scheduler's leader) finishes what a crash or an outage
-interrupted: approval previews not posted yet, replies decided but never claimed, and
-sends that never came back (those become `unconfirmed`).
+interrupted: approval previews not posted yet, replies decided but never claimed, sends
+that never came back (those become `unconfirmed`, and are looked for), and the looks
+that are due.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from sqlmodel import Session, col, select
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.connectors.doubt import LOOK_LEASE, Look, Step, Unproven
 from bot.i18n import Locale, catalogue
 from bot.mentions.models import Mention, Status
 from bot.mentions.qualify import Change, Qualifier, QualifyConflict
@@ -42,7 +47,7 @@ from bot.reasons import Reason
 from bot.replies import messages
 from bot.replies.messages import ModalState, ReplyForm
 from bot.replies.models import ERROR_LENGTH, Reply, ReplyKind, ReplyState
-from bot.replies.platforms import Platforms, SendFailed, SendUnconfirmed
+from bot.replies.platforms import Platforms, SendFailed, SendUnconfirmed, Sent
 from bot.replies.templates import TemplateLibrary, TemplateProblem
 from bot.replies.templates import render as render_template
 from bot.replies.variables import reply_context, sample_contexts, sample_mentions
@@ -55,6 +60,7 @@ SWEEP_JOB = "replies.sweep"
 PREVIEW_LEASE = timedelta(minutes=2)  # a preview post in flight, before someone looks again
 QUEUED_GRACE = timedelta(minutes=1)  # decided but not claimed: the deciding process died
 SEND_LEASE = timedelta(minutes=5)  # far beyond any platform timeout
+MAX_ATTEMPTS = 3  # sends of one reply, counting those Vigie makes again by itself
 CARD_REPLIES = 10
 FieldErrors = dict[str, tuple[str, dict[str, Any]]]  # field → (text key, parameters)
 
@@ -273,7 +279,8 @@ class ReplyDesk:
                 update(Reply).where(col(Reply.id) == reply_id)
                 .where(col(Reply.state) == ReplyState.QUEUED)
                 .values(state=ReplyState.SENDING, attempts=col(Reply.attempts) + 1,
-                        attempted_at=now, updated_at=now, error=None))
+                        attempted_at=now, updated_at=now, error=None, checks=0,
+                        next_check_at=None, creatable_until=None))
             if _count(claimed) != 1:
                 return None
             session.commit()
@@ -286,7 +293,11 @@ class ReplyDesk:
         try:
             sent = self.platforms.send(reply, mention)
         except SendUnconfirmed as exc:
-            values = {"state": ReplyState.UNCONFIRMED, "error": exc.reason.stored(ERROR_LENGTH)}
+            until = self.platforms.doubt(reply).creatable_until(now, answered=exc.answered)
+            values = {"error": exc.reason.stored(ERROR_LENGTH), "checks": 1,
+                      "creatable_until": until,
+                      **self._after_look(reply, mention, sent_at=now, until=until)}
+            log.warning("reply %s: %s; looked for it: %s", reply_id, exc, values["state"])
         except SendFailed as exc:
             values = {"state": ReplyState.FAILED, "error": exc.reason.stored(ERROR_LENGTH)}
         except Exception as exc:  # a bug, or a library surprise: it may have gone out
@@ -295,12 +306,14 @@ class ReplyDesk:
                       "error": Reason("publish.crashed", error=type(exc).__name__)
                       .stored(ERROR_LENGTH)}
         else:
-            values = {"state": ReplyState.SENT, "remote_id": sent.remote_id[:512],
-                      "remote_url": (sent.url or "")[:2048] or None,
-                      "sent_at": self._clock.now(), "error": None}
+            values = self._sent(sent)
         allowed = (ReplyState.SENDING, ReplyState.UNCONFIRMED) \
             if values["state"] == ReplyState.SENT else (ReplyState.SENDING,)
         self._move(reply_id, allowed, values)
+        return self._settled(reply_id)
+
+    def _settled(self, reply_id: int) -> Reply | None:
+        """Tell the card (and the approval preview) what became of a send or a look."""
         final = self._reply(reply_id)
         if final is None:
             return None
@@ -312,6 +325,74 @@ class ReplyDesk:
         if final.preview_ts:
             self._refresh_preview(reply_id)
         return final
+
+    def _sent(self, sent: Sent) -> dict[str, Any]:
+        return {"state": ReplyState.SENT, "remote_id": sent.remote_id[:512],
+                "remote_url": (sent.url or "")[:2048] or None, "sent_at": self._clock.now(),
+                "error": None, "next_check_at": None}
+
+    def recheck(self, reply_id: int) -> Reply | None:
+        """A look that is due for an unconfirmed reply (`bot.connectors.doubt`); never
+        sends: a reply certainly absent is queued again, and the sweep sends it."""
+        reply = self._reply(reply_id)
+        mention = self.get(reply.mention_id) if reply else None
+        now = self._clock.now()
+        if reply is None or mention is None or reply.next_check_at is None \
+                or reply.next_check_at > now:
+            return None
+        with Session(self._engine) as session:
+            claimed = session.execute(  # the look is ours, for LOOK_LEASE
+                update(Reply).where(col(Reply.id) == reply_id)
+                .where(col(Reply.state) == ReplyState.UNCONFIRMED)
+                .where(col(Reply.checks) == reply.checks)
+                .where(col(Reply.next_check_at) <= now)
+                .values(checks=col(Reply.checks) + 1, next_check_at=now + LOOK_LEASE))
+            session.commit()
+        if _count(claimed) != 1:
+            return None
+        sent_at = reply.attempted_at or now
+        until = reply.creatable_until or \
+            self.platforms.doubt(reply).creatable_until(sent_at, answered=False)
+        values = {"creatable_until": until,
+                  **self._after_look(reply, mention, sent_at=sent_at, until=until)}
+        log.info("reply %s: look %s after an unknown outcome: %s", reply_id,
+                 reply.checks + 1, values["state"])
+        if values["state"] == ReplyState.UNCONFIRMED and values["next_check_at"] is not None:
+            self._move(reply_id, (ReplyState.UNCONFIRMED,), values, checks=reply.checks + 1,
+                       bump=False)
+            return self._reply(reply_id)
+        if not self._move(reply_id, (ReplyState.UNCONFIRMED,), values,
+                          checks=reply.checks + 1):
+            return None
+        return self._settled(reply_id)
+
+    def _after_look(self, reply: Reply, mention: Mention, *, sent_at: datetime,
+                    until: datetime) -> dict[str, Any]:
+        """Look for the reply on its platform; its new state (see `bot.connectors.doubt`)."""
+        found: Sent | None = None
+        try:
+            found = self.platforms.find(reply, mention)
+            look = Look.FOUND if found is not None else Look.ABSENT
+        except Unproven as exc:
+            log.warning("reply %s: the look cannot tell: %s", reply.id, exc)
+            look = Look.UNPROVEN
+        except SendFailed as exc:
+            log.warning("reply %s: could not look for it: %s", reply.id, exc)
+            look = Look.UNREACHABLE
+        except Exception:  # a bug, or a library surprise: as if it could not be asked
+            log.exception("looking for reply %s failed unexpectedly", reply.id)
+            look = Look.UNREACHABLE
+        step = self.platforms.doubt(reply).next(look, sent_at=sent_at, creatable_until=until,
+                                                now=self._clock.now())
+        if step.step is Step.PUBLISHED and found is not None:
+            return self._sent(found)
+        if step.step is Step.LOOK:
+            return {"state": ReplyState.UNCONFIRMED, "next_check_at": step.at}
+        if step.step is Step.RESEND:
+            again = reply.attempts < MAX_ATTEMPTS
+            return {"state": ReplyState.QUEUED if again else ReplyState.FAILED,
+                    "next_check_at": None}
+        return {"state": ReplyState.UNCONFIRMED, "next_check_at": None}
 
     def retry(self, reply_id: int, user_id: str) -> Outcome:
         """A person sends a failed or unconfirmed reply again (same idempotency key)."""
@@ -337,7 +418,7 @@ class ReplyDesk:
             return Outcome.refused("not_staff", reply_id)
         if not self._move(reply_id, (ReplyState.UNCONFIRMED,), {
                 "state": ReplyState.SENT, "settled_by": user_id, "error": None,
-                "sent_at": reply.attempted_at or self._clock.now()}):
+                "next_check_at": None, "sent_at": reply.attempted_at or self._clock.now()}):
             return Outcome.refused("settled", reply_id)
         confirmed = self._reply(reply_id)
         if confirmed is not None:
@@ -532,17 +613,26 @@ class ReplyDesk:
             lost = session.exec(
                 select(Reply.id).where(col(Reply.state) == ReplyState.SENDING)
                 .where(col(Reply.attempted_at) < now - SEND_LEASE)).all()
+            looks = session.exec(
+                select(Reply.id).where(col(Reply.state) == ReplyState.UNCONFIRMED)
+                .where(col(Reply.next_check_at) <= now)).all()
         for reply_id in previews:
             self._post_preview(int(reply_id or 0))
         for reply_id in queued:
             self.deliver(int(reply_id or 0))
         for reply_id in lost:
             if self._move(int(reply_id or 0), (ReplyState.SENDING,), {
-                    "state": ReplyState.UNCONFIRMED,
+                    "state": ReplyState.UNCONFIRMED, "checks": 0, "creatable_until": None,
+                    "next_check_at": now,  # looked for below, at once
                     "error": Reason("reply.interrupted").stored(ERROR_LENGTH)}):
                 reply = self._reply(int(reply_id or 0))
                 if reply is not None:
                     self._qualifier.refresh_card(reply.mention_id)
+        for reply_id in dict.fromkeys([*looks, *lost]):
+            try:
+                self.recheck(int(reply_id or 0))
+            except Exception:
+                log.exception("the sweep could not look for reply %s", reply_id)
 
     # -- storage -----------------------------------------------------------------------------
     def _reply(self, reply_id: int) -> Reply | None:
@@ -554,13 +644,15 @@ class ReplyDesk:
         return int(replies[-1].id or 0) if replies else 0
 
     def _move(self, reply_id: int, states: Sequence[ReplyState], values: dict[str, Any], *,
-              bump: bool = True) -> bool:
-        """One conditional change of a reply (and its mention's version, for the card)."""
+              bump: bool = True, checks: int | None = None) -> bool:
+        """One conditional change of a reply (and its mention's version, for the card);
+        with `checks`, only while that look is still the reply's latest."""
         with Session(self._engine) as session:
-            changed = session.execute(
-                update(Reply).where(col(Reply.id) == reply_id)
+            query = update(Reply).where(col(Reply.id) == reply_id) \
                 .where(col(Reply.state).in_(states))
-                .values(**values, updated_at=self._clock.now()))
+            if checks is not None:
+                query = query.where(col(Reply.checks) == checks)
+            changed = session.execute(query.values(**values, updated_at=self._clock.now()))
             if _count(changed) != 1:
                 session.rollback()
                 return False

@@ -23,9 +23,11 @@ com.atproto.moderation.createReport, app.bsky.notification.listNotifications (ne
 first, `reasons`, `limit`, `cursor`), app.bsky.feed.getPostThread/getPosts,
 app.bsky.actor.getProfile.
 
-Faults: `fail_next` (any status and XRPC error, Retry-After for 429), `hang_next` (answer
-late, to trigger client timeouts), `set_down` (503 everywhere), `expire_access_tokens`,
-`revoke_refresh_tokens`.
+Faults: `fail_next` (any status and XRPC error, Retry-After for 429; `created=True`:
+the request is carried out first, as when a PDS fails after writing the record),
+`hang_next` (the request is carried out late — after `seconds`, or when `release` is set
+— to trigger client timeouts; `create=False`: it then fails, having written nothing),
+`set_down` (503 everywhere), `expire_access_tokens`, `revoke_refresh_tokens`.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ class _Fault:
     error: str = "InternalServerError"
     retry_after: int | None = None
     hang: float = 0.0
+    release: threading.Event | None = None
+    create: bool = True  # a hung request: carried out in the end (or not)
+    created: bool = False  # a failure: after carrying the request out
 
 
 @dataclass
@@ -257,14 +262,22 @@ class FakeBluesky:
 
     # -- faults and inspection ---------------------------------------------------------------
     def fail_next(self, nsid: str = "", *, status: int = 503, times: int = 1,
-                  error: str = "InternalServerError", retry_after: int | None = None) -> None:
-        """The next `times` calls whose NSID starts with `nsid` answer `status`."""
+                  error: str = "InternalServerError", retry_after: int | None = None,
+                  created: bool = False) -> None:
+        """The next `times` calls whose NSID starts with `nsid` answer `status`; with
+        `created`, only after being carried out (the record written)."""
         with self._lock:
-            self._faults.append(_Fault(nsid, status, times, error, retry_after))
+            self._faults.append(_Fault(nsid, status, times, error, retry_after,
+                                       created=created))
 
-    def hang_next(self, nsid: str = "", seconds: float = 5.0, *, times: int = 1) -> None:
+    def hang_next(self, nsid: str = "", seconds: float = 5.0, *, times: int = 1,
+                  release: threading.Event | None = None, create: bool = True) -> None:
+        """The next `times` calls wait `seconds` (or, with `release`, until it is set,
+        `seconds` at most), then are carried out and answered; with `create=False` they
+        fail instead (500), having written nothing."""
         with self._lock:
-            self._faults.append(_Fault(nsid, 0, times, hang=seconds))
+            self._faults.append(_Fault(nsid, 0, times, hang=seconds, release=release,
+                                       create=create))
 
     def set_down(self, down: bool = True) -> None:
         with self._lock:
@@ -479,12 +492,21 @@ class FakeBluesky:
                 if fault.remaining <= 0:
                     self._faults.remove(fault)
         if fault is not None and fault.hang:
-            time.sleep(fault.hang)
-        elif fault is not None:
+            if fault.release is not None:
+                fault.release.wait(fault.hang)
+            else:
+                time.sleep(fault.hang)
+            if not fault.create:
+                return 500, {"error": "InternalServerError",
+                             "message": "Internal Server Error"}, {}
+        elif fault is not None and not fault.created:
             extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
             return fault.status, {"error": fault.error, "message": f"HTTP {fault.status}"}, extra
         with self._lock:
-            return self._route(method, nsid, query, body, authorization)
+            answer = self._route(method, nsid, query, body, authorization)
+        if fault is not None and fault.created:  # carried out, then failed
+            return fault.status, {"error": fault.error, "message": f"HTTP {fault.status}"}, {}
+        return answer
 
     def _route(self, method: str, nsid: str, query: dict[str, list[str]], body: dict[str, Any],
                authorization: str | None) -> tuple[int, Any, dict[str, str]]:

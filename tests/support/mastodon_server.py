@@ -8,9 +8,18 @@ statuses) without network access. Entities follow the shapes Mastodon documents
 
 Endpoints: instance v1/v2, verify_credentials, notifications (types[], exclude_types[],
 since_id, max_id, min_id, limit, Link header) and one notification, status lookup,
-context and source, an account's statuses, POST/DELETE statuses (Idempotency-Key
-honoured), account mute/unmute/block/unblock, reports. Faults: `fail_next` (any status,
-with Retry-After for 429), `hang_next` (slow answer, to trigger client timeouts),
+context and source, an account's statuses (max_id paging), POST/DELETE statuses,
+account mute/unmute/block/unblock, reports.
+
+Idempotency-Key as Mastodon honours it (PostStatusService, since mastodon#37879): a
+request holds a lock on its key while it runs, so a second one with the same key is
+turned away with 503 meanwhile; once the status exists the key maps to it for an hour,
+and a request with the key gets that status back.
+
+Faults: `fail_next` (any status, with Retry-After for 429; `created=True`: the status is
+created first, then the request fails, as when Mastodon fails after saving),
+`hang_next` (the request is carried out late — after `seconds`, or when `release` is set
+— to trigger client timeouts; `create=False`: it then fails without creating anything),
 `set_down` (503 everywhere).
 """
 
@@ -40,6 +49,7 @@ class Request:
     form: dict[str, Any]
     token: str | None
     status: int
+    idempotency_key: str | None = None
 
 
 @dataclass
@@ -49,6 +59,9 @@ class _Fault:
     remaining: int
     retry_after: int | None = None
     hang: float = 0.0
+    release: threading.Event | None = None
+    create: bool = True  # a hung request: carried out in the end (or not)
+    created: bool = False  # a failure: after carrying the request out
 
 
 @dataclass
@@ -78,6 +91,7 @@ class FakeMastodon:
         self._ids = itertools.count(110_000_000_000_000_001)
         self._state = _State()
         self._faults: list[_Fault] = []
+        self._in_flight: set[str] = set()  # Idempotency-Keys of requests being processed
         self._down = False
         self.requests: list[Request] = []
         self._server: ThreadingHTTPServer | None = None
@@ -203,13 +217,25 @@ class FakeMastodon:
 
     # -- faults and inspection ---------------------------------------------------------------
     def fail_next(self, prefix: str = "/", *, status: int = 503, times: int = 1,
-                  retry_after: int | None = None) -> None:
+                  retry_after: int | None = None, created: bool = False) -> None:
+        """The next `times` requests under `prefix` answer `status`; with `created`, only
+        after being carried out (a status posted, its Idempotency-Key recorded)."""
         with self._lock:
-            self._faults.append(_Fault(prefix, status, times, retry_after))
+            self._faults.append(_Fault(prefix, status, times, retry_after, created=created))
 
-    def hang_next(self, prefix: str = "/", seconds: float = 5.0, *, times: int = 1) -> None:
+    def hang_next(self, prefix: str = "/", seconds: float = 5.0, *, times: int = 1,
+                  release: threading.Event | None = None, create: bool = True) -> None:
+        """The next `times` requests under `prefix` wait `seconds` (or, with `release`,
+        until it is set, `seconds` at most), then are carried out and answered; with
+        `create=False` they fail instead (500), having created nothing."""
         with self._lock:
-            self._faults.append(_Fault(prefix, 0, times, hang=seconds))
+            self._faults.append(_Fault(prefix, 0, times, hang=seconds, release=release,
+                                       create=create))
+
+    def in_flight(self) -> int:
+        """Status posts still being processed (a hung request the client gave up on)."""
+        with self._lock:
+            return len(self._in_flight)
 
     def set_down(self, down: bool = True) -> None:
         with self._lock:
@@ -240,6 +266,8 @@ class FakeMastodon:
     # -- the API -------------------------------------------------------------------------------
     def handle(self, method: str, path: str, query: dict[str, list[str]], form: dict[str, Any],
                token: str | None, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        key = headers.get("idempotency-key") if (method, path) == ("POST", "/api/v1/statuses") \
+            else None
         with self._lock:
             if self._down:
                 return 503, {"error": "Service Unavailable"}, {}
@@ -248,20 +276,39 @@ class FakeMastodon:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._faults.remove(fault)
-        if fault is not None and fault.hang:
-            time.sleep(fault.hang)
-        elif fault is not None:
-            extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
-            return fault.status, {"error": f"HTTP {fault.status}"}, extra
-        with self._lock:
-            if path == "/api/v1/instance":
-                return 200, self._instance_v1(), {}
-            if path == "/api/v2/instance":
-                return 200, self._instance_v2(), {}
-            me = self._me(token)
-            if me is None:
-                return 401, {"error": "The access token is invalid"}, {}
-            return self._route(method, path, query, form, me, headers)
+            if key and self._me(token) is not None:
+                if key in self._in_flight:  # Mastodon::RaceConditionError on the key's lock
+                    return 503, {"error": "There was a temporary problem serving your "
+                                          "request, please try again"}, {}
+                self._in_flight.add(key)
+        try:
+            if fault is not None and fault.hang:
+                if fault.release is not None:
+                    fault.release.wait(fault.hang)
+                else:
+                    time.sleep(fault.hang)
+                if not fault.create:
+                    return 500, {"error": "We're sorry, but something went wrong"}, {}
+            elif fault is not None and not fault.created:
+                extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
+                return fault.status, {"error": f"HTTP {fault.status}"}, extra
+            with self._lock:
+                if path == "/api/v1/instance":
+                    answer: tuple[int, Any, dict[str, str]] = 200, self._instance_v1(), {}
+                elif path == "/api/v2/instance":
+                    answer = 200, self._instance_v2(), {}
+                else:
+                    me = self._me(token)
+                    if me is None:
+                        return 401, {"error": "The access token is invalid"}, {}
+                    answer = self._route(method, path, query, form, me, headers)
+            if fault is not None and fault.created:  # carried out, then failed
+                return fault.status, {"error": f"HTTP {fault.status}"}, {}
+            return answer
+        finally:
+            if key:
+                with self._lock:
+                    self._in_flight.discard(key)
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], form: dict[str, Any],
                me: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
@@ -328,13 +375,15 @@ class FakeMastodon:
 
     def _account_statuses(self, account_id: str, query: dict[str, list[str]]
                           ) -> tuple[int, Any, dict[str, str]]:
-        """The account's statuses, newest first (exclude_replies, limit)."""
+        """The account's statuses, newest first (exclude_replies, max_id, limit)."""
         if account_id not in self._state.accounts:
             return 404, {"error": "Record not found"}, {}
         flag = (query.get("exclude_replies") or ["false"])[0].lower() in ("true", "1")
         limit = min(int((query.get("limit") or ["20"])[0]), 40)
+        max_id = (query.get("max_id") or [""])[0]
         items = [s for s in self._state.statuses.values() if s["account"]["id"] == account_id
-                 and not (flag and s.get("in_reply_to_id"))]
+                 and not (flag and s.get("in_reply_to_id"))
+                 and not (max_id and int(s["id"]) >= int(max_id))]
         items.sort(key=lambda s: int(s["id"]), reverse=True)
         return 200, [_public(s) for s in items[:limit]], {}
 
@@ -490,7 +539,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug here must show as a 500, not hang the client
             status, body, extra = 500, {"error": repr(exc)}, {}
         with fake._lock:
-            fake.requests.append(Request(method, split.path, query, form, token, status))
+            fake.requests.append(Request(method, split.path, query, form, token, status,
+                                         headers.get("idempotency-key")))
         data = json.dumps(body).encode()
         try:
             self.send_response(status)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from bot.clock import Clock
 from bot.config import Config, PostTarget
+from bot.connectors.doubt import SLACK, Doubt
 from bot.connectors.publishers import (
     Outgoing,
     Published,
@@ -98,13 +99,18 @@ class Sent:
 @dataclass
 class ScriptedPublisher:
     """Publishes to a list; `script[target_id]` lists outcomes to play first: an exception
-    to raise (with `.delivered = True` it went out anyway), or None for success."""
+    to raise (with `.delivered = True` it went out anyway), or None for success.
+    `doubt`: how unknown outcomes are settled (Slack's by default: never resent)."""
 
     kind: str = "slack"
     max_length: int = 3000
+    doubt: Doubt = SLACK
     script: dict[str, list[Exception | None]] = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
     find_fails: bool = False
+    find_gate: threading.Event | None = None  # `find` waits for it (then is counted)
+    find_entered: threading.Event = field(default_factory=threading.Event)
+    find_crash: BaseException | None = None  # raised by `find`, as a process dying
     finds: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -129,6 +135,11 @@ class ScriptedPublisher:
         return Published(external_id=f"m{count}", url=f"https://example.test/{count}")
 
     def find(self, outgoing: Outgoing) -> Published | None:
+        self.find_entered.set()
+        if self.find_gate is not None:
+            self.find_gate.wait(30)
+        if self.find_crash is not None:
+            raise self.find_crash
         with self.lock:
             self.finds += 1
             if self.find_fails:

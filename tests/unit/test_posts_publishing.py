@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from bot.clock import FrozenClock
 from bot.config import Config
+from bot.connectors.doubt import Doubt
 from bot.connectors.publishers import (
     PublishOutcomeUnknown,
     PublishRateLimited,
@@ -26,6 +27,7 @@ from tests.support.posts import (
     AUTHOR,
     EDITOR,
     Desk,
+    ScriptedPublisher,
     a_draft,
     delivered,
     make_desk,
@@ -397,3 +399,72 @@ def test_a_slow_publisher_does_not_let_an_edit_slip_in(desk: Desk, engine: Engin
     assert post_state(engine, post_id) == PostState.PUBLISHED
     assert desk.publisher.sent[0].text == "Ce soir, le grand débat."
 
+
+
+RESENDING = Doubt("scripted", window=timedelta(minutes=2), resend_when_absent=True)
+
+
+class Crash(BaseException):
+    """The process dies mid-call: nothing below it catches this."""
+
+
+def test_a_look_cut_short_by_a_crash_is_made_again_after_its_lease(
+        desk: Desk, engine: Engine, config: Config, clock: FrozenClock) -> None:
+    """Vigie dies while looking for a post in doubt: after the look's lease, a restarted
+    Vigie's sweep looks again and settles it (here: found, published, never resent)."""
+    desk.publisher.script["annonces"] = [delivered(PublishOutcomeUnknown(no_answer("timeout")))]
+    desk.publisher.find_fails = True  # the look right after the send cannot be made
+    post_id = approved(desk)
+    clock.advance(minutes=10)
+    desk.run_due_jobs()
+    assert deliveries(engine, post_id)["annonces"].state == DeliveryState.UNCONFIRMED
+    desk.publisher.find_fails = False
+    desk.publisher.find_crash = Crash()
+    clock.advance(seconds=10)
+    with pytest.raises(Crash):
+        desk.publishing.sweep()
+    desk.publisher.find_crash = None
+    restarted = make_desk(engine, config, clock, publisher=desk.publisher)
+    restarted.publishing.sweep()
+    assert deliveries(engine, post_id)["annonces"].state == DeliveryState.UNCONFIRMED
+    clock.advance(minutes=5)
+    restarted.publishing.sweep()
+    result = deliveries(engine, post_id)["annonces"]
+    assert (result.state, result.url) == (DeliveryState.PUBLISHED, "https://example.test/1")
+    assert post_state(engine, post_id) == PostState.PUBLISHED
+    assert desk.publisher.sends_to("annonces") == 1
+
+
+def test_two_replicas_looking_at_once_look_once_and_send_again_once(
+        engine: Engine, config: Config, clock: FrozenClock) -> None:
+    """A post in doubt, due for a look on two replicas at the same moment: one looks, the
+    other leaves it; once absence is proven it is sent again exactly once."""
+    publisher = ScriptedPublisher(doubt=RESENDING)
+    one = make_desk(engine, config, clock, publisher=publisher)
+    other = make_desk(engine, config, clock, publisher=publisher)
+    publisher.script["annonces"] = [PublishOutcomeUnknown(no_answer("timeout"))]
+    post_id = approved(one)
+    clock.advance(minutes=10)
+    one.run_due_jobs()
+    assert publisher.finds == 1
+    clock.advance(minutes=2)  # the window has closed: the next look decides
+    publisher.find_gate = threading.Event()
+    publisher.find_entered.clear()
+    looking = threading.Thread(target=one.publishing.run_due, args=(post_id,))
+    looking.start()
+    assert publisher.find_entered.wait(30)  # the first replica is inside its look
+    other.publishing.run_due(post_id)  # the second one finds the look taken
+    publisher.find_gate.set()
+    looking.join(30)
+    assert publisher.finds == 2
+    result = deliveries(engine, post_id)["annonces"]
+    assert (result.state, result.gave_up) == (DeliveryState.FAILED, False)
+    clock.advance(seconds=2)
+    runners = [threading.Thread(target=replica.publishing.run_due, args=(post_id,))
+               for replica in (one, other)]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join(30)
+    assert publisher.sends_to("annonces") == 1
+    assert deliveries(engine, post_id)["annonces"].state == DeliveryState.PUBLISHED

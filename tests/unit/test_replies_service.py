@@ -17,6 +17,7 @@ from bot.app import Vigie, build
 from bot.approvals import Approvals
 from bot.clock import FrozenClock
 from bot.config import Config, Source
+from bot.connectors.doubt import Doubt
 from bot.mentions.models import Author, Mention, MentionIn
 from bot.reasons import Reason
 from bot.replies.messages import ModalState
@@ -39,9 +40,22 @@ class ScriptedPlatforms:
         self.sends: list[int] = []
         self.outcome: Exception | None = None
         self.gate: threading.Event | None = None
+        self.finds: list[int] = []
+        self.find_outcome: Exception | None = None
+        self.landed: dict[int, Sent] = {}  # replies that are on the platform
 
     def target(self, mention: Mention) -> Target:
         return self.real.target(mention)
+
+    def doubt(self, reply: Reply) -> Doubt:
+        return self.real.doubt(reply)
+
+    def find(self, reply: Reply, mention: Mention) -> Sent | None:
+        """A look: the reply is there if a send of it went through (`landed`)."""
+        self.finds.append(reply.id or 0)
+        if self.find_outcome is not None:
+            raise self.find_outcome
+        return self.landed.get(reply.id or 0)
 
     def send(self, reply: Reply, mention: Mention) -> Sent:
         self.sends.append(reply.id or 0)
@@ -49,7 +63,9 @@ class ScriptedPlatforms:
             self.gate.wait(5)
         if self.outcome is not None:
             raise self.outcome
-        return Sent(f"remote-{reply.id}", f"https://pouet.example/@matinale/{reply.id}")
+        sent = Sent(f"remote-{reply.id}", f"https://pouet.example/@matinale/{reply.id}")
+        self.landed[reply.id or 0] = sent
+        return sent
 
 
 @dataclass
@@ -214,3 +230,54 @@ def test_approval_only_counts_editors_and_their_decision_once(bench: Bench) -> N
     assert react(EDITOR, "white_check_mark", added=False) == "replies.outcome.too_late"
     assert react(EDITOR, "x") == "replies.outcome.decided.sent"
     assert bench.platforms.sends == [reply_id]
+
+
+def interrupted(bench: Bench, reply_id: int) -> None:
+    """What a process dying mid-send leaves: the reply `sending` since START."""
+    with Session(bench.vigie.engine) as session:
+        session.execute(update(Reply).where(col(Reply.id) == reply_id).values(
+            state=ReplyState.SENDING, attempted_at=START, attempts=1))
+        session.commit()
+
+
+def test_an_interrupted_send_that_landed_is_found_by_the_sweep(bench: Bench) -> None:
+    """A process died mid-send, but the platform has the reply: once the lease is over,
+    the sweep looks, finds it, and the reply is sent (the mention answered) without a
+    second send."""
+    mention_id = bench.mention()
+    reply_id = bench.submit(mention_id)
+    interrupted(bench, reply_id)
+    bench.platforms.landed[reply_id] = Sent("remote-9", "https://pouet.example/@matinale/9")
+    bench.clock.advance(minutes=6)
+    bench.vigie.replies.desk.sweep()
+    sent = bench.reply(reply_id)
+    assert (sent.state, sent.remote_id) == (ReplyState.SENT, "remote-9")
+    assert bench.platforms.sends == []
+    with Session(bench.vigie.engine) as session:
+        mention = session.get(Mention, mention_id)
+        assert mention is not None and mention.status == "answered"
+
+
+def test_an_interrupted_send_that_never_landed_is_sent_again_once_after_the_window(
+        bench: Bench) -> None:
+    """A process died mid-send and the platform never got the reply: looked for until
+    the platform could no longer create it (Mastodon: 15 minutes after sending), then
+    queued and sent again — once, whatever sweeps follow."""
+    reply_id = bench.submit(bench.mention())
+    interrupted(bench, reply_id)
+    bench.clock.advance(minutes=6)
+    bench.vigie.replies.desk.sweep()
+    checking = bench.reply(reply_id)
+    assert (checking.state, checking.next_check_at) == (ReplyState.UNCONFIRMED,
+                                                        START + timedelta(minutes=10))
+    bench.clock.set(START + timedelta(minutes=10))
+    bench.vigie.replies.desk.sweep()
+    assert bench.reply(reply_id).state == ReplyState.UNCONFIRMED
+    bench.clock.set(START + timedelta(minutes=15))
+    bench.vigie.replies.desk.sweep()
+    assert bench.reply(reply_id).state == ReplyState.QUEUED and bench.platforms.sends == []
+    for minutes in (17, 19, 60):
+        bench.clock.set(START + timedelta(minutes=minutes))
+        bench.vigie.replies.desk.sweep()
+    assert bench.platforms.sends == [reply_id]
+    assert bench.reply(reply_id).state == ReplyState.SENT

@@ -123,7 +123,7 @@ def test_a_mastodon_reply_keeps_visibility_language_and_key(config: Config,
 
 @pytest.mark.parametrize("status, kind, retryable, reason", [
     (503, SendFailed, True, "the instance answered HTTP 503"),
-    (500, SendFailed, True, "the instance answered HTTP 500"),
+    (500, SendUnconfirmed, None, "the instance answered HTTP 500"),
     (502, SendUnconfirmed, None, "the instance's gateway answered HTTP 502"),
     (504, SendUnconfirmed, None, "the instance's gateway answered HTTP 504"),
     (429, SendFailed, True, "rate limited by the instance; try again in a few minutes"),
@@ -136,8 +136,9 @@ def test_a_mastodon_reply_keeps_visibility_language_and_key(config: Config,
 def test_mastodon_failures_are_sorted_by_what_to_do_next(
         config: Config, mastodon: FakeMastodon, status: int, kind: type[Exception],
         retryable: bool | None, reason: str) -> None:
-    """Errors before sending are failures (retry may work, or not); a gateway error after
-    sending is unconfirmed."""
+    """Errors before sending are failures (retry may work, or not); a server error (the
+    instance may have saved the reply before failing) or a gateway error after sending is
+    unconfirmed: only a 500 is the certain end of the request."""
     platforms = platforms_for(config, mastodon.url)
     mastodon.fail_next("/api/v1/statuses", status=status)
     with pytest.raises(kind) as caught:
@@ -145,6 +146,9 @@ def test_mastodon_failures_are_sorted_by_what_to_do_next(
     assert str(caught.value) == reason
     if retryable is not None:
         assert isinstance(caught.value, SendFailed) and caught.value.retryable is retryable
+    else:
+        assert isinstance(caught.value, SendUnconfirmed)
+        assert caught.value.answered is (status == 500)
 
 
 def test_a_refused_connection_failed_but_a_timeout_may_have_sent(

@@ -3,6 +3,7 @@ clients against the local servers, inside the real publishing job (exactly once)
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ from bot.connectors.social_publishers import (
 )
 from bot.posts.jobs import Publishing
 from bot.posts.models import DeliveryState, DraftForm, PostDelivery
-from bot.posts.service import PostDesk
+from bot.posts.service import PostDesk, job_id
 from tests.support.bluesky_server import FakeBluesky
 from tests.support.mastodon_server import FakeMastodon
 from tests.support.posts import AUTHOR, EDITOR, Editors, RecordedNotices, RecordingTimer, a_draft
@@ -80,6 +81,7 @@ def wait(found: Callable[[], object], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not found() and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert found(), "the condition did not come true in time"
 
 
 # -- lengths as each platform counts them ---------------------------------------------------------
@@ -202,19 +204,23 @@ def test_mastodon_find_matches_the_exact_text_since_the_attempt(mastodon: FakeMa
     (lambda m: m.fail_next("/api/v1/statuses", status=401), PublishRejected, "HTTP 401"),
     (lambda m: m.fail_next("/api/v1/statuses", status=503), PublishUnavailable, "503"),
     (lambda m: m.fail_next("/api/v1/statuses", status=502), PublishOutcomeUnknown, "502"),
+    (lambda m: m.fail_next("/api/v1/statuses", status=500), PublishOutcomeUnknown, "500"),
     (lambda m: m.fail_next("/api/v1/statuses", status=429, retry_after=30),
      PublishRateLimited, "rate limited"),
 ])
 def test_mastodon_errors_map_to_what_the_job_does(mastodon: FakeMastodon,
                                                   fault: Callable[[FakeMastodon], None],
                                                   kind: type[Exception], words: str) -> None:
-    """Refused (permanent), down (retry), maybe-sent (look, never resend), rate limited."""
+    """Refused (permanent), down (retry), maybe-sent (look before anything else: a 500 is
+    the end of the request, a gateway's 502 may not be), rate limited."""
     publisher = MastodonTargetPublisher(mastodon_clients(mastodon))
     fault(mastodon)
     with pytest.raises(kind, match=words) as raised:
         publisher.publish(outgoing(MASTODON_TARGET))
     if isinstance(raised.value, PublishRejected):
         assert raised.value.permanent
+    if isinstance(raised.value, PublishOutcomeUnknown):
+        assert raised.value.answered == ("500" in words)
     assert mastodon.posted == []
 
 
@@ -239,12 +245,12 @@ def test_an_account_without_a_source_is_refused_for_good() -> None:
 # -- through the publishing job -------------------------------------------------------------------
 
 
-def job(engine: Engine, config: Config, clock: FrozenClock, *publishers_: object
-        ) -> tuple[PostDesk, Publishing]:
+def job(engine: Engine, config: Config, clock: FrozenClock, *publishers_: object,
+        timer: RecordingTimer | None = None) -> tuple[PostDesk, Publishing]:
     publishers = Publishers()
     for publisher in publishers_:
         publishers.register(publisher)  # type: ignore[arg-type]
-    timer, notices = RecordingTimer(), RecordedNotices()
+    timer, notices = timer or RecordingTimer(), RecordedNotices()
     desk = PostDesk(engine=engine, config=config, clock=clock, publishers=publishers,
                     timer=timer, notices=notices, roles=Editors())
     return desk, Publishing(engine=engine, config=config, clock=clock,
@@ -264,33 +270,156 @@ def delivery(engine: Engine, post_id: int) -> PostDelivery:
                             .where(col(PostDelivery.post_id) == post_id)).one()
 
 
-def test_a_mastodon_timeout_whose_post_is_not_seen_yet_is_unconfirmed_never_resent(
+def next_round(publishing: Publishing, timer: RecordingTimer, clock: FrozenClock,
+               post_id: int) -> datetime:
+    """Move the clock to the post's next job, and run it as the scheduler would."""
+    when = timer.when(job_id(post_id))
+    assert when is not None, "nothing is scheduled for the post"
+    clock.set(max(when, clock.now()))
+    publishing.run_due(post_id)
+    return when
+
+
+def statuses_posted(mastodon: FakeMastodon) -> list[str | None]:
+    """The Idempotency-Key of each POST /api/v1/statuses the instance received."""
+    return [r.idempotency_key for r in mastodon.calls("POST", "/api/v1/statuses")]
+
+
+def test_a_mastodon_500_that_created_nothing_is_sent_again_by_itself_once(
         engine: Engine, config: Config, mastodon: FakeMastodon) -> None:
-    """The instance writes the status after our client gave up and before the lookup can
-    see it: unconfirmed for a human; later rounds and sweeps post nothing more."""
-    clock = FrozenClock(datetime.now(UTC))
+    """The instance answers 500 and the look finds no such status: the request is over,
+    so the post is sent again by itself, with the same Idempotency-Key, and is published
+    once with its link — no human needed."""
+    clock, timer = FrozenClock(datetime.now(UTC)), RecordingTimer()
     desk, publishing = job(engine, config, clock,
-                           MastodonTargetPublisher(mastodon_clients(mastodon, timeout=0.3)))
+                           MastodonTargetPublisher(mastodon_clients(mastodon)), timer=timer)
     post_id = approved_now(desk, clock, "matinale-mastodon")
-    mastodon.hang_next("/api/v1/statuses", 1.0)
+    mastodon.fail_next("/api/v1/statuses", status=500)
     publishing.run_due(post_id)
     result = delivery(engine, post_id)
-    assert (result.state, result.gave_up) == (DeliveryState.UNCONFIRMED, True)
-    wait(lambda: mastodon.posted)
-    clock.advance(minutes=10)
+    assert (result.state, result.gave_up) == (DeliveryState.FAILED, False)
+    assert result.next_attempt_at == clock.now() + timedelta(seconds=2)
+    next_round(publishing, timer, clock, post_id)
+    result = delivery(engine, post_id)
+    [status] = mastodon.posted
+    assert (result.state, result.url) == (DeliveryState.PUBLISHED, status["url"])
+    assert statuses_posted(mastodon) == [f"post-{post_id}-matinale-mastodon"] * 2
+
+
+def test_a_mastodon_500_after_creating_is_found_and_not_sent_again(
+        engine: Engine, config: Config, mastodon: FakeMastodon) -> None:
+    """The instance saves the status, then fails with a 500: the look right after finds
+    it; published with its link, one POST."""
+    clock = FrozenClock(datetime.now(UTC))
+    desk, publishing = job(engine, config, clock,
+                           MastodonTargetPublisher(mastodon_clients(mastodon)))
+    post_id = approved_now(desk, clock, "matinale-mastodon")
+    mastodon.fail_next("/api/v1/statuses", status=500, created=True)
     publishing.run_due(post_id)
+    [status] = mastodon.posted
+    result = delivery(engine, post_id)
+    assert (result.state, result.url) == (DeliveryState.PUBLISHED, status["url"])
+    assert len(statuses_posted(mastodon)) == 1
+
+
+def test_a_mastodon_status_created_after_the_first_look_is_found_by_a_later_one(
+        engine: Engine, config: Config, mastodon: FakeMastodon) -> None:
+    """No answer in time, and the instance only writes the status after Vigie's first
+    look: the delivery keeps being looked for (10 s, 30 s… after sending), the next look
+    finds it, published with its link; one status, one POST, whatever runs later."""
+    clock, timer = FrozenClock(datetime.now(UTC)), RecordingTimer()
+    desk, publishing = job(engine, config, clock,
+                           MastodonTargetPublisher(mastodon_clients(mastodon, timeout=0.3)),
+                           timer=timer)
+    post_id = approved_now(desk, clock, "matinale-mastodon")
+    sent_at = clock.now()
+    release = threading.Event()
+    mastodon.hang_next("/api/v1/statuses", 30, release=release)
+    publishing.run_due(post_id)
+    result = delivery(engine, post_id)
+    assert (result.state, result.gave_up, result.checks) == (DeliveryState.UNCONFIRMED,
+                                                             False, 1)
+    assert mastodon.posted == []
+    assert timer.when(job_id(post_id)) == sent_at + timedelta(seconds=10)
+    release.set()
+    wait(lambda: mastodon.posted, timeout=30)
+    next_round(publishing, timer, clock, post_id)
+    result = delivery(engine, post_id)
+    [status] = mastodon.posted
+    assert (result.state, result.url) == (DeliveryState.PUBLISHED, status["url"])
+    clock.advance(hours=1)
     publishing.sweep()
-    assert len(mastodon.posted) == 1
-    assert len(mastodon.calls("POST", "/api/v1/statuses")) == 1
+    publishing.run_due(post_id)
+    assert len(mastodon.posted) == 1 and len(statuses_posted(mastodon)) == 1
+
+
+def test_a_mastodon_status_never_created_is_sent_again_once_the_window_has_passed(
+        engine: Engine, config: Config, mastodon: FakeMastodon) -> None:
+    """No answer, and the instance never creates the status: looked for at 10 s, 30 s,
+    1, 2, 5, 10 min, nothing sent meanwhile; the look at 15 min (no request can still
+    create it) finds nothing, so it is sent again with the same key: one status."""
+    clock, timer = FrozenClock(datetime.now(UTC)), RecordingTimer()
+    desk, publishing = job(engine, config, clock,
+                           MastodonTargetPublisher(mastodon_clients(mastodon, timeout=0.3)),
+                           timer=timer)
+    post_id = approved_now(desk, clock, "matinale-mastodon")
+    sent_at = clock.now()
+    release = threading.Event()
+    mastodon.hang_next("/api/v1/statuses", 30, release=release, create=False)
+    publishing.run_due(post_id)
+    release.set()
+    wait(lambda: mastodon.in_flight() == 0 and statuses_posted(mastodon), timeout=30)
+    looks = []
+    while delivery(engine, post_id).state == DeliveryState.UNCONFIRMED:
+        looks.append(next_round(publishing, timer, clock, post_id) - sent_at)
+        assert len(looks) < 20
+    assert looks == [timedelta(seconds=s) for s in (10, 30, 60, 120, 300, 600, 900)]
+    result = delivery(engine, post_id)
+    assert (result.state, result.gave_up, result.checks) == (DeliveryState.FAILED, False, 8)
+    assert len(statuses_posted(mastodon)) == 1  # nothing resent while it could still land
+    next_round(publishing, timer, clock, post_id)
+    [status] = mastodon.posted
+    result = delivery(engine, post_id)
+    assert (result.state, result.url, result.attempts) == (DeliveryState.PUBLISHED,
+                                                           status["url"], 2)
+    assert statuses_posted(mastodon) == [f"post-{post_id}-matinale-mastodon"] * 2
+
+
+def test_a_resend_while_the_instance_still_works_on_the_first_never_makes_two(
+        engine: Engine, config: Config, mastodon: FakeMastodon) -> None:
+    """Even if the instance were still processing the first request after the window, the
+    resend carries the same Idempotency-Key: Mastodon turns it away (503) while the first
+    holds the key, then answers with the status the first one made. One status."""
+    clock, timer = FrozenClock(datetime.now(UTC)), RecordingTimer()
+    desk, publishing = job(engine, config, clock,
+                           MastodonTargetPublisher(mastodon_clients(mastodon, timeout=0.3)),
+                           timer=timer)
+    post_id = approved_now(desk, clock, "matinale-mastodon")
+    release = threading.Event()
+    mastodon.hang_next("/api/v1/statuses", 60, release=release)
+    publishing.run_due(post_id)
+    while delivery(engine, post_id).state == DeliveryState.UNCONFIRMED:
+        next_round(publishing, timer, clock, post_id)
+    next_round(publishing, timer, clock, post_id)  # the resend: the key is still held
+    result = delivery(engine, post_id)
+    assert (result.state, result.gave_up) == (DeliveryState.FAILED, False)
+    assert [r.status for r in mastodon.calls("POST", "/api/v1/statuses")] == [503]
+    release.set()
+    wait(lambda: mastodon.in_flight() == 0 and mastodon.posted, timeout=30)
+    next_round(publishing, timer, clock, post_id)
+    [status] = mastodon.posted
+    assert delivery(engine, post_id).url == status["url"]
+    assert statuses_posted(mastodon) == [f"post-{post_id}-matinale-mastodon"] * 3
 
 
 def test_a_mastodon_timeout_is_found_on_the_account_and_marked_published(
         engine: Engine, config: Config, mastodon: FakeMastodon) -> None:
-    """The first lookup cannot be made; the next one finds the status that landed late:
-    published with its link, one status, one POST."""
-    clock = FrozenClock(datetime.now(UTC))
+    """The first lookup cannot be made; the next one (10 s after sending) finds the
+    status that landed late: published with its link, one status, one POST."""
+    clock, timer = FrozenClock(datetime.now(UTC)), RecordingTimer()
     desk, publishing = job(engine, config, clock,
-                           MastodonTargetPublisher(mastodon_clients(mastodon, timeout=0.3)))
+                           MastodonTargetPublisher(mastodon_clients(mastodon, timeout=0.3)),
+                           timer=timer)
     post_id = approved_now(desk, clock, "matinale-mastodon")
     mastodon.hang_next("/api/v1/statuses", 0.8)
     mastodon.fail_next("/api/v1/accounts", status=503)  # the lookup right after the timeout
@@ -298,8 +427,7 @@ def test_a_mastodon_timeout_is_found_on_the_account_and_marked_published(
     result = delivery(engine, post_id)
     assert (result.state, result.gave_up) == (DeliveryState.UNCONFIRMED, False)
     wait(lambda: mastodon.posted)
-    clock.advance(seconds=5)
-    publishing.run_due(post_id)
+    next_round(publishing, timer, clock, post_id)
     result = delivery(engine, post_id)
     [status] = mastodon.posted
     assert (result.state, result.url) == (DeliveryState.PUBLISHED, status["url"])
@@ -312,9 +440,10 @@ def test_a_bluesky_timeout_is_settled_by_its_record_key(engine: Engine, config: 
     post (now or at the next check); one post, never a second createRecord of it."""
     config = config.model_copy(update={"posts": config.posts.model_copy(
         update={"targets": [*config.posts.targets, BLUESKY_TARGET]})})
-    clock = FrozenClock(datetime.now(UTC))
+    clock, timer = FrozenClock(datetime.now(UTC)), RecordingTimer()
     clients = bluesky_clients(bluesky, timeout=0.3)
-    desk, publishing = job(engine, config, clock, BlueskyTargetPublisher(clients, clock=clock))
+    desk, publishing = job(engine, config, clock, BlueskyTargetPublisher(clients, clock=clock),
+                           timer=timer)
     clients.login(clients.for_account("matinale"))  # type: ignore[arg-type]
     post_id = approved_now(desk, clock, "matinale-bluesky")
     bluesky.hang_next("com.atproto.repo.createRecord", 0.8)
@@ -322,10 +451,69 @@ def test_a_bluesky_timeout_is_settled_by_its_record_key(engine: Engine, config: 
     publishing.run_due(post_id)
     assert delivery(engine, post_id).state == DeliveryState.UNCONFIRMED
     wait(lambda: bluesky.created)
-    clock.advance(seconds=5)
-    publishing.run_due(post_id)
+    next_round(publishing, timer, clock, post_id)
     result = delivery(engine, post_id)
     [post] = bluesky.created
     assert (result.state, result.external_id) == (DeliveryState.PUBLISHED, post["uri"])
     assert result.url and result.url.startswith(f"https://bsky.app/profile/{ME}/post/")
     assert len(bluesky.calls("com.atproto.repo.createRecord")) == 1
+
+
+def bluesky_job(engine: Engine, config: Config, bluesky: FakeBluesky
+                ) -> tuple[PostDesk, Publishing, FrozenClock, RecordingTimer]:
+    config = config.model_copy(update={"posts": config.posts.model_copy(
+        update={"targets": [*config.posts.targets, BLUESKY_TARGET]})})
+    clock, timer = FrozenClock(datetime.now(UTC)), RecordingTimer()
+    clients = bluesky_clients(bluesky, timeout=0.3)
+    desk, publishing = job(engine, config, clock, BlueskyTargetPublisher(clients, clock=clock),
+                           timer=timer)
+    clients.login(clients.for_account("matinale"))  # type: ignore[arg-type]
+    return desk, publishing, clock, timer
+
+
+def record_keys(bluesky: FakeBluesky) -> list[str]:
+    """The record key each createRecord asked for."""
+    return [str(r.body.get("rkey")) for r in bluesky.calls("com.atproto.repo.createRecord")]
+
+
+def test_a_bluesky_500_after_writing_is_found_not_posted_twice(
+        engine: Engine, config: Config, bluesky: FakeBluesky) -> None:
+    """The PDS writes the record, then answers 500: the post is found under its record
+    key and published with its link; later rounds and sweeps write nothing more."""
+    desk, publishing, clock, _ = bluesky_job(engine, config, bluesky)
+    post_id = approved_now(desk, clock, "matinale-bluesky")
+    bluesky.fail_next("com.atproto.repo.createRecord", status=500, created=True)
+    publishing.run_due(post_id)
+    [post] = bluesky.created
+    result = delivery(engine, post_id)
+    assert (result.state, result.external_id) == (DeliveryState.PUBLISHED, post["uri"])
+    clock.advance(minutes=10)
+    publishing.sweep()
+    publishing.run_due(post_id)
+    assert len(bluesky.created) == 1 and len(record_keys(bluesky)) == 1
+
+
+def test_a_bluesky_post_never_written_is_sent_again_under_the_same_record_key(
+        engine: Engine, config: Config, bluesky: FakeBluesky) -> None:
+    """No answer, nothing written: looked for at 10 s, 30 s, 1 min and 2 min, then sent
+    again under the first attempt's record key (which the PDS holds only once): one post."""
+    desk, publishing, clock, timer = bluesky_job(engine, config, bluesky)
+    post_id = approved_now(desk, clock, "matinale-bluesky")
+    sent_at = clock.now()
+    release = threading.Event()
+    bluesky.hang_next("com.atproto.repo.createRecord", 30, release=release, create=False)
+    publishing.run_due(post_id)
+    release.set()
+    wait(lambda: record_keys(bluesky), timeout=30)
+    looks = []
+    while delivery(engine, post_id).state == DeliveryState.UNCONFIRMED:
+        looks.append(next_round(publishing, timer, clock, post_id) - sent_at)
+        assert len(looks) < 20
+    assert looks == [timedelta(seconds=s) for s in (10, 30, 60, 120)]
+    assert delivery(engine, post_id).state == DeliveryState.FAILED
+    next_round(publishing, timer, clock, post_id)
+    [post] = bluesky.created
+    result = delivery(engine, post_id)
+    assert (result.state, result.external_id) == (DeliveryState.PUBLISHED, post["uri"])
+    first, second = record_keys(bluesky)
+    assert first == second == post["uri"].rsplit("/", 1)[1]

@@ -95,10 +95,11 @@ def test_a_mastodon_failure_shows_the_reason_and_retry_sends_it(desk: Desk) -> N
     desk.answered(mention.id or 0)
 
 
-def test_a_timeout_after_sending_is_unconfirmed_and_never_resent_alone(desk: Desk) -> None:
+def test_a_timeout_after_sending_is_looked_for_and_never_sent_twice(desk: Desk) -> None:
     """The instance takes the reply but answers after Vigie's timeout: the reply is
-    'unconfirmed' on the card, the sweep does not send it again, and 'Send again' uses
-    the same Idempotency-Key, so the instance makes no second post."""
+    'unconfirmed' and Vigie looks for it instead of sending it again — no 'Send again'
+    on the card meanwhile, and sweeps send nothing again. (The looks, with a clock the
+    test moves: test_reply_doubt.py.)"""
     desk.mastodon.mention("matinale", by="kev59", text="Vous pouvez corriger le titre ?")
     mention = desk.poll()
     view = desk.pick(STAFF, desk.open_reply(STAFF, mention), "fr/correction_noted")
@@ -106,23 +107,17 @@ def test_a_timeout_after_sending_is_unconfirmed_and_never_resent_alone(desk: Des
     desk.submit(STAFF, view)
     reply = desk.reply_in(mention.id or 0, "unconfirmed")
     assert Reason.parse(reply.error) == Reason("reply.mastodon_no_answer", error="timeout")
-    card = desk.card_shows(mention, "Réponse non confirmée sur Mastodon", "Renvoyer",
-                           "Elle est bien partie", "pas de réponse de l'instance (timeout)")
-    assert "Vigie ne la renverra pas seul" in card
+    card = desk.card_shows(mention, "Réponse non confirmée sur Mastodon", "Elle est bien partie",
+                           "pas de réponse de l'instance (timeout)",
+                           "Vigie la cherche sur Mastodon")
+    assert "Renvoyer" not in card
     assert desk.mention(mention.id or 0).status == "open"  # not counted as answered
 
     desk.slack.wait_for(lambda: len(desk.mastodon.posted) == 1, timeout=5)  # it did land
     desk.vigie.vigie.replies.desk.sweep()
-    time.sleep(0.2)
-    assert desk.replies(mention.id or 0)[-1].state == "unconfirmed"
+    # Unconfirmed until the look 10 s after sending, which a slow run may already reach.
+    assert desk.replies(mention.id or 0)[-1].state in ("unconfirmed", "sent")
     assert len(desk.mastodon.calls("POST", "/api/v1/statuses")) == 1
-
-    desk.driver.click(STAFF, "reply.retry", message={"ts": mention.slack_ts},
-                      channel_id=mention.slack_channel)
-    sent = desk.reply_in(mention.id or 0, "sent")
-    assert len(desk.mastodon.calls("POST", "/api/v1/statuses")) == 2
-    assert len(desk.mastodon.posted) == 1 and sent.remote_id == desk.mastodon.posted[0]["id"]
-    assert desk.answered(mention.id or 0).answered_by == STAFF
 
 
 def test_an_unconfirmed_reply_can_be_marked_sent_by_whoever_checked(desk: Desk) -> None:

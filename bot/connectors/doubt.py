@@ -1,0 +1,122 @@
+"""After a send whose outcome is unknown: when to look for the message, and what a look
+decides. One rule for scheduled posts and replies (`bot.posts.jobs`, `bot.replies.service`)
+on every platform; each platform only says how long it may still create a message and
+whether sending again could ever make a second one.
+
+The rule:
+
+- An answer that proves the send was refused before anything happened (4xx, 503, a
+  connection never made) is not a doubt: it fails, or is retried, as before.
+- The platform *answered* with a server error (500…): the request is over, but it may
+  have created the message before failing. Vigie looks at once. Found → published. Not
+  there → the platform can no longer create it: sent again, by itself.
+- *No answer* (timeout after sending, dropped connection, gateway error 502/504): the
+  platform may still be working on the request and create the message later. Vigie
+  looks at once, then again `LOOKS` after the send (10 s, 30 s, 1 min, 2 min, 5 min…)
+  until the platform's `window` has passed. Found at any look → published with its link.
+  Still not there at the first look after the window → sent again, by itself.
+- Sent again only where that cannot make a second message even if a look was wrong
+  (`resend_when_absent`): Mastodon gets the same `Idempotency-Key`, Bluesky the same
+  record key. Where it could (Slack), not there after the window → *unconfirmed*, and a
+  person decides.
+- A look that cannot be made (the platform is down) is made again at the next time in
+  `LOOKS`; a look that cannot prove absence (more messages since than it can read) waits
+  for the window, then leaves it to a person. When the times run out → a person.
+
+Every look and its outcome is stored on the row (state, looks done, next look, until
+when the platform may still create it), and each look is claimed like a send, so
+restarts and replicas keep to this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+# When to look again, counted from the send. The last ones only matter when a look
+# could not be made: after the last, a person decides.
+LOOKS: tuple[timedelta, ...] = tuple(
+    timedelta(seconds=s) for s in (10, 30, 60, 120, 300, 600, 900, 1800, 3600))
+LOOK_LEASE = timedelta(minutes=5)  # a look in flight longer than this was cut short: redo
+
+
+class Unproven(Exception):
+    """A look was made but cannot prove the message is absent (e.g. more messages were
+    posted since than one look reads)."""
+
+
+class Look(StrEnum):
+    FOUND = "found"
+    ABSENT = "absent"  # every message since the send was read: it is not there
+    UNPROVEN = "unproven"  # asked, but absence cannot be proven
+    UNREACHABLE = "unreachable"  # the platform could not be asked
+
+
+class Step(StrEnum):
+    PUBLISHED = "published"  # found: record it with its link
+    LOOK = "look"  # look again at `Next.at`
+    RESEND = "resend"  # certainly not there, and the platform can no longer create it
+    HUMAN = "human"  # unconfirmed: a person checks and decides
+
+
+@dataclass(frozen=True)
+class Next:
+    step: Step
+    at: datetime | None = None  # for LOOK
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """How a platform settles an unknown outcome.
+
+    `window`: after a lost answer, how long the platform may still create the message
+    (counted from the send). `resend_when_absent`: sending again cannot make a second
+    message, even if the original landed after all (an idempotency key or a fixed record
+    key the platform enforces)."""
+
+    platform: str
+    window: timedelta
+    resend_when_absent: bool
+    looks: tuple[timedelta, ...] = LOOKS
+
+    def creatable_until(self, sent_at: datetime, *, answered: bool) -> datetime:
+        """Until when the platform may create the message of a send made at `sent_at`:
+        a server error is the end of the request; a lost answer is not."""
+        return sent_at if answered else sent_at + self.window
+
+    def next(self, look: Look, *, sent_at: datetime, creatable_until: datetime,
+             now: datetime) -> Next:
+        """What to do after a look made at `now`."""
+        if look is Look.FOUND:
+            return Next(Step.PUBLISHED)
+        over = now >= creatable_until
+        if look is Look.ABSENT and over:
+            return Next(Step.RESEND if self.resend_when_absent else Step.HUMAN)
+        if look is Look.UNPROVEN and over:
+            return Next(Step.HUMAN)
+        later = [sent_at + offset for offset in self.looks if sent_at + offset > now]
+        if look is not Look.UNREACHABLE and creatable_until > now:
+            later.append(creatable_until)  # one look right when the window closes
+        if not later:
+            return Next(Step.HUMAN)
+        return Next(Step.LOOK, min(later))
+
+
+# Mastodon creates the status inside the web request (PostStatusService; Sidekiq only
+# distributes it afterwards). Since mastodon#37879 it does so holding a lock on the
+# Idempotency-Key, which Mastodon itself lets expire after 15 minutes: it does not expect
+# a creation to run longer. Once the status exists the key maps to it for an hour, so a
+# resend with the same key gets that status back; while the first request still holds
+# the lock, a resend is turned away (503). Older versions have no lock but record the key
+# as soon as the status is saved (mastodon#21840): there, the 15 minutes are what keeps a
+# resend from racing a request still at work.
+MASTODON = Doubt("mastodon", window=timedelta(minutes=15), resend_when_absent=True)
+# The PDS writes the record into the repo inside com.atproto.repo.createRecord; a resend
+# uses the same record key, which a repo holds once: the late original and the resend
+# cannot both be written. The window only decides how soon Vigie sends again.
+BLUESKY = Doubt("bluesky", window=timedelta(minutes=2), resend_when_absent=True)
+# chat.postMessage has no idempotency key: Vigie looks for the message (by its metadata)
+# while Slack may still post it, and never sends it again by itself.
+SLACK = Doubt("slack", window=timedelta(minutes=2), resend_when_absent=False,
+              looks=LOOKS[:6])
