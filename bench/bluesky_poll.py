@@ -4,6 +4,7 @@ them through intake, against the local XRPC server on SQLite.
 
     python bench/bluesky_poll.py            # 1,000 mentions
     python bench/bluesky_poll.py -n 500
+    python bench/bluesky_poll.py --quick    # 100 mentions: does it run?
 
 The local server answers in well under a millisecond: the figure is Vigie's own cost
 (SDK models, parsing, intake), a floor under what bsky.social's latency adds per page.
@@ -37,7 +38,10 @@ ME = "matinale.bsky.social"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1000, help="mentions waiting (≤ 1,000)")
-    count = min(parser.parse_args().n, 1000)
+    parser.add_argument("--quick", action="store_true",
+                        help="100 mentions: checks the bench runs")
+    args = parser.parse_args()
+    count = 100 if args.quick else min(args.n, 1000)
     clock = FrozenClock(datetime.now(UTC))
     with FakeBluesky(accounts={ME: "pw"}) as fake:
         source = Source.model_validate({"id": "bsky", "type": "bluesky", "handle": ME,

@@ -7,12 +7,12 @@ relay to the local Slack-compatible server. Every flag must give exactly one car
 one thread reply.
 
     python bench/flag_intake.py [--flags 100] [--concurrency 20] [--fetch-latency 0.3]
+    python bench/flag_intake.py --quick    # 4 flags at once: does it run?
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import threading
@@ -23,12 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._common import SIGNING_SECRET, newsroom, percentile, settings  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
-from bot.config import load_config  # noqa: E402
 from bot.mentions.models import MentionIn  # noqa: E402
 from bot.store import make_engine, upgrade  # noqa: E402
-from tests.conftest import FIXTURES, SIGNING_SECRET, make_settings  # noqa: E402
 from tests.support.fetchers import ScriptedFetcher  # noqa: E402
 from tests.support.harness import RunningVigie  # noqa: E402
 from tests.support.slack_driver import SlackDriver  # noqa: E402
@@ -45,16 +44,16 @@ class SlowFetcher(ScriptedFetcher):
         return super().fetch(url)
 
 
-def percentile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flags", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--fetch-latency", type=float, default=0.3)
+    parser.add_argument("--quick", action="store_true",
+                        help="4 flags at once: checks the bench runs")
     args = parser.parse_args()
+    if args.quick:
+        args.flags, args.concurrency = 4, 4
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack:
         url = f"sqlite:///{tmp}/bench.db"
         engine = make_engine(url)
@@ -65,8 +64,8 @@ def main() -> None:
             fetcher.publish(f"https://mastodon.social/@user{n}/{n}", status_id=str(n),
                             handle=f"@user{n}@mastodon.social", name=f"User {n}",
                             text=f"Post number {n} about last night's show")
-        vigie = build(make_settings(url, slack.base_url), load_config(FIXTURES / "newsroom.toml"),
-                      clock=SystemClock(), fetchers=[fetcher])
+        vigie = build(settings(url, slack.base_url), newsroom(), clock=SystemClock(),
+                      fetchers=[fetcher])
         running = RunningVigie(vigie).start()
         driver = SlackDriver(f"{running.url}/slack/events", SIGNING_SECRET, fake=slack)
         sent_at: dict[int, float] = {}

@@ -10,12 +10,12 @@ server answering that call after `--slack-latency` seconds. Users are all differ
 every request pays it once, as on a busy morning.
 
     python bench/http_ack.py [--requests 200] [--concurrency 20] [--slack-latency 0.05]
+    python bench/http_ack.py --quick      # 30 requests, 10 at a time: does it run?
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -31,10 +31,9 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
+from bench._common import SIGNING_SECRET, newsroom, percentile, settings  # noqa: E402
 from bot.app import build  # noqa: E402
-from bot.config import load_config  # noqa: E402
 from bot.store import make_engine, upgrade  # noqa: E402
-from tests.conftest import FIXTURES, SIGNING_SECRET, make_settings  # noqa: E402
 from tests.support.harness import RunningVigie  # noqa: E402
 from tests.support.slack_driver import SlackDriver  # noqa: E402
 from tests.support.slack_server import FakeSlack  # noqa: E402
@@ -57,8 +56,7 @@ class BoltAdapterVigie(RunningVigie):
 
 def measure(app_class: type[RunningVigie], slack: FakeSlack, database_url: str,
             requests: int, concurrency: int, latency: float) -> list[float]:
-    config = load_config(FIXTURES / "newsroom.toml")
-    vigie = build(make_settings(database_url, slack.base_url), config)
+    vigie = build(settings(database_url, slack.base_url), newsroom())
     running = app_class(vigie).start(background=False)
     driver = SlackDriver(f"{running.url}/slack/events", SIGNING_SECRET, fake=slack)
     for n in range(requests):
@@ -79,16 +77,16 @@ def measure(app_class: type[RunningVigie], slack: FakeSlack, database_url: str,
         running.stop()
 
 
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--slack-latency", type=float, default=0.05)
+    parser.add_argument("--quick", action="store_true",
+                        help="30 requests, 10 at a time: checks the bench runs")
     args = parser.parse_args()
+    if args.quick:
+        args.requests, args.concurrency = 30, 10
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack:
         url = f"sqlite:///{tmp}/bench.db"
         engine = make_engine(url)

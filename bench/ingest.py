@@ -6,6 +6,7 @@ the same run.
     python bench/ingest.py                       # SQLite (a temporary file)
     python bench/ingest.py --pg postgresql+psycopg://postgres@127.0.0.1:5432/bench_db
     python bench/ingest.py -n 20000
+    python bench/ingest.py --quick               # a few hundred mentions: does it run?
 
 The PostgreSQL database given is emptied (its `public` schema is dropped): never point
 it at a database that matters. Target: intake ≥ 50% of the raw rate and ≥ 10,000 stored
@@ -28,6 +29,7 @@ from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import SAMPLE_MENTIONS
 from bot.clock import SystemClock
 from bot.config import Alerts, Config
 from bot.listen.alerts import AlertWords
@@ -38,14 +40,11 @@ from bot.mentions.service import Intake, _row
 from bot.store import make_engine, upgrade
 from bot.text import fingerprint
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "mentions.jsonl"
-FALLBACK = ["Quel livre à 7h50 ?", "Bravo pour l'émission", "Loved the show",
-            "Mon avocat vous écrira", "Le podcast n'est pas en ligne ?"]
-
 CONFIG = Config.model_validate({
     "channels": {"mentions": "C0MENTIONS"},
     "accounts": [{"id": "matinale", "name": "La Matinale"},
                  {"id": "grand-debat", "name": "Le Grand Débat", "channel": "C0DEBAT"},
+                 {"id": "radio-musique", "name": "Radio Musique"},
                  {"id": "sport-talk", "name": "Sport Talk", "channel": "C0SPORT"}],
     "sources": [{"id": "monitoring", "type": "webhook", "account": "matinale",
                  "secret_env": "X"}],
@@ -61,13 +60,11 @@ ALERTS = Alerts(oncall=[], words={"fr": ["menace", "attentat"], "en": ["threat",
 
 
 def sample(count: int) -> list[MentionIn]:
+    """`count` mentions cycling through the 240 labelled ones of the test fixtures."""
     texts: list[tuple[str, str | None, str]] = []
-    if SAMPLE.exists():
-        for line in SAMPLE.read_text("utf-8").splitlines():
-            row = json.loads(line)
-            texts.append((row["text"], row.get("lang"), row.get("account") or "matinale"))
-    else:
-        texts = [(t, "fr", "matinale") for t in FALLBACK]
+    for line in SAMPLE_MENTIONS.read_text("utf-8").splitlines():
+        row = json.loads(line)
+        texts.append((row["text"], row.get("lang"), row.get("account") or "matinale"))
     rng = random.Random(42)
     start = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
     items = []
@@ -118,7 +115,8 @@ def intake_seconds(intake: Intake, items: list[MentionIn]) -> float:
     return time.perf_counter() - started
 
 
-def run(label: str, engine: Engine, count: int, rounds: int = 10) -> tuple[float, float]:
+def run(label: str, engine: Engine, count: int, rounds: int = 10, warmup: int = 200
+        ) -> tuple[float, float]:
     """Raw and intake take turns in `rounds` chunks, so a busy machine slows both alike."""
     clock = SystemClock()
     catalog = Catalog(engine=engine, config=CONFIG, clock=clock)
@@ -129,7 +127,7 @@ def run(label: str, engine: Engine, count: int, rounds: int = 10) -> tuple[float
     # The floor's own copy of the rows (other ids and texts, or intake would see reposts).
     rows = raw_rows([i.model_copy(update={"external_id": f"raw-{i.external_id}",
                                           "text": f"raw {i.text}"}) for i in items])
-    warm = sample(200)
+    warm = sample(warmup)
     raw_seconds(engine, raw_rows([w.model_copy(update={"external_id": f"w-{w.external_id}",
                                                         "text": f"w {w.text}"})
                                   for w in warm]))
@@ -153,12 +151,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=5000, help="mentions per run")
     parser.add_argument("--pg", help="PostgreSQL URL of a throw-away database")
+    parser.add_argument("--quick", action="store_true",
+                        help="300 mentions, a short warm-up: checks the bench runs")
     args = parser.parse_args()
-    print(f"{args.n} mentions, one commit each, one thread\n")
+    count, warmup = (300, 20) if args.quick else (args.n, 200)
+    print(f"{count} mentions, one commit each, one thread\n")
     with tempfile.TemporaryDirectory() as folder:
         engine = make_engine(f"sqlite:///{folder}/bench.db")
         upgrade(engine)
-        run("SQLite", engine, args.n)
+        run("SQLite", engine, count, warmup=warmup)
         engine.dispose()
     if args.pg:
         engine = make_engine(args.pg)
@@ -166,7 +167,7 @@ def main() -> None:
             connection.execute(text("DROP SCHEMA public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
         upgrade(engine)
-        run("PostgreSQL", engine, args.n)
+        run("PostgreSQL", engine, count, warmup=warmup)
         engine.dispose()
 
 

@@ -8,6 +8,7 @@ Mastodon), so the driver and the app share one interpreter: the figures are an u
 bound of what a dedicated server does.
 
     python bench/reply.py [--replies 60]
+    python bench/reply.py --quick      # 3 replies: does it run?
 
 Target (issue 5): acks well under Slack's 3 s (p99 < 100 ms); the answer on the platform
 and on the card within a second of Send.
@@ -29,15 +30,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._common import (  # noqa: E402
+    SIGNING_SECRET,
+    WEBHOOK_SECRET,
+    environ,
+    newsroom,
+    settings,
+)
 from bot.app import build  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
-from bot.config import Source, load_config  # noqa: E402
+from bot.config import Source  # noqa: E402
 from bot.paths import templates_dir  # noqa: E402
 from bot.replies.messages import ModalState  # noqa: E402
 from bot.replies.templates import read_shipped, render, validate  # noqa: E402
 from bot.replies.variables import sample_contexts  # noqa: E402
 from bot.store import make_engine, upgrade  # noqa: E402
-from tests.conftest import FIXTURES, SIGNING_SECRET, WEBHOOK_SECRET, make_settings  # noqa: E402
 from tests.support.harness import RunningVigie  # noqa: E402
 from tests.support.mastodon_server import FakeMastodon  # noqa: E402
 from tests.support.slack_driver import SlackDriver  # noqa: E402
@@ -67,25 +74,29 @@ def percentiles(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replies", type=int, default=60)
+    parser.add_argument("--quick", action="store_true",
+                        help="3 replies, fewer template renders: checks the bench runs")
     args = parser.parse_args()
+    rounds = 200
+    if args.quick:
+        args.replies, rounds = 3, 20
     logging.basicConfig(level=logging.WARNING)
-    config = load_config(FIXTURES / "newsroom.toml")
+    config = newsroom()
 
     # -- templates alone ---------------------------------------------------------------------
     shipped = list(read_shipped(templates_dir() / "replies").values())
     contexts = {locale: sample_contexts(config, locale) for locale in ("fr", "en")}
     started = time.perf_counter()
-    rounds = 200
     for _ in range(rounds):
         for template in shipped:
             render(template.body, contexts[template.locale][0], locale=template.locale,
                    timezone="Europe/Paris")
     per_render = (time.perf_counter() - started) / (rounds * len(shipped))
     started = time.perf_counter()
-    for template in shipped * 10:
+    for template in shipped * (rounds // 20):
         validate(template.body, locale=template.locale, timezone="Europe/Paris",
                  samples=contexts[template.locale])
-    per_check = (time.perf_counter() - started) / (len(shipped) * 10)
+    per_check = (time.perf_counter() - started) / (len(shipped) * (rounds // 20))
 
     # -- the flow ------------------------------------------------------------------------------
     steps: dict[str, list[float]] = {name: [] for name in (
@@ -102,11 +113,11 @@ def main() -> None:
                                         "token_env": "MASTO", "interval": 3600})
         # A bench posts a card a moment: no spike mode, no pacing between cards.
         bursts = config.bursts.model_copy(update={"threshold": 100_000, "pace": 0.01})
-        newsroom = config.model_copy(update={"sources": [*config.sources, source],
-                                             "bursts": bursts})
-        environ = {"VIGIE_TEST_WEBHOOK_SECRET": WEBHOOK_SECRET, "MASTO": "token-matinale"}
-        vigie = RunningVigie(build(make_settings(url, slack.base_url), newsroom,
-                                   clock=SystemClock(), environ=environ)).start()
+        desk = config.model_copy(update={"sources": [*config.sources, source],
+                                         "bursts": bursts})
+        variables = {**environ(), "MASTO": "token-matinale"}
+        vigie = RunningVigie(build(settings(url, slack.base_url), desk,
+                                   clock=SystemClock(), environ=variables)).start()
         driver = SlackDriver(f"{vigie.url}/slack/events", SIGNING_SECRET, fake=slack)
         def one_reply(index: int) -> None:
             status = mastodon.mention("matinale", by=f"fan{index}", text="Bravo !")

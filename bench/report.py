@@ -3,6 +3,7 @@
     python bench/report.py                      # SQLite (a temporary file)
     python bench/report.py --pg postgresql+psycopg://postgres@127.0.0.1:5432/bench_db
     python bench/report.py -n 200000 --span-days 30
+    python bench/report.py --quick              # 5,000 mentions, timed once: does it run?
 
 Seeds `-n` mentions (default 1,000,000) spread over `--span-days` (default 365) with a
 daily rhythm, qualified the way a desk leaves them (sentiment, category, status,
@@ -189,8 +190,10 @@ def seed(engine: Engine, n: int, span: timedelta) -> float:
     return time.perf_counter() - started
 
 
-def timed(label: str, action: Callable[[], object], repeat: int) -> tuple[str, float, float]:
-    action()  # warm-up: imports, caches, the database's pages
+def timed(label: str, action: Callable[[], object], repeat: int, warm: bool = True
+          ) -> tuple[str, float, float]:
+    if warm:
+        action()  # warm-up: imports, caches, the database's pages
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -199,7 +202,10 @@ def timed(label: str, action: Callable[[], object], repeat: int) -> tuple[str, f
     return label, min(times), statistics.median(times)
 
 
-def run(url: str, n: int, span_days: int, repeat: int, keep: bool = False) -> None:
+def run(url: str, n: int, span_days: int, repeat: int, keep: bool = False,
+        warm: bool = True) -> None:
+    """Seed (unless `keep`), then time each piece: best and median of `repeat` runs, after
+    one warm-up run each when `warm` (the first full build below warms them anyway)."""
     engine = make_engine(url)
     seconds = 0.0
     if not keep:
@@ -234,15 +240,15 @@ def run(url: str, n: int, span_days: int, repeat: int, keep: bool = False) -> No
     built = reports.build(week, title="bench")
     figures = reports.figures(week)
     results = [
-        timed("figures (weekly)", lambda: reports.figures(week), repeat),
-        timed("charts (5 mention PNGs)", lambda: _charts_only(reports, figures), repeat),
+        timed("figures (weekly)", lambda: reports.figures(week), repeat, warm),
+        timed("charts (5 mention PNGs)", lambda: _charts_only(reports, figures), repeat, warm),
         timed("weekly report (all, 6 charts)", lambda: reports.build(week, title="w"),
-              repeat),
-        timed("30-day report", lambda: reports.build(month, title="m"), repeat),
-        timed("App Home of one person", lambda: dashboard.view(PEOPLE[0]), repeat),
-        timed("trend check (all accounts)", trends.check, repeat),
+              repeat, warm),
+        timed("30-day report", lambda: reports.build(month, title="m"), repeat, warm),
+        timed("App Home of one person", lambda: dashboard.view(PEOPLE[0]), repeat, warm),
+        timed("trend check (all accounts)", trends.check, repeat, warm),
         timed("CSV export, 30 days", lambda: reports.export(Scope(month.start, month.end),
-                                                             locale="fr"), 1),
+                                                             locale="fr"), 1, warm),
     ]
     print(f"\n{engine.dialect.name}: {n:,} mentions over {span_days} days "
           f"({in_week:,} in the reported week), seeded in {seconds:.0f} s; "
@@ -272,12 +278,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true",
                         help="PostgreSQL: time again on the data a previous run seeded")
+    parser.add_argument("--quick", action="store_true",
+                        help="5,000 mentions over 60 days, timed once without warm-up: checks the "
+                        "bench runs")
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.span_days, args.repeat = 5000, 60, 1
     if args.pg:
-        run(args.pg, args.n, args.span_days, args.repeat, keep=args.keep)
+        run(args.pg, args.n, args.span_days, args.repeat, keep=args.keep, warm=not args.quick)
         return
     with tempfile.TemporaryDirectory() as directory:
-        run(f"sqlite:///{directory}/bench.db", args.n, args.span_days, args.repeat)
+        run(f"sqlite:///{directory}/bench.db", args.n, args.span_days, args.repeat,
+            warm=not args.quick)
 
 
 if __name__ == "__main__":

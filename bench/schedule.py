@@ -3,6 +3,7 @@
     python bench/schedule.py                     # 1,000 posts due in the same minute
     python bench/schedule.py --spread 0          # worst case: all due in the same second
     python bench/schedule.py --database-url postgresql+psycopg://…/scratch --scratch
+    python bench/schedule.py --quick             # 20 posts due within 1 s: does it run?
 
 Run 1 — Vigie: 1,000 posts are drafted and approved through the real desk, then made
 due within one minute from T (`--spread` seconds; 0 puts them all at T). The real app
@@ -193,7 +194,11 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--scratch", action="store_true",
                         help="confirm that --database-url is a scratch database")
+    parser.add_argument("--quick", action="store_true",
+                        help="20 posts due within 1 s, 1 s ahead: checks the bench runs")
     args = parser.parse_args()
+    if args.quick:
+        args.posts, args.spread, args.lead = 20, 1.0, 1.0
 
     url = scratch_database(args.database_url, args.scratch)
     print(f"database: {url.split('@')[-1]}")

@@ -9,8 +9,11 @@ It builds the real app against a shared database and a fake Slack, runs its sche
                     launch: start-up time varies a lot with the machine's load, and a
                     scenario timed from the launch silently turns into another one (the
                     posts already out before the other process is even up).
---expect N          run until N posts are published or failed; exit 1 if the time runs
-                    out first (a post still `publishing` is not "finished")
+--when-told         with --create: after `ready`, wait for a line on stdin before drafting
+                    (the test sets the scene first), and count S from that line
+--expect N          run until N posts are published or failed; exit 1 if --seconds (a cap
+                    for a loaded machine, 120 by default) run out first (a post still
+                    `publishing` is not "finished")
 --hammer            also call the publishing job for every due post in a loop, ignoring
                     leadership: a second runner racing the first, as a retried job, a
                     stuck leader or a split brain would
@@ -50,7 +53,8 @@ def main() -> int:
     parser.add_argument("--in", dest="due_in", type=float, default=0)
     parser.add_argument("--expect", type=int, required=True)
     parser.add_argument("--hammer", action="store_true")
-    parser.add_argument("--seconds", type=float, default=40)
+    parser.add_argument("--when-told", action="store_true")
+    parser.add_argument("--seconds", type=float, default=120)
     args = parser.parse_args()
 
     config = load_config(FIXTURES / "newsroom.toml")
@@ -72,6 +76,8 @@ def main() -> int:
     threading.Thread(target=watch_leadership, daemon=True).start()
 
     if args.create:
+        if args.when_told:
+            sys.stdin.readline()
         due = time.time() + args.due_in
         when = datetime.fromtimestamp(due, UTC)
         ids = []
