@@ -18,19 +18,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from mastodon import (
-    Mastodon,
-    MastodonError,
-    MastodonNetworkError,
-    MastodonNotFoundError,
-    MastodonRatelimitError,
-    MastodonServerError,
-    MastodonUnauthorizedError,
-)
-from mastodon.errors import MastodonAPIError
 from pydantic import ValidationError
 
 from bot.config import Source
@@ -39,6 +29,9 @@ from bot.connectors.fetchers import FetchFailed
 from bot.connectors.html import html_to_text
 from bot.mentions.models import Author, MentionIn, PlatformRef
 from bot.reasons import Reason
+
+if TYPE_CHECKING:  # Mastodon.py is imported when an account is first used (start-up cost)
+    from mastodon import Mastodon, MastodonError
 
 PAGE = 40  # Mastodon's maximum for notifications
 MAX_PAGES = 10
@@ -79,6 +72,8 @@ class MastodonClients:
             cached = self._clients.get(source.id)
             if cached and cached[0] == signature:
                 return cached[1]
+            from mastodon import Mastodon
+
             client = Mastodon(access_token=token, api_base_url=source.instance,
                               request_timeout=self._timeout, ratelimit_method="throw",
                               version_check_mode="none", user_agent=USER_AGENT)
@@ -132,6 +127,8 @@ class MastodonClients:
 
 def _instance_limit(instance: str) -> int | None:
     """The instance's status length limit, or None if it cannot say right now."""
+    from mastodon import Mastodon, MastodonError, MastodonNotFoundError
+
     client = Mastodon(api_base_url=instance, request_timeout=LIMIT_TIMEOUT,
                       version_check_mode="none", user_agent=USER_AGENT)
     try:
@@ -228,6 +225,8 @@ def _order(value: Any) -> tuple[int, int, str]:
 @contextmanager
 def translated_errors() -> Iterator[None]:
     """Mastodon.py's exceptions, as `SourceFailure`s a person can act on."""
+    from mastodon import MastodonError
+
     try:
         yield
     except MastodonError as exc:
@@ -235,6 +234,15 @@ def translated_errors() -> Iterator[None]:
 
 
 def _failure(exc: MastodonError) -> SourceFailure:
+    from mastodon import (
+        MastodonNetworkError,
+        MastodonNotFoundError,
+        MastodonRatelimitError,
+        MastodonServerError,
+        MastodonUnauthorizedError,
+    )
+    from mastodon.errors import MastodonAPIError
+
     if isinstance(exc, MastodonUnauthorizedError):
         return SourceFailure(Reason("mastodon.token_refused"))
     if isinstance(exc, MastodonRatelimitError):

@@ -31,18 +31,7 @@ import logging
 import re
 import time
 from datetime import datetime, timedelta
-from typing import Any
-
-import requests
-from mastodon import (
-    Mastodon,
-    MastodonError,
-    MastodonNetworkError,
-    MastodonNotFoundError,
-    MastodonRatelimitError,
-    MastodonServerError,
-)
-from mastodon.errors import MastodonAPIError
+from typing import TYPE_CHECKING, Any
 
 from bot.clock import Clock
 from bot.config import PostTarget
@@ -70,6 +59,9 @@ from bot.connectors.publishers import (
     PublishUnavailable,
 )
 from bot.reasons import Reason
+
+if TYPE_CHECKING:  # Mastodon.py is imported when an account is first used (start-up cost)
+    from mastodon import Mastodon, MastodonError
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +113,8 @@ class MastodonTargetPublisher:
             return False
 
     def publish(self, outgoing: Outgoing) -> Published:
+        from mastodon import MastodonError
+
         client = self._client(outgoing)
         try:
             status = client.status_post(outgoing.text, visibility="public",
@@ -130,6 +124,8 @@ class MastodonTargetPublisher:
         return _mastodon_published(status)
 
     def find(self, outgoing: Outgoing) -> Published | None:
+        from mastodon import MastodonError
+
         client = self._client(outgoing)
         since = outgoing.attempt_started - FIND_MARGIN
         wanted = outgoing.text.strip()
@@ -149,6 +145,8 @@ class MastodonTargetPublisher:
 
     @staticmethod
     def _source_text(client: Mastodon, status: Any) -> str:
+        from mastodon import MastodonNotFoundError
+
         try:
             return str(client.status_source(status["id"])["text"] or "").strip()
         except MastodonNotFoundError:  # before Mastodon 3.5: the rendered text will do
@@ -180,6 +178,9 @@ def _created(status: Any) -> datetime:
 
 def _mastodon_failure(exc: MastodonError, client: Mastodon) -> PublishError:
     """Mastodon.py's exception as the failure kind the publishing job acts on."""
+    from mastodon import MastodonNetworkError, MastodonRatelimitError, MastodonServerError
+    from mastodon.errors import MastodonAPIError
+
     if isinstance(exc, MastodonRatelimitError):
         reset = getattr(client, "ratelimit_reset", None)
         wait = reset - time.time() if isinstance(reset, int | float) else 0.0
@@ -206,6 +207,8 @@ def _mastodon_failure(exc: MastodonError, client: Mastodon) -> PublishError:
 def _never_connected(exc: BaseException) -> bool:
     """Mastodon.py wraps requests' exception without `from`; it is the context. A refused
     or timed-out *connection* means nothing was sent; anything later may have been."""
+    import requests  # loaded with Mastodon.py, whose exceptions brought us here
+
     cause = exc.__cause__ or exc.__context__
     if isinstance(cause, requests.exceptions.ConnectTimeout):
         return True

@@ -21,21 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, NamedTuple
-
-import requests
-from mastodon import (
-    Mastodon,
-    MastodonAPIError,
-    MastodonBadGatewayError,
-    MastodonError,
-    MastodonGatewayTimeoutError,
-    MastodonNetworkError,
-    MastodonNotFoundError,
-    MastodonRatelimitError,
-    MastodonServerError,
-    MastodonUnauthorizedError,
-)
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bot.config import Config
 from bot.connectors import SourceFailure
@@ -52,6 +38,9 @@ from bot.connectors.mastodon import DEFAULT_MAX_CHARACTERS, MastodonClients
 from bot.mentions.models import Mention
 from bot.reasons import Reason
 from bot.replies.models import Reply, ReplyKind
+
+if TYPE_CHECKING:  # Mastodon.py is imported when an account is first used (start-up cost)
+    from mastodon import MastodonError
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +102,18 @@ class Target:
         """Characters left for the text once Vigie's prefix is counted."""
         if self.limit is None:
             return None
+        if not self.prefix:
+            return self.limit
+        if self.kind == ReplyKind.MASTODON and (own := _OWN_PREFIX.fullmatch(self.prefix)):
+            # Vigie's own "@user@instance " counts as "@user " on Mastodon: no need to load
+            # Mastodon.py (a newsroom without Mastodon checks its templates at start).
+            return self.limit - len(own.group(1)) - 2
         return self.limit - self._count(self.prefix)
 
     def _count(self, text: str) -> int:
         if self.kind == ReplyKind.MASTODON:
+            from mastodon import Mastodon
+
             return int(Mastodon.get_status_length(text))
         return grapheme_length(text)
 
@@ -203,6 +200,8 @@ class Platforms:
             kwargs["visibility"] = mention.visibility
         if language:
             kwargs["language"] = language
+        from mastodon import MastodonError
+
         try:
             status = client.status_post(reply.text, **kwargs)
         except MastodonError as exc:
@@ -227,6 +226,7 @@ class Platforms:
 
 _ACCT = re.compile(r"^@?([A-Za-z0-9_]+)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})$")
 _PROFILE = re.compile(r"^https?://([A-Za-z0-9.-]+)/@([A-Za-z0-9_]+)/?$")
+_OWN_PREFIX = re.compile(r"@([A-Za-z0-9_]+)(?:@[A-Za-z0-9.-]+[A-Za-z0-9])? ")  # as built above
 
 
 def mastodon_handle(author: str) -> str | None:
@@ -242,6 +242,17 @@ def mastodon_handle(author: str) -> str | None:
 
 def _mastodon_failure(exc: MastodonError) -> SendFailed | SendUnconfirmed:
     """Mastodon.py's exception, sorted: did the status possibly get created?"""
+    from mastodon import (
+        MastodonAPIError,
+        MastodonBadGatewayError,
+        MastodonGatewayTimeoutError,
+        MastodonNetworkError,
+        MastodonNotFoundError,
+        MastodonRatelimitError,
+        MastodonServerError,
+        MastodonUnauthorizedError,
+    )
+
     if isinstance(exc, MastodonNetworkError):
         cause = exc.__context__
         if _never_sent(cause):
@@ -267,6 +278,8 @@ def _mastodon_failure(exc: MastodonError) -> SendFailed | SendUnconfirmed:
 
 def _never_sent(cause: BaseException | None) -> bool:
     """A connection that was never made cannot have delivered the request."""
+    import requests  # loaded with Mastodon.py, whose exceptions brought us here
+
     if isinstance(cause, requests.exceptions.ConnectTimeout):
         return True
     if isinstance(cause, requests.exceptions.ConnectionError) \
@@ -279,6 +292,8 @@ def _never_sent(cause: BaseException | None) -> bool:
 
 
 def _name(cause: BaseException | None) -> str:
+    import requests
+
     if isinstance(cause, requests.exceptions.Timeout):
         return "timeout"
     return type(cause).__name__ if cause else "network"
