@@ -139,7 +139,7 @@ class SlackWatch:
                 reachable = self._unreachable(exc, reachable)
             else:
                 if reachable is False:
-                    log.info("Slack can be reached again; pending mentions go out now")
+                    log.info("Slack can be reached again")
                 reachable = True
                 self._health.set(self._part, "reachable", ok=True)
                 self._backoff.reset()
