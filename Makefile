@@ -14,13 +14,13 @@ MODE ?= http
 
 install: .venv/bin/vigie
 
-# Install if needed, apply migrations, then serve: MODE=http (vigie serve) or MODE=socket (vigie run).
+# Install if needed, then one process applies migrations and serves:
+# MODE=http (vigie serve) or MODE=socket (vigie run).
 run: .venv/bin/vigie
-	.venv/bin/vigie db upgrade
 ifeq ($(MODE),socket)
-	.venv/bin/vigie run --host $(HOST) --http-port $(PORT)
+	.venv/bin/vigie run --migrate --host $(HOST) --http-port $(PORT)
 else
-	.venv/bin/vigie serve --host $(HOST) --port $(PORT)
+	.venv/bin/vigie serve --migrate --host $(HOST) --port $(PORT)
 endif
 
 test:

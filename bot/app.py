@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ from bot.connectors.mastodon import MastodonFetcher
 from bot.connectors.social_publishers import BlueskyTargetPublisher, MastodonTargetPublisher
 from bot.connectors.webhook import WebhookReceiver
 from bot.events import KEEP, EventLedger
+from bot.health import Health
 from bot.i18n import Locale
 from bot.listen.service import POLL_TICK, Listening, listening
 from bot.listen.trends import JOB as TRENDS_JOB
@@ -56,7 +56,7 @@ from bot.reports.home import Dashboard
 from bot.reports.posts_sections import PostsSections
 from bot.reports.service import WEEKLY_JOB, Reports
 from bot.scheduler import Scheduler
-from bot.settings import Settings
+from bot.settings import Settings, read_environ
 from bot.slack import SlackGateway, make_client
 from bot.store import make_engine, require_current_schema
 
@@ -95,6 +95,8 @@ class Vigie:
     bolt: App = field(repr=False)
     listener_pool: ThreadPoolExecutor = field(repr=False, default_factory=ThreadPoolExecutor)
     listen: Listening | None = field(default=None, repr=False)
+    # What /healthz reports beyond the database (Slack, Socket Mode): see bot.serving.
+    health: Health = field(default_factory=Health, repr=False)
     # Clicks acknowledged by the HTTP edge, handed to Bolt on these threads (`bot.web`).
     click_pool: ThreadPoolExecutor = field(repr=False, default_factory=lambda: ThreadPoolExecutor(
         CLICK_THREADS, thread_name_prefix="vigie-click"))
@@ -148,7 +150,10 @@ def build(
     slack_timeout: int = 10,
     platform_timeout: float = 10.0,
     fetchers: Iterable[PostFetcher] = (),
+    health: Health | None = None,
 ) -> Vigie:
+    """`environ`: where the variables the newsroom file names are read (default: `.env`
+    and the process environment, the environment winning; see `read_environ`)."""
     clock = clock or SystemClock()
     engine = engine or make_engine(settings.database_url)
     if check_schema:
@@ -180,7 +185,7 @@ def build(
                              scheduler=scheduler, slack=ui_slack, qualifier=qualifier)
     reminders.register()
     qualifier.on_sla_change = reminders.schedule
-    env = dict(os.environ) if environ is None else environ
+    env = read_environ() if environ is None else environ
     listen = listening(engine=engine, config=config, clock=clock, slack=relay_slack,
                        locale=locale, environ=env, timeout=platform_timeout)
     moderation = Moderation(engine=engine, config=config, clock=clock, locale=locale,
@@ -202,7 +207,7 @@ def build(
                         engine=engine, config=config, clock=clock,
                         schedule_sla=reminders.schedule, skip=moderation.round_robin_skip)))
     poller = listen.attach(engine=engine, config=config, intake=intake, clock=clock)
-    secrets = source_secrets(config, environ)
+    secrets = source_secrets(config, env)
     # Listeners wait on Slack and the database; more threads than Bolt's default 10
     # keep acks quick when many people click at once (bench/http_ack.py).
     listener_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt")
@@ -302,6 +307,7 @@ def build(
         bolt=bolt,
         listener_pool=listener_pool,
         listen=listen,
+        health=health or Health(),
     )
 
     from handlers import register  # the app factory is the only importer of handlers
@@ -312,12 +318,21 @@ def build(
 
 def _bolt_app(settings: Settings, client: object, listener_pool: ThreadPoolExecutor) -> App:
     signing_secret = settings.slack_signing_secret
+    bolt_log = logging.getLogger("vigie.bolt")
+    bolt_log.addFilter(_quiet_token_note)
     return App(
+        name="vigie",  # else Bolt reads the whole call stack's sources to name the app
         client=client,  # type: ignore[arg-type]
         signing_secret=signing_secret.get_secret_value() if signing_secret else None,
         request_verification_enabled=signing_secret is not None,
         token_verification_enabled=False,  # `vigie check` and start-up do it, with a clear message
         raise_error_for_unhandled_request=False,
-        logger=logging.getLogger("vigie.bolt"),
+        logger=bolt_log,
         listener_executor=listener_pool,
     )
+
+
+def _quiet_token_note(record: logging.LogRecord) -> bool:
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that our client's token wins: it is
+    the same token, and the note would be the only line of every start but "ready"."""
+    return "`token` will be unused" not in record.getMessage()

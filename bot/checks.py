@@ -1,12 +1,13 @@
 """Everything that can be wrong before the bot starts, found in one pass.
 
 `vigie check` prints it all; `vigie serve` and `vigie run` refuse to start on the same
-problems, so a newsroom's IT person fixes their setup in one go, from one list.
+problems, so a newsroom's IT person fixes their setup in one go, from one list. They do
+not wait for Slack, feeds or social accounts, though: those are asked once running, and
+an outage there must not keep the intake down (see `bot.serving`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,14 @@ from typing import Literal
 from pydantic import BaseModel
 
 from bot.config import Config, load_config, secret_problems
-from bot.settings import ConfigurationError, Problem, Settings, load_settings, problems_for_mode
+from bot.settings import (
+    ConfigurationError,
+    Problem,
+    Settings,
+    load_settings,
+    problems_for_mode,
+    read_environ,
+)
 from bot.slack import SlackError, SlackGateway, SlackRejected, make_client
 from bot.store import is_reachable, make_engine, schema_problems
 
@@ -28,6 +36,9 @@ class Report:
     config: Config | None = None
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Every variable, from `.env` and the environment (which wins): the ones the newsroom
+    # file names (secrets, tokens, passwords) are read from here.
+    environ: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -36,8 +47,8 @@ class Report:
 
 def inspect(*, modes: tuple[Mode, ...], online: bool = True, schema: bool = True,
             environ: dict[str, str] | None = None) -> Report:
-    report = Report()
-    env = dict(os.environ) if environ is None else environ
+    env = read_environ() if environ is None else environ
+    report = Report(environ=env)
     try:
         report.settings = load_settings()
     except ConfigurationError as exc:
@@ -106,6 +117,7 @@ def reply_template_problems(config: Config, directory: Path | None = None) -> li
 
     root = directory or templates_dir() / "replies"
     problems = []
+    samples: dict[str, list[dict[str, object]]] = {}  # per language, shared by its files
     for path in sorted(root.glob("*/*.j2")):
         locale = path.parent.name
         if locale not in ("fr", "en"):
@@ -113,8 +125,10 @@ def reply_template_problems(config: Config, directory: Path | None = None) -> li
                                     "put reply templates under replies/fr or replies/en"))
             continue
         try:
+            if locale not in samples:
+                samples[locale] = sample_contexts(config, locale)
             validate(path.read_text("utf-8"), locale=locale, timezone=config.newsroom.timezone,
-                     samples=sample_contexts(config, locale))
+                     samples=samples[locale])
         except TemplateProblem as exc:
             problems.append(Problem(str(path), exc.problem.text("en"),
                                     "fix the file, or edit the template from Slack "
@@ -139,9 +153,7 @@ def _slack_problems(settings: Settings, report: Report) -> list[Problem]:
     try:
         identity = gateway.auth_test()
     except SlackRejected as exc:
-        return [Problem("SLACK_BOT_TOKEN", f"Slack refused the token ({exc.error})",
-                        "copy the Bot User OAuth Token again (OAuth & Permissions), "
-                        "and reinstall the app if its scopes changed")]
+        return [bot_token_refused(exc.error)]
     except SlackError as exc:
         return [Problem("SLACK_API_URL", f"Slack cannot be reached at {settings.slack_api_url}"
                         f" ({exc})", "check the network, a proxy, or the URL")]
@@ -195,3 +207,15 @@ def channel_problems(settings: Settings, config: Config) -> list[Problem]:
                                     "answer or share report charts",
                                     f"invite it: /invite @Vigie in <#{channel}>"))
     return problems
+
+
+def bot_token_refused(error: str) -> Problem:
+    return Problem("SLACK_BOT_TOKEN", f"Slack refused the token ({error})",
+                   "copy the Bot User OAuth Token again (OAuth & Permissions), "
+                   "and reinstall the app if its scopes changed")
+
+
+def app_token_refused(error: str) -> Problem:
+    return Problem("SLACK_APP_TOKEN", f"Slack refused the app-level token ({error})",
+                   "generate an App-Level Token with the connections:write scope again "
+                   "(Basic Information → App-Level Tokens)")

@@ -47,9 +47,13 @@ def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
     verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
     async def healthz(request: Request) -> Response:
-        if await run_in_threadpool(is_reachable, vigie.engine):
-            return JSONResponse({"ok": True, "database": "reachable"})
-        return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
+        # 503 only without the database: without Slack the intake still works (mentions
+        # wait as pending), and a load balancer pulling every replica would help nobody.
+        database = await run_in_threadpool(is_reachable, vigie.engine)
+        parts, degraded = vigie.health.report()
+        body = {"ok": database, "database": "reachable" if database else "unreachable",
+                **parts, "degraded": ([] if database else ["database"]) + degraded}
+        return JSONResponse(body, status_code=200 if database else 503)
 
     async def ingest(request: Request) -> Response:
         body = await _read_capped(request, MAX_BODY_BYTES + 1)

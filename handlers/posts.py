@@ -15,6 +15,7 @@ from bot.posts import messages
 from bot.posts.messages import ModalState
 from bot.posts.service import Outcome
 from bot.posts.templates import PostTemplateError
+from bot.posts.when import warm_up_soon
 from bot.slack import SlackError
 from bot.slack_format import Message, unescape
 from handlers.commands import Invocation, Subcommand
@@ -62,6 +63,7 @@ def register(app: App, vigie: Vigie) -> dict[str, Subcommand]:
     def draft_view(locale: Locale, state: ModalState, text: str, **more: Any
                    ) -> dict[str, Any]:
         """The draft modal with what it offers: post templates and saved mentions."""
+        warm_up_soon()  # the date the person will type is read with dateparser
         return messages.draft_modal(locale=locale, config=config,
                                     templates=templates.available(locale),
                                     quotes=vigie.moderate.curation.quotable(QUOTES),

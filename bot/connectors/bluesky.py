@@ -29,24 +29,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-import regex
-from atproto import Client, Session, models
-from atproto_client.exceptions import (
-    BadRequestError,
-    InvokeTimeoutError,
-    LoginRequiredError,
-    ModelError,
-    NetworkError,
-    RateLimitExceededError,
-    RequestErrorBase,
-    UnauthorizedError,
-)
-from atproto_client.request import Request
-from atproto_core.exceptions import AtProtocolError
 from pydantic import ValidationError
 
 from bot.clock import Clock, SystemClock
@@ -55,6 +40,10 @@ from bot.connectors import Fetched, PollState, SourceFailure
 from bot.connectors.fetchers import FetchFailed
 from bot.mentions.models import Author, MentionIn, PlatformRef
 from bot.reasons import Reason
+
+if TYPE_CHECKING:  # the atproto SDK (~1 s to import) is loaded when an account is first used
+    from atproto import Client
+    from atproto_client.exceptions import RequestErrorBase
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +149,10 @@ class BlueskyClients:
             if refused and refused[0] == signature and \
                     time.monotonic() - refused[2] < REFUSED_LOGIN_PAUSE:
                 raise refused[1]
+            from atproto import Client, Session
+            from atproto_client.request import Request
+            from atproto_core.exceptions import AtProtocolError
+
             request = Request(timeout=self._timeout)
             request.add_additional_header("User-Agent", USER_AGENT)
             client = Client(base_url=source.service, request=request)
@@ -186,6 +179,9 @@ class BlueskyClients:
     def call(self, source: Source, action: Callable[[Client, str], T]) -> T:
         """`action(client, did)` as the account; an expired session is renewed and the
         action retried once. Raises `BlueskyFailure`."""
+        from atproto_client.exceptions import BadRequestError, UnauthorizedError
+        from atproto_core.exceptions import AtProtocolError
+
         for attempt in (1, 2):
             login = self.login(source)
             generation = login.generation
@@ -200,6 +196,8 @@ class BlueskyClients:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _renew(self, source: Source, login: _Login, generation: int) -> None:
+        from atproto_core.exceptions import AtProtocolError
+
         with login.lock:
             if login.generation != generation:  # another thread renewed it meanwhile
                 return
@@ -290,6 +288,8 @@ def post_to_mention(*, uri: str, cid: str, author: Any, record: Any, indexed_at:
                     account: str | None) -> MentionIn | None:
     """A post (from a notification or a post view) as a mention: text with its links
     expanded, `@handle`, bsky.app link, and the refs a reply needs."""
+    from atproto import models
+
     if not isinstance(record, models.AppBskyFeedPost.Record):
         return None
     text = expanded_text(record.text or "", record.facets).strip()
@@ -330,6 +330,8 @@ def post_to_mention(*, uri: str, cid: str, author: Any, record: Any, indexed_at:
 def expanded_text(text: str, facets: Iterable[Any] | None) -> str:
     """The text with each link facet's full address in place of the shortened label the
     Bluesky app writes ("example.com/artic…"). Facet indexes are UTF-8 byte offsets."""
+    from atproto import models
+
     data = text.encode()
     links = []
     for facet in facets or ():
@@ -346,6 +348,8 @@ def expanded_text(text: str, facets: Iterable[Any] | None) -> str:
 
 
 def _quoted_uri(embed: Any) -> str | None:
+    from atproto import models
+
     if isinstance(embed, models.AppBskyEmbedRecordWithMedia.Main):
         embed = embed.record
     if isinstance(embed, models.AppBskyEmbedRecord.Main):
@@ -406,6 +410,8 @@ class BlueskyFetcher:
             except SourceFailure as exc:  # our session failed; the post may still be public
                 failure = exc
         if view is None and self._public_service:
+            from atproto_core.exceptions import AtProtocolError
+
             try:
                 view = _read(self._public_client(), actor, rkey)
             except AtProtocolError as exc:
@@ -422,6 +428,9 @@ class BlueskyFetcher:
 
     def _public_client(self) -> Client:
         if self._public is None:
+            from atproto import Client
+            from atproto_client.request import Request
+
             request = Request(timeout=self._timeout)
             request.add_additional_header("User-Agent", USER_AGENT)
             self._public = Client(base_url=self._public_service, request=request)
@@ -429,6 +438,8 @@ class BlueskyFetcher:
 
     def _addressed_to(self, view: Any) -> str | None:
         """The newsroom account the post mentions or answers, when we can tell offline."""
+        from atproto import models
+
         record = view.record
         text = str(getattr(record, "text", "") or "").lower()
         mentioned = {f.did for facet in (getattr(record, "facets", None) or ())
@@ -446,6 +457,8 @@ class BlueskyFetcher:
 
 
 def _read(client: Client, actor: str, rkey: str) -> Any:
+    from atproto_client.exceptions import BadRequestError
+
     if actor.startswith("did:"):
         did = actor
     else:
@@ -506,6 +519,8 @@ class TextTooLong(PublishFailed):
 def grapheme_length(text: str) -> int:
     """What Bluesky counts against its 300 limit: user-perceived characters (extended
     grapheme clusters, UAX #29), so 👩‍👩‍👧 or é written with a combining accent count once."""
+    import regex  # only drafts and replies count graphemes
+
     return len(regex.findall(r"\X", text))
 
 
@@ -547,6 +562,8 @@ class BlueskyPublisher:
               rkey: str | None = None) -> Published:
         """Answer the post `parent_*` in the thread whose first post is `root_*` (the
         mention's own refs when it starts the thread)."""
+        from atproto import models
+
         reply = models.AppBskyFeedPost.ReplyRef(
             parent=models.ComAtprotoRepoStrongRef.Main(uri=parent_uri, cid=parent_cid),
             root=models.ComAtprotoRepoStrongRef.Main(uri=root_uri, cid=root_cid))
@@ -566,6 +583,8 @@ class BlueskyPublisher:
         source = self._source(account_id)
 
         def read(client: Client, did: str) -> tuple[Published, str] | None:
+            from atproto_client.exceptions import BadRequestError
+
             try:
                 found = client.com.atproto.repo.get_record(
                     params={"repo": did, "collection": POST, "rkey": rkey})
@@ -592,6 +611,8 @@ class BlueskyPublisher:
         created_at = created_at.replace("+00:00", "Z")
 
         def create(client: Client, did: str) -> Published:
+            from atproto import models
+
             record = models.AppBskyFeedPost.Record(
                 created_at=created_at, text=text, reply=reply, langs=langs or None,
                 facets=client.detect_facets(text) or None)
@@ -649,6 +670,18 @@ def _status(exc: RequestErrorBase) -> int | None:
 def _failure(exc: BaseException, host: str, *, login: bool = False,
              password_env: str | None = None) -> BlueskyFailure:
     """The SDK's exception as a `BlueskyFailure` a person can act on (no secret in it)."""
+    import httpx
+    from atproto_client.exceptions import (
+        BadRequestError,
+        InvokeTimeoutError,
+        LoginRequiredError,
+        ModelError,
+        NetworkError,
+        RateLimitExceededError,
+        RequestErrorBase,
+        UnauthorizedError,
+    )
+
     error = _xrpc_error(exc)
     status = _status(exc) if isinstance(exc, RequestErrorBase) else None
     if login and isinstance(exc, UnauthorizedError | BadRequestError) and error in (

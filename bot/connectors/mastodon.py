@@ -18,22 +18,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from mastodon import (
-    Mastodon,
-    MastodonError,
-    MastodonNetworkError,
-    MastodonNotFoundError,
-    MastodonRatelimitError,
-    MastodonServerError,
-    MastodonUnauthorizedError,
-)
-from mastodon.errors import MastodonAPIError
 from pydantic import ValidationError
-from requests.exceptions import ConnectionError as RequestsConnectionError
-from requests.exceptions import ConnectTimeout, ReadTimeout
 
 from bot.config import Source
 from bot.connectors import Fetched, PollState, SourceFailure
@@ -42,6 +30,9 @@ from bot.connectors.fetchers import FetchFailed
 from bot.connectors.html import html_to_text
 from bot.mentions.models import Author, MentionIn, PlatformRef
 from bot.reasons import Reason
+
+if TYPE_CHECKING:  # Mastodon.py is imported when an account is first used (start-up cost)
+    from mastodon import Mastodon, MastodonError
 
 PAGE = 40  # Mastodon's maximum for notifications
 MAX_PAGES = 10
@@ -85,6 +76,8 @@ class MastodonClients:
             cached = self._clients.get(source.id)
             if cached and cached[0] == signature:
                 return cached[1]
+            from mastodon import Mastodon
+
             client = Mastodon(access_token=token, api_base_url=source.instance,
                               request_timeout=self._timeout, ratelimit_method="throw",
                               version_check_mode="none", user_agent=USER_AGENT)
@@ -138,6 +131,8 @@ class MastodonClients:
 
 def _instance_limit(instance: str) -> int | None:
     """The instance's status length limit, or None if it cannot say right now."""
+    from mastodon import Mastodon, MastodonError, MastodonNotFoundError
+
     client = Mastodon(api_base_url=instance, request_timeout=LIMIT_TIMEOUT,
                       version_check_mode="none", user_agent=USER_AGENT)
     try:
@@ -234,6 +229,8 @@ def _order(value: Any) -> tuple[int, int, str]:
 @contextmanager
 def translated_errors() -> Iterator[None]:
     """Mastodon.py's exceptions, as `SourceFailure`s a person can act on."""
+    from mastodon import MastodonError
+
     try:
         yield
     except MastodonError as exc:
@@ -241,6 +238,15 @@ def translated_errors() -> Iterator[None]:
 
 
 def _failure(exc: MastodonError) -> SourceFailure:
+    from mastodon import (
+        MastodonNetworkError,
+        MastodonNotFoundError,
+        MastodonRatelimitError,
+        MastodonServerError,
+        MastodonUnauthorizedError,
+    )
+    from mastodon.errors import MastodonAPIError
+
     if isinstance(exc, MastodonUnauthorizedError):
         return SourceFailure(Reason("mastodon.token_refused"))
     if isinstance(exc, MastodonRatelimitError):
@@ -323,6 +329,9 @@ def write_outcome(exc: MastodonError) -> WriteOutcome:
     - `lost`: no answer (timeout after sending, dropped connection) or a gateway's 502/504:
       the instance may still be working on it.
     """
+    from mastodon import MastodonNetworkError, MastodonRatelimitError
+    from mastodon.errors import MastodonAPIError
+
     if isinstance(exc, MastodonRatelimitError):
         return "not_sent"
     if isinstance(exc, MastodonNetworkError):
@@ -341,6 +350,9 @@ def write_outcome(exc: MastodonError) -> WriteOutcome:
 def never_connected(exc: BaseException) -> bool:
     """Mastodon.py wraps requests' exception without `from`; it is the context. A refused
     or timed-out *connection* means nothing was sent; anything later may have been."""
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import ConnectTimeout, ReadTimeout
+
     cause = exc.__cause__ or exc.__context__
     if isinstance(cause, ConnectTimeout):
         return True
@@ -391,6 +403,8 @@ def status_created(status: Any) -> datetime:
 
 
 def _source_text(client: Mastodon, status: Any) -> str:
+    from mastodon import MastodonNotFoundError
+
     try:
         return str(client.status_source(status["id"])["text"] or "").strip()
     except MastodonNotFoundError:  # before Mastodon 3.5: the rendered text will do

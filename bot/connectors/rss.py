@@ -16,16 +16,17 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import feedparser
-import httpx
 from pydantic import ValidationError
 
 from bot.connectors import Fetched, PollState, SourceFailure
 from bot.connectors.html import html_to_text
 from bot.mentions.models import Author, MentionIn
 from bot.reasons import Reason
+
+if TYPE_CHECKING:  # feedparser and httpx are imported by the first feed read
+    import httpx
 
 USER_AGENT = "Vigie/0.1 (newsroom listening; feed reader)"
 ACCEPT = ("application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
@@ -52,6 +53,8 @@ class RssConnector:
         body, response = self._get(url, headers)
         if response.status_code == 304:
             return Fetched(not_modified=True, etag=state.etag, last_modified=state.last_modified)
+        import feedparser
+
         # A stream, never bytes: feedparser would try a bytes body as a local file name.
         parsed = feedparser.parse(io.BytesIO(body), response_headers={
             "content-location": str(response.url),
@@ -78,6 +81,8 @@ class RssConnector:
                        last_modified=response.headers.get("last-modified"))
 
     def _get(self, url: str, headers: dict[str, str]) -> tuple[bytes, httpx.Response]:
+        import httpx
+
         try:
             with httpx.Client(timeout=self._timeout, follow_redirects=True, max_redirects=5,
                               transport=self._transport) as client, \
@@ -153,6 +158,8 @@ def _lang(value: str | None) -> str | None:
 
 
 def _host(url: str) -> str:
+    import httpx
+
     return httpx.URL(url).host or url
 
 

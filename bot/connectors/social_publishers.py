@@ -27,10 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
-
-from mastodon import Mastodon, MastodonError, MastodonNetworkError, MastodonRatelimitError
-from mastodon.errors import MastodonAPIError
+from typing import TYPE_CHECKING, Any
 
 from bot.clock import Clock
 from bot.config import PostTarget
@@ -58,6 +55,9 @@ from bot.connectors.publishers import (
     PublishUnavailable,
 )
 from bot.reasons import Reason
+
+if TYPE_CHECKING:  # Mastodon.py is imported when an account is first used (start-up cost)
+    from mastodon import Mastodon, MastodonError
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,8 @@ class MastodonTargetPublisher:
             return False
 
     def publish(self, outgoing: Outgoing) -> Published:
+        from mastodon import MastodonError
+
         client = self._client(outgoing)
         try:
             status = client.status_post(outgoing.text, visibility="public",
@@ -117,6 +119,8 @@ class MastodonTargetPublisher:
         return _mastodon_published(status)
 
     def find(self, outgoing: Outgoing) -> Published | None:
+        from mastodon import MastodonError
+
         client = self._client(outgoing)
         try:
             status = find_status(client, text=outgoing.text, since=outgoing.attempt_started)
@@ -144,6 +148,9 @@ def _mastodon_published(status: Any) -> Published:
 
 def _mastodon_failure(exc: MastodonError, client: Mastodon) -> PublishError:
     """Mastodon.py's exception as the failure kind the publishing job acts on."""
+    from mastodon import MastodonNetworkError, MastodonRatelimitError
+    from mastodon.errors import MastodonAPIError
+
     if isinstance(exc, MastodonRatelimitError):
         reset = getattr(client, "ratelimit_reset", None)
         wait = reset - time.time() if isinstance(reset, int | float) else 0.0

@@ -20,11 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any, TypeVar
-
-from atproto import Client, models
-from atproto_client.exceptions import BadRequestError
-from mastodon import Mastodon
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.clock import Clock
 from bot.config import Source
@@ -34,6 +30,10 @@ from bot.connectors.mastodon import MastodonClients, translated_errors
 from bot.mentions.models import Mention
 from bot.moderation.models import ActionKind, ModerationAction
 from bot.reasons import Reason
+
+if TYPE_CHECKING:  # the SDKs are imported when an account is first used (start-up cost)
+    from atproto import Client
+    from mastodon import Mastodon
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,8 @@ class PlatformModerator:
         source = self._bluesky.for_account(row.account_id)
         if source is None:
             raise NotPossible("no_account")
+        from atproto import models
+
         if row.action == ActionKind.MUTE:
             self._bsky(source, lambda client, did: client.unmute(str(row.target)))
         elif row.action == ActionKind.BLOCK and row.remote_ref:
@@ -183,6 +185,8 @@ class PlatformModerator:
             raise ActionFailed(failure.reason) from None
 
     def _bluesky_do(self, mention: Mention, action: str, comment: str | None) -> Done:
+        from atproto import models
+
         source = self._bluesky_source(mention)
         uri = mention.platform_ref or ""
         if not uri.startswith("at://"):
@@ -215,6 +219,9 @@ class PlatformModerator:
 
 def _hide(client: Client, did: str, *, root: str, reply: str, now: str) -> str:
     """Add `reply` to the hidden replies of the thread `root` (one of our posts)."""
+    from atproto import models
+    from atproto_client.exceptions import BadRequestError
+
     rkey = root.rsplit("/", 1)[-1]
     record: dict[str, Any] = {"$type": THREADGATE, "post": root, "createdAt": now}
     try:

@@ -5,7 +5,6 @@ Connectors for other platforms plug in with `feature.publishers.register(...)`.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -21,7 +20,6 @@ from bot.posts.jobs import Publishing
 from bot.posts.notify import SlackNotices
 from bot.posts.service import JOB, SWEEP_JOB, PostDesk
 from bot.posts.templates import PostTemplates
-from bot.posts.when import warm_up
 from bot.scheduler import Scheduler
 from bot.slack import SlackGateway
 
@@ -39,7 +37,6 @@ class PostsFeature:
         """Run notices, and the sweep: every `posts.sweep_seconds`, and once right now so
         that what a downtime left behind is handled as soon as this replica leads."""
         self.notices.start()
-        threading.Thread(target=warm_up, name="vigie-dateparser-warm-up", daemon=True).start()
         every = timedelta(seconds=self.desk.settings.sweep_seconds)
         scheduler.every(SWEEP_JOB, SWEEP_JOB, every, grace=every)
         scheduler.at(SWEEP_JOB, f"{SWEEP_JOB}.startup", self.clock.now(),

@@ -8,11 +8,11 @@ only smooths the French habits it misreads — "9h" is a time of day, not "9 hou
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import dateparser
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.clock import as_utc
@@ -58,6 +58,8 @@ def parse_when(text: str, *, now: datetime, timezone: str) -> datetime | None:
     zone = ZoneInfo(timezone)
     settings = dict(_SETTINGS, TIMEZONE=timezone,
                     RELATIVE_BASE=now.astimezone(zone).replace(tzinfo=None))
+    import dateparser  # ~0.1 s and its language data: loaded by the first draft
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dateparser's own deprecation chatter
         parsed = dateparser.parse(phrase, languages=["fr", "en"], settings=settings)
@@ -71,6 +73,16 @@ def parse_when(text: str, *, now: datetime, timezone: str) -> datetime | None:
 def warm_up() -> None:
     """dateparser loads its language data on first use (~0.3 s): do it before a modal waits."""
     parse_when("demain 9h", now=datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC")), timezone="UTC")
+
+
+_warm_up_once = threading.Lock()  # taken by the first caller, never released
+
+
+def warm_up_soon() -> None:
+    """Warm dateparser up in the background, once per process, when a draft form opens:
+    the person types meanwhile, and a bot that nobody drafts with never loads it."""
+    if _warm_up_once.acquire(blocking=False):
+        threading.Thread(target=warm_up, name="vigie-dateparser-warm-up", daemon=True).start()
 
 
 _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -23,18 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, NamedTuple
-
-import requests
-from mastodon import (
-    Mastodon,
-    MastodonAPIError,
-    MastodonError,
-    MastodonNetworkError,
-    MastodonNotFoundError,
-    MastodonRatelimitError,
-    MastodonUnauthorizedError,
-)
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bot.config import Config
 from bot.connectors import SourceFailure
@@ -57,6 +46,9 @@ from bot.connectors.mastodon import (
 from bot.mentions.models import Mention
 from bot.reasons import Reason
 from bot.replies.models import Reply, ReplyKind
+
+if TYPE_CHECKING:  # Mastodon.py is imported when an account is first used (start-up cost)
+    from mastodon import Mastodon, MastodonError
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +112,18 @@ class Target:
         """Characters left for the text once Vigie's prefix is counted."""
         if self.limit is None:
             return None
+        if not self.prefix:
+            return self.limit
+        if self.kind == ReplyKind.MASTODON and (own := _OWN_PREFIX.fullmatch(self.prefix)):
+            # Vigie's own "@user@instance " counts as "@user " on Mastodon: no need to load
+            # Mastodon.py (a newsroom without Mastodon checks its templates at start).
+            return self.limit - len(own.group(1)) - 2
         return self.limit - self._count(self.prefix)
 
     def _count(self, text: str) -> int:
         if self.kind == ReplyKind.MASTODON:
+            from mastodon import Mastodon
+
             return int(Mastodon.get_status_length(text))
         return grapheme_length(text)
 
@@ -211,6 +211,8 @@ class Platforms:
             return Sent(found.uri, found.url) if found is not None else None
         if reply.kind != ReplyKind.MASTODON or reply.attempted_at is None:
             raise SendFailed(Reason("reply.by_hand", kind=str(reply.kind)), retryable=False)
+        from mastodon import MastodonError
+
         client = self._mastodon_client(reply)
         try:
             status = find_status(client, text=reply.text, since=reply.attempted_at,
@@ -241,6 +243,8 @@ class Platforms:
             kwargs["visibility"] = mention.visibility
         if language:
             kwargs["language"] = language
+        from mastodon import MastodonError
+
         try:
             status = client.status_post(reply.text, **kwargs)
         except MastodonError as exc:
@@ -264,6 +268,7 @@ class Platforms:
 
 _ACCT = re.compile(r"^@?([A-Za-z0-9_]+)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})$")
 _PROFILE = re.compile(r"^https?://([A-Za-z0-9.-]+)/@([A-Za-z0-9_]+)/?$")
+_OWN_PREFIX = re.compile(r"@([A-Za-z0-9_]+)(?:@[A-Za-z0-9.-]+[A-Za-z0-9])? ")  # as built above
 
 
 def mastodon_handle(author: str) -> str | None:
@@ -284,6 +289,14 @@ def _rkey(reply: Reply) -> str:
 
 def _mastodon_failure(exc: MastodonError) -> SendFailed | SendUnconfirmed:
     """Mastodon.py's exception, sorted: did the status possibly get created?"""
+    from mastodon import (
+        MastodonAPIError,
+        MastodonNetworkError,
+        MastodonNotFoundError,
+        MastodonRatelimitError,
+        MastodonUnauthorizedError,
+    )
+
     if isinstance(exc, MastodonRatelimitError):
         return SendFailed(Reason("reply.mastodon_rate_limited"))
     outcome = write_outcome(exc)
@@ -314,6 +327,8 @@ def _mastodon_failure(exc: MastodonError) -> SendFailed | SendUnconfirmed:
 
 
 def _name(cause: BaseException | None) -> str:
+    import requests
+
     if isinstance(cause, requests.exceptions.Timeout):
         return "timeout"
     return type(cause).__name__ if cause else "network"

@@ -21,7 +21,7 @@ from bot.i18n import catalogue
 from bot.posts.messages import when_text
 from bot.posts.models import DeliveryState, Post, PostDelivery, PostState
 from bot.reasons import shown_reason
-from bot.reports import charts, formats
+from bot.reports import formats
 from bot.reports.queries import Scope, local_days
 from bot.reports.sections import Block, ReportContext, SectionOutput, Viewer
 from bot.slack_format import escape, escaped_within, link, mrkdwn
@@ -147,6 +147,8 @@ class PostsSections:
         for post in failures[-FAILED_LISTED:]:
             lines.append("• :warning: " + escaped_within(" ".join(post.text.split()), EXCERPT)
                          + (f" — {reasons[post.id or 0]}" if post.id in reasons else ""))
+        from bot.reports import charts  # matplotlib: loaded by the first report
+
         chart = charts.outcome_by_day(
             filename=f"vigie-posts-{days[-1].isoformat()}.png",
             title=_t(locale, "chart_title"), days=days, series=series,

@@ -28,7 +28,7 @@ from bot.clock import Clock, as_utc
 from bot.config import Config
 from bot.mentions.staff import StaffPolicy
 from bot.people import Directory
-from bot.reports import charts, export, formats
+from bot.reports import export, formats
 from bot.reports import messages as texts
 from bot.reports.models import ReportRun, RunState
 from bot.reports.queries import (
@@ -186,6 +186,8 @@ class Reports:
 
         def chart_title(key: str) -> str:
             return texts.reply(locale, f"chart_{key}")
+
+        from bot.reports import charts  # matplotlib: loaded by the first report
 
         rendered = [
             charts.stacked_by_day(

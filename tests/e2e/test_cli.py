@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from bot.cli import cli
 from tests.conftest import BOT_TOKEN, FIXTURES, SIGNING_SECRET, WEBHOOK_SECRET
+from tests.support.processes import CAP
 from tests.support.slack_server import FakeSlack
 
 VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL",
@@ -136,7 +137,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_healthy(port: int, process: subprocess.Popen[str], timeout: float = 20) -> None:
+def wait_healthy(port: int, process: subprocess.Popen[str], timeout: float = CAP) -> None:
+    """Until /healthz answers 200, for as long as the process lives (a loaded machine only
+    makes it slower); the cap is for a start that hangs."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -149,6 +152,7 @@ def wait_healthy(port: int, process: subprocess.Popen[str], timeout: float = 20)
         time.sleep(0.1)
 
 
+@pytest.mark.timeout(300)
 def test_vigie_serve_process_relays_a_webhook_mention(workdir: Path, slack: FakeSlack,
                                                       database_url: str) -> None:
     """The installed `vigie serve` command, as a real process, turns a webhook into a card."""
@@ -171,12 +175,13 @@ def test_vigie_serve_process_relays_a_webhook_mention(workdir: Path, slack: Fake
                               headers={"X-Vigie-Timestamp": str(sent_at),
                                        "X-Vigie-Signature": sign(WEBHOOK_SECRET, sent_at, body)})
         assert response.status_code == 201, response.text
-        slack.wait_for(lambda: slack.messages("C0MENTIONS"), timeout=10)
+        slack.wait_for(lambda: slack.messages("C0MENTIONS"), timeout=60)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(10)
 
 
+@pytest.mark.timeout(300)
 def test_vigie_run_answers_slack_over_socket_mode(workdir: Path, database_url: str) -> None:
     """`vigie run` connects over Socket Mode, acks a slash command with its answer, and
     still serves the webhook on its HTTP port."""
@@ -193,7 +198,10 @@ def test_vigie_run_answers_slack_over_socket_mode(workdir: Path, database_url: s
                                    env={**os.environ, **env}, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
         try:
-            assert socket_server.connected.wait(20), "no Socket Mode connection"
+            deadline = time.monotonic() + CAP
+            while not socket_server.connected.wait(0.1):
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                assert time.monotonic() < deadline, "no Socket Mode connection"
             envelope = socket_server.send("slash_commands", {
                 "token": "x", "team_id": "T0001", "team_domain": "vigie-test",
                 "channel_id": "C0MENTIONS", "channel_name": "mentions", "user_id": "U0STAFF",
@@ -202,7 +210,7 @@ def test_vigie_run_answers_slack_over_socket_mode(workdir: Path, database_url: s
                 "response_url": "https://hooks.slack.com/commands/T0001/1/x",
                 "trigger_id": "1.2.3",
             }, accepts_response_payload=True)
-            ack = socket_server.ack_for(envelope, timeout=10)
+            ack = socket_server.ack_for(envelope, timeout=60)
             assert ack["payload"]["response_type"] == "ephemeral"
             assert "/vigie help" in ack["payload"]["text"]
             wait_healthy(port, process)
