@@ -5,6 +5,10 @@ them on a worker thread (`run_in_threadpool`) and the event loop only moves byte
 keeps acks fast under concurrent load: see `bench/http_ack.py` for the measurement
 against Bolt's own Starlette adapter, which calls `App.dispatch` inside the loop.
 
+Nothing from Slack is parsed before its signature is checked on the raw bytes, and
+nothing malformed reaches Bolt (`bot.slack_edge`): a forged request is a 401, a signed
+but malformed one a 400, each with one log line and no traceback.
+
 Clicks (`block_actions`) are acknowledged here, once their signature is checked, and
 handed to Bolt on the edge's own threads: Slack expects an empty 200 for them whatever the
 listener does, and a sync Bolt app only notices its listener's `ack()` on a 10 ms poll,
@@ -15,15 +19,13 @@ can carry content.
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.response import BoltResponse
-from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -31,9 +33,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.connectors.webhook import MAX_BODY_BYTES
+from bot.slack_edge import MAX_BODY_BYTES as MAX_SLACK_BODY_BYTES
+from bot.slack_edge import Refused, check_signature
+from bot.slack_edge import parse as parse_slack_body
 from bot.store import is_reachable
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from bot.app import Vigie
 
 log = logging.getLogger(__name__)
@@ -44,7 +51,6 @@ ACKED_AT_THE_EDGE = frozenset({"block_actions"})
 def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
     """The ASGI app. Socket Mode serves it without `/slack/events`."""
     secret = vigie.settings.slack_signing_secret
-    verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
     async def healthz(request: Request) -> Response:
         # 503 only without the database: without Slack the intake still works (mentions
@@ -63,10 +69,14 @@ def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
         return JSONResponse(payload, status_code=status)
 
     async def slack(request: Request) -> Response:
-        body = await request.body()
+        body = await _read_capped(request, MAX_SLACK_BODY_BYTES + 1)
+        try:
+            payload = _checked_slack_request(secret, request, body)
+        except Refused as refused:
+            log.warning("/slack/events: refused (%d): %s", refused.status, refused.reason)
+            return JSONResponse({"error": refused.reason}, status_code=refused.status)
         bolt_request = to_bolt_request(request, body)
-        if _payload_type(body) in ACKED_AT_THE_EDGE and (
-                verifier is None or verifier.is_valid_request(body, dict(request.headers))):
+        if payload.get("type") in ACKED_AT_THE_EDGE:
             handled = vigie.click_pool.submit(vigie.bolt.dispatch, bolt_request)
             handled.add_done_callback(_log_failure)
             return Response(status_code=200)
@@ -82,16 +92,21 @@ def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
     return Starlette(routes=routes)
 
 
-def _payload_type(body: bytes) -> str | None:
-    """The `type` of an interactivity payload (`payload=<json>`, form-encoded), if any."""
-    if not body.startswith(b"payload="):
-        return None
-    try:
-        payload = json.loads(parse_qs(body.decode())["payload"][0])
-    except (ValueError, KeyError, IndexError):
-        return None
-    kind = payload.get("type") if isinstance(payload, dict) else None
-    return kind if isinstance(kind, str) else None
+def _checked_slack_request(secret: SecretStr | None, request: Request, body: bytes
+                           ) -> dict[str, Any]:
+    """The parsed body of a signed, well-formed Slack request; `Refused` otherwise.
+
+    The signature is checked on the raw bytes before anything reads them. Without a
+    signing secret (never for `vigie serve`, which requires one) Bolt does not verify
+    either, and only the shape is checked."""
+    if len(body) > MAX_SLACK_BODY_BYTES:
+        raise Refused(413, f"body over {MAX_SLACK_BODY_BYTES} bytes")
+    if secret is not None:
+        check_signature(secret=secret.get_secret_value(),
+                        timestamps=request.headers.getlist("x-slack-request-timestamp"),
+                        signatures=request.headers.getlist("x-slack-signature"),
+                        body=body, now=time.time())  # Bolt checks against the wall clock too
+    return parse_slack_body(body, request.headers.getlist("content-type"))
 
 
 def _log_failure(future: Future[BoltResponse]) -> None:

@@ -65,7 +65,8 @@ def verify(*, secret: str, timestamp: str | None, signature: str | None, body: b
             f"request timestamp is {age} s off (at most {MAX_AGE_SECONDS} s): "
             "replayed request or clock out of sync",
         )
-    if not hmac.compare_digest(sign(secret, sent_at, body), signature.strip()):
+    sent = signature.strip()
+    if not sent.isascii() or not hmac.compare_digest(sign(secret, sent_at, body), sent):
         raise WebhookRejected(
             401, 'invalid signature: expected v1=<hex HMAC-SHA256 of "{timestamp}.{body}">'
         )
@@ -74,10 +75,16 @@ def verify(*, secret: str, timestamp: str | None, signature: str | None, body: b
 def parse(body: bytes) -> MentionIn:
     try:
         raw = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise WebhookRejected(400, "body is not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # not JSON, not UTF-8, or a number of over 4300 digits
         raise WebhookRejected(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise WebhookRejected(422, "body must be a JSON object (one mention)")
+    nul = _nul_field(raw)
+    if nul is not None:
+        raise WebhookRejected(422, "mention does not match the schema", [{
+            "field": nul, "problem": "contains a NUL character (\\u0000), which cannot be stored"}])
     try:
         return MentionIn.model_validate(raw)
     except ValidationError as exc:
@@ -86,6 +93,24 @@ def parse(body: bytes) -> MentionIn:
             for error in exc.errors(include_url=False, include_input=False)
         ]
         raise WebhookRejected(422, "mention does not match the schema", details) from None
+
+
+def _nul_field(raw: dict[str, Any]) -> str | None:
+    """The dotted path of the first string holding a NUL, which PostgreSQL refuses to store."""
+    stack: list[tuple[str, Any]] = [("", raw)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return path or "body"
+        if isinstance(item, dict):
+            for key, value in item.items():
+                name = f"{path}.{key}" if path else str(key)
+                if "\x00" in key:
+                    return name
+                stack.append((name, value))
+        elif isinstance(item, list):
+            stack.extend((f"{path}.{index}", value) for index, value in enumerate(item))
+    return None
 
 
 class WebhookReceiver:

@@ -10,6 +10,7 @@ from bot.app import build
 from bot.clock import SystemClock
 from bot.config import Config
 from tests.conftest import SIGNING_SECRET, make_settings
+from tests.support.edge import Edge, recording_logs
 from tests.support.harness import RunningVigie
 from tests.support.slack_driver import SlackDriver
 from tests.support.slack_server import FakeSlack
@@ -51,3 +52,20 @@ def vigie(start_vigie: StartVigie) -> RunningVigie:
 def driver(vigie: RunningVigie, slack: FakeSlack) -> Iterator[SlackDriver]:
     with SlackDriver(f"{vigie.url}/slack/events", SIGNING_SECRET, fake=slack) as signed:
         yield signed
+
+
+@pytest.fixture
+def edge(database_url: str, config: Config, environ: dict[str, str], slack: FakeSlack
+         ) -> Iterator[Edge]:
+    """The HTTP edge in-process (no uvicorn, no background work), every log line recorded."""
+    vigie = build(make_settings(database_url, slack.base_url), config, clock=SystemClock(),
+                  environ=environ)
+    with recording_logs() as recorder:
+        edge = Edge(vigie, recorder)
+        try:
+            yield edge
+        finally:
+            edge.settle()
+            vigie.click_pool.shutdown(wait=True)
+            vigie.listener_pool.shutdown(wait=True)
+            vigie.engine.dispose()
