@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
+from slack_bolt.response import BoltResponse
 
 from bot.i18n import catalogue
-from bot.slack import SlackError
+from bot.slack import SlackError, SlackRejected
 from bot.slack_format import Message
 
 if TYPE_CHECKING:
@@ -20,15 +22,28 @@ log = logging.getLogger(__name__)
 
 def register(app: App, vigie: Vigie) -> None:
     @app.error
-    def on_error(error: Exception, body: dict[str, Any]) -> None:
+    def on_error(error: Exception, body: dict[str, Any],
+                 response: BoltResponse | None) -> BoltResponse | None:
         reference = uuid.uuid4().hex[:8]
-        log.error("listener failed (ref %s): %s", reference, error, exc_info=error)
+        if isinstance(error, SlackRejected):
+            # Slack said no (an expired trigger_id, a channel gone…): one line, no
+            # traceback; nothing in Vigie is broken.
+            log.warning("listener failed (ref %s): Slack refused %s", reference, error)
+        else:
+            log.error("listener failed (ref %s): %s", reference, error, exc_info=error)
         user = body.get("user_id") or (body.get("user") or {}).get("id")
         channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
-        if not (user and channel):
-            return
         text = catalogue().text(vigie.locale, "errors.generic", ref=reference)
+        if response is not None and body.get("command"):
+            # A slash command not yet acknowledged: the answer itself tells the person,
+            # instead of Bolt's 500 ("/draft failed with the error…" in Slack).
+            return BoltResponse(status=200, body=json.dumps(
+                {"response_type": "ephemeral", "text": text}),
+                headers={"content-type": "application/json;charset=utf-8"})
+        if not (user and channel):
+            return None
         try:
             vigie.slack.post_ephemeral(channel, user, Message(text=text, blocks=[]))
         except SlackError:
             log.warning("could not tell %s about error %s", user, reference)
+        return None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+
+import pytest
 
 from tests.support.harness import RunningVigie
 from tests.support.slack_driver import SlackDriver
@@ -65,3 +68,19 @@ def test_home_tab_is_published_once_even_when_slack_retries(driver: SlackDriver,
     [publish] = slack.calls_to("views.publish")
     assert publish.params["user_id"] == "U0STAFF"
     assert "votre tableau de bord" in json.dumps(publish.params["view"], ensure_ascii=False)
+
+
+def test_a_command_whose_modal_slack_refuses_tells_the_person_without_a_traceback(
+        driver: SlackDriver, slack: FakeSlack, caplog: pytest.LogCaptureFixture) -> None:
+    """/draft with a trigger_id Slack does not know (expired, or never issued): Slack refuses
+    views.open; the person gets a private note with the error's reference, and the log
+    one warning line, no traceback."""
+    caplog.set_level(logging.INFO)
+    answer = driver.command("/draft", "", user_id="U0CM", channel_id="C0GENERAL",
+                            trigger_id="13345224609.738474920.8088930838d88f008e0")
+    assert answer.status_code == 200
+    [note] = slack.wait_for(lambda: slack.ephemerals("C0GENERAL", "U0CM"))
+    assert "Référence" in note["text"]
+    refused = [r for r in caplog.records if "invalid_trigger_id" in r.getMessage()]
+    assert len(refused) == 1 and refused[0].levelno == logging.WARNING
+    assert not any(r.exc_info for r in caplog.records)
