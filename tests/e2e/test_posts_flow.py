@@ -439,7 +439,8 @@ def test_retried_reaction_event_counts_once(vigie: RunningVigie, driver: SlackDr
     driver.reaction_added(EDITOR, "white_check_mark", APPROVALS, card["ts"])
     driver.redeliver()
     preview(slack, "Approuvée")
-    time.sleep(0.3)
+    until(slack, lambda: [t for t in dms(slack) if "a approuvé" in t])  # DMs are paced
+    vigie.vigie.posts.notices.drain()  # whatever else was queued has gone out too
     approvals = [t for t in dms(slack) if "a approuvé" in t]
     assert len(approvals) == 1
 
