@@ -15,8 +15,9 @@ Lateness = the delivery's `published_at` − the planned time.
 Run 2 — floor: a bare APScheduler BackgroundScheduler with the same job store and
 executor, and 1,000 date jobs at the same times doing nothing but note the time.
 
-The fake Slack answers at once and paces nothing: real Slack allows about one message
-per second per channel, which adds its own wait on top of these figures.
+The fake Slack answers at once and paces nothing, and Vigie's own pacing is set to a
+millisecond: this measures the scheduling path. Real Slack allows about one message per
+second per channel, and Vigie paces every message to that: `bench/pacing.py` measures it.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def run_vigie(database_url: str, slack_url: str, count: int, spread: float,
               lead: float) -> list[float]:
     from bot.app import build
     from bot.clock import SystemClock
-    from bot.config import Config, Posts, PostTarget
+    from bot.config import Bursts, Config, Posts, PostTarget
     from bot.posts.models import DraftIn, Post, PostDelivery, PostState
     from bot.posts.service import JOB, job_id
     from bot.settings import Settings
@@ -74,7 +75,7 @@ def run_vigie(database_url: str, slack_url: str, count: int, spread: float,
         "channels": {"mentions": "C0MENTIONS", "approvals": "C0APPROVALS"},
         "editors": {"users": ["U0EDITOR"]},
     })
-    config = config.model_copy(update={"posts": Posts(targets=[
+    config = config.model_copy(update={"bursts": Bursts(pace=0.001), "posts": Posts(targets=[
         PostTarget(id=f"bench{i:02d}", kind="slack", channel=channel)
         for i, channel in enumerate(CHANNELS)])})
     settings = Settings(slack_bot_token="xoxb-test", slack_api_url=slack_url,  # type: ignore[arg-type]

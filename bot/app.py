@@ -33,6 +33,7 @@ from bot.listen.service import POLL_TICK, Listening, listening
 from bot.listen.trends import JOB as TRENDS_JOB
 from bot.listen.trends import Trends
 from bot.mentions.flags import FlagCards, Flags
+from bot.mentions.pacing import ChannelPacer
 from bot.mentions.qualify import Qualifier
 from bot.mentions.relay import Relay, RelayWorker
 from bot.mentions.routing import Router
@@ -57,12 +58,17 @@ from bot.reports.posts_sections import PostsSections
 from bot.reports.service import WEEKLY_JOB, Reports
 from bot.scheduler import Scheduler
 from bot.settings import Settings, read_environ
-from bot.slack import SlackGateway, make_client
+from bot.slack import PacedSlack, SlackGateway, make_client
 from bot.store import make_engine, require_current_schema
 
 log = logging.getLogger(__name__)
 
 CLICK_THREADS = 8
+# Seconds a message may wait for its channel's slot (bot.slack.PacedSlack): a scheduled
+# post, on a scheduler thread, only briefly before its job re-queues it for the slot;
+# notes, DMs and replies longer (beyond, they are retried later or logged).
+PUBLISH_WAIT = 3.0
+MESSAGE_WAIT = 20.0
 
 
 @dataclass
@@ -160,13 +166,20 @@ def build(
         require_current_schema(engine)
     locale: Locale = settings.vigie_locale or config.newsroom.locale
     token = settings.slack_bot_token.get_secret_value()
-    # Posting cards goes through a client that never retries by itself (see bot.slack);
-    # interactive calls may wait out a 429 or two.
-    relay_slack = SlackGateway(make_client(token, settings.slack_api_url, timeout=slack_timeout))
+    # Every message takes its channel's slot from one pacer in the database, shared by all
+    # replicas. Cards and the outbox take theirs themselves (bot.mentions.relay), through a
+    # client that never retries by itself (see bot.slack); every other message goes
+    # through a PacedSlack, which books the slot and waits for it: scheduled posts briefly
+    # (then the job re-queues them), everything else a little longer. Interactive calls
+    # may wait out a 429 or two (except on messages: the pacer must see those).
+    pacer = ChannelPacer(engine, config.bursts.pace)
+    relay_client = make_client(token, settings.slack_api_url, timeout=slack_timeout)
+    relay_slack = SlackGateway(relay_client)
+    publish_slack = PacedSlack(relay_client, pacer=pacer, clock=clock, max_wait=PUBLISH_WAIT)
     ui_client = make_client(token, settings.slack_api_url, timeout=slack_timeout,
                             retry_rate_limits=True)
 
-    ui_slack = SlackGateway(ui_client)
+    ui_slack = PacedSlack(ui_client, pacer=pacer, clock=clock, max_wait=MESSAGE_WAIT)
     people = Directory(slack=ui_slack, config=config, default_locale=locale)
     flag_cards = FlagCards(engine=engine, people=people, locale=locale)
     moderation_cards = ModerationCards(engine=engine, config=config, locale=locale)
@@ -187,7 +200,7 @@ def build(
     qualifier.on_sla_change = reminders.schedule
     env = read_environ() if environ is None else environ
     listen = listening(engine=engine, config=config, clock=clock, slack=relay_slack,
-                       locale=locale, environ=env, timeout=platform_timeout)
+                       locale=locale, environ=env, timeout=platform_timeout, pacer=pacer)
     moderation = Moderation(engine=engine, config=config, clock=clock, locale=locale,
                             slack=ui_slack, people=people, staff=qualifier.staff)
     moderation.refresh_card = qualifier.refresh_card
@@ -221,7 +234,7 @@ def build(
     # Fetchers given by the caller (tests) first, then the platforms Vigie speaks.
     post_fetchers = Fetchers([*fetchers, MastodonFetcher(listen.mastodon),
                               BlueskyFetcher(listen.bluesky)])
-    flags = Flags(engine=engine, config=config, intake=intake, slack=SlackGateway(ui_client),
+    flags = Flags(engine=engine, config=config, intake=intake, slack=ui_slack,
                   people=people, fetchers=post_fetchers, clock=clock, locale=locale)
     scheduler.register("flags.sweep", flags.sweep)
     qualifier.status_listeners.append(flags.report_outcome)
@@ -247,7 +260,7 @@ def build(
 
     scheduler.register(TRENDS_JOB, check_trends)
     posts = build_posts(engine=engine, config=config, clock=clock, locale=locale,
-                        publish_slack=relay_slack, ui_slack=ui_slack, people=people,
+                        publish_slack=publish_slack, ui_slack=ui_slack, people=people,
                         scheduler=scheduler)
     # Posts to the newsroom's social accounts speak through the clients listening built.
     posts.publishers.register(MastodonTargetPublisher(listen.mastodon))

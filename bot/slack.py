@@ -3,6 +3,8 @@
 Nothing else touches `WebClient`. Failures are sorted by what they mean for a caller that
 must never lose nor duplicate a message:
 - `SlackRateLimited`: Slack refused before doing anything; wait `retry_after` seconds.
+  `SlackPaced`, one of them, is Vigie's own pacing holding a message back (see
+  `PacedSlack`): Slack was not even called.
 - `SlackUnavailable`: the request certainly did not arrive (connection refused…).
 - `SlackOutcomeUnknown`: it may have arrived (timeout, 5xx, dropped connection); look
   before trying again.
@@ -11,24 +13,37 @@ must never lose nor duplicate a message:
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
 from urllib.error import URLError
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
+from bot.clock import Clock
 from bot.slack_format import Message
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# Methods whose 429 `PacedSlack` must see (to hold the channel for everyone), so no client
+# waits them out by itself.
+PACED_METHODS = frozenset({"chat.postMessage", "chat.update"})
+# The key a 429 on chat.update holds: that method's limit (Tier 3) is per workspace.
+UPDATES = "*chat.update"
 
 
 class SlackError(Exception):
@@ -39,6 +54,16 @@ class SlackRateLimited(SlackError):
     def __init__(self, method: str, retry_after: float) -> None:
         super().__init__(f"{method}: rate limited, retry after {retry_after:g} s")
         self.retry_after = retry_after
+
+
+class SlackPaced(SlackRateLimited):
+    """Held back by Vigie's own pacing, Slack not called: `channel` is booked for the next
+    `retry_after` seconds, longer than this sender may wait."""
+
+    def __init__(self, method: str, channel: str, retry_after: float) -> None:
+        super().__init__(method, retry_after)
+        self.args = (f"{method}: {channel} is booked for the next {retry_after:.1f} s",)
+        self.channel = channel
 
 
 class SlackUnavailable(SlackError):
@@ -77,15 +102,46 @@ class Upload:
     alt_text: str | None = None
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A channel's slot (`bot.mentions.pacing`). `booked`: the sender may post at `at`;
+    otherwise the channel is booked until `at`."""
+
+    at: datetime
+    booked: bool
+
+
+class Pacer(Protocol):
+    """What `PacedSlack` needs from the shared pacer (`bot.mentions.pacing.ChannelPacer`)."""
+
+    def reserve(self, channel: str, now: datetime, *, within: timedelta) -> Slot: ...
+
+    def block(self, channel: str, until: datetime) -> None: ...
+
+    def free_at(self, channel: str) -> datetime | None: ...
+
+
+class _RateLimitRetry(RateLimitErrorRetryHandler):
+    """slack-sdk's 429 wait-and-retry, except on the paced methods."""
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest,
+                   response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        method = urlsplit(request.url).path.rsplit("/", 1)[-1]
+        return method not in PACED_METHODS and bool(
+            super()._can_retry(state=state, request=request, response=response, error=error))
+
+
 def make_client(token: str, base_url: str, *, timeout: int = 10,
                 retry_rate_limits: bool = False) -> WebClient:
     """A `WebClient` that never retries on its own unless asked to wait out 429s.
 
     slack-sdk's default connection-error retry could resend a message that did arrive;
-    callers that post decide themselves, with the typed errors below.
+    callers that post decide themselves, with the typed errors below. Even when asked,
+    it leaves the 429s of `PACED_METHODS` to `PacedSlack`.
     """
     handlers: list[RetryHandler] = (
-        [RateLimitErrorRetryHandler(max_retry_count=2)] if retry_rate_limits else []
+        [_RateLimitRetry(max_retry_count=2)] if retry_rate_limits else []
     )
     return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=handlers)
 
@@ -267,6 +323,81 @@ class SlackGateway:
     def auth_test(self) -> dict[str, Any]:
         with _translated("auth.test"):
             return dict(self.client.auth_test().data)  # type: ignore[arg-type]
+
+
+class PacedSlack(SlackGateway):
+    """The gateway with every message paced per channel, through the database, so that
+    all senders of all replicas together stay within Slack's one message per second
+    per channel.
+
+    - `post_message` and `upload_files` (whose comment is a message) book their channel's
+      next slot and wait for it; `direct_message` books the DM channel's. A sender waits at
+      most `max_wait` seconds: when its channel is booked further ahead, `SlackPaced` is
+      raised and Slack is not called, so a caller with a queue puts the message back.
+    - A 429 pushes the channel's slot to `Retry-After` for everyone; this sender waits it
+      out and tries once more if that fits in `max_wait` (a 429 means nothing was posted).
+    - `update_message` takes no slot: chat.update has its own limit (Tier 3, about 50 a
+      minute per workspace, bursts welcome), not the posting rate, and a card redrawn
+      after a click must change at once. After a 429 on it, every update of every replica
+      waits for `Retry-After`.
+    - Ephemeral messages, modals and App Home views are not channel messages: not paced.
+
+    Waiting is the clock's (`Clock.sleep_until`): real time in production, and holding no
+    database transaction (booking a slot is one short one).
+    """
+
+    def __init__(self, client: WebClient, *, pacer: Pacer, clock: Clock,
+                 max_wait: float = 20.0) -> None:
+        super().__init__(client)
+        self.pacer = pacer
+        self.clock = clock
+        self.max_wait = timedelta(seconds=max_wait)
+        # Entered while waiting for a slot: the publishing job says it is resting then,
+        # so the notices waiting for it to finish go on (`bot.posts.jobs.Publishing.busy`).
+        self.resting: Callable[[], AbstractContextManager[object]] = nullcontext
+
+    def post_message(self, channel: str, message: Message, *, thread_ts: str | None = None,
+                     broadcast: bool = False) -> Posted:
+        send = functools.partial(super().post_message, channel, message, thread_ts=thread_ts,
+                                 broadcast=broadcast)
+        return self._paced("chat.postMessage", channel, send, book=True)
+
+    def upload_files(self, channel: str, files: Sequence[Upload], *,
+                     comment: str | None = None, thread_ts: str | None = None) -> list[str]:
+        send = functools.partial(super().upload_files, channel, files, comment=comment,
+                                 thread_ts=thread_ts)
+        return self._paced("files.upload_v2", channel, send, book=True, hold_on_429=False)
+
+    def update_message(self, channel: str, ts: str, message: Message) -> None:
+        send = functools.partial(super().update_message, channel, ts, message)
+        self._paced("chat.update", UPDATES, send, book=False)
+
+    def _paced(self, method: str, key: str, send: Callable[[], T], *, book: bool,
+               hold_on_429: bool = True) -> T:
+        deadline = self.clock.now() + self.max_wait
+        not_before = self.clock.now()
+        for attempt in range(2):
+            now = self.clock.now()
+            if book:
+                slot = self.pacer.reserve(key, now, within=max(deadline - now, timedelta(0)))
+            else:  # only waits while a 429 holds the key
+                free = self.pacer.free_at(key)
+                slot = Slot(max(free or now, now), booked=free is None or free <= deadline)
+            if not slot.booked:
+                raise SlackPaced(method, key, (slot.at - now).total_seconds())
+            with self.resting():
+                self.clock.sleep_until(max(slot.at, not_before))
+            try:
+                return send()
+            except SlackRateLimited as exc:
+                until = not_before = self.clock.now() + timedelta(seconds=exc.retry_after)
+                if hold_on_429:
+                    self.pacer.block(key, until)
+                log.warning("Slack said wait %g s before the next %s in %s", exc.retry_after,
+                            method, key)
+                if attempt == 1 or until > deadline:
+                    raise
+        raise AssertionError("unreachable")
 
 
 @contextmanager

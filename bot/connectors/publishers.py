@@ -5,7 +5,8 @@ which one it talks to, and a connector (Mastodon, Bluesky) plugs in by registeri
 for its target kind. Failures are sorted by what they mean for a job that must never
 publish twice:
 
-- `PublishRateLimited`: refused before anything happened; try again after `retry_after`.
+- `PublishRateLimited`: refused before anything happened; try again after `retry_after`
+  (`paced`: Vigie's own pacing of a Slack channel, not the platform, held it back).
 - `PublishUnavailable`: certainly not published (connection refused, transient error).
 - `PublishRejected`: the platform said no; `permanent` when retrying cannot help.
 - `PublishOutcomeUnknown`: it may have gone out (a server error, or no answer after
@@ -40,9 +41,13 @@ class PublishError(Exception):
 
 
 class PublishRateLimited(PublishError):
-    def __init__(self, reason: Reason, retry_after: float) -> None:
+    """`paced`: held back by Vigie's own pacing before the platform was called: the
+    target simply waits its turn, `retry_after` seconds."""
+
+    def __init__(self, reason: Reason, retry_after: float, *, paced: bool = False) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.paced = paced
 
 
 class PublishUnavailable(PublishError):

@@ -28,6 +28,7 @@ from bot.slack import (
     SlackError,
     SlackGateway,
     SlackOutcomeUnknown,
+    SlackPaced,
     SlackRateLimited,
     SlackRejected,
     SlackUnavailable,
@@ -94,8 +95,8 @@ class SlackChannelPublisher:
         try:
             posted = self._slack.post_message(channel, post_message(outgoing))
         except SlackRateLimited as exc:
-            raise PublishRateLimited(Reason("publish.slack_rate_limited"),
-                                     exc.retry_after) from None
+            raise PublishRateLimited(Reason("publish.slack_rate_limited"), exc.retry_after,
+                                     paced=isinstance(exc, SlackPaced)) from None
         except SlackUnavailable as exc:
             raise PublishUnavailable(Reason("publish.slack_unreachable", error=str(exc))) \
                 from None

@@ -25,6 +25,7 @@ from bot.clock import Clock
 from bot.listen.models import OutboxKind, OutboxMessage, OutboxState
 from bot.mentions.pacing import ChannelPacer
 from bot.slack import (
+    SlackError,
     SlackGateway,
     SlackOutcomeUnknown,
     SlackRateLimited,
@@ -98,14 +99,20 @@ class Outbox:
             target = self._sent(row.update_key) if row.update_key else None
             if (row.thread_key and parent is None) or (row.update_key and target is None):
                 continue  # what it answers or rewrites is not in Slack yet
-            pace_key = f"{row.channel}:update" if row.update_key else row.channel
+            try:  # a DM is paced in its DM channel, with every other DM to that person
+                channel = (self._slack.open_dm(row.channel) if row.kind == OutboxKind.ALERT_DM
+                           else row.channel)
+            except SlackError as exc:
+                log.warning("no DM channel for outbox message %s yet: %s", row.id, exc)
+                continue
+            pace_key = f"{row.channel}:update" if row.update_key else channel
             if not self._pacer.take(pace_key, now):
                 outcome.paced.add(pace_key)
                 continue
             claimed = self._claims.claim(int(row.id or 0), now)
             if claimed is None:
                 continue
-            self._send(claimed, parent, target, pace_key, now, outcome)
+            self._send(claimed, channel, parent, target, pace_key, now, outcome)
         return outcome
 
     def next_due(self) -> datetime | None:
@@ -118,7 +125,7 @@ class Outbox:
         return row
 
     # -- steps ----------------------------------------------------------------------------
-    def _send(self, row: OutboxMessage, parent: OutboxMessage | None,
+    def _send(self, row: OutboxMessage, channel: str, parent: OutboxMessage | None,
               target: OutboxMessage | None, pace_key: str, now: datetime,
               outcome: OutboxRound) -> None:
         row_id = int(row.id or 0)
@@ -135,8 +142,6 @@ class Outbox:
                 self._slack.update_message(target.posted_channel, target.posted_ts, message)
                 channel, ts = target.posted_channel, target.posted_ts
             else:
-                channel = (self._slack.open_dm(row.channel) if row.kind == OutboxKind.ALERT_DM
-                           else row.channel)
                 found = self._find(row, channel) if row.uncertain else None
                 ts = found or self._slack.post_message(
                     channel, message, thread_ts=parent.posted_ts if parent else None

@@ -58,10 +58,12 @@ class Listening:
 
 
 def listening(*, engine: Engine, config: Config, clock: Clock, slack: SlackGateway,
-              locale: str, environ: Mapping[str, str], timeout: float = 10.0) -> Listening:
-    """`timeout`: seconds to wait for a Mastodon or Bluesky answer."""
+              locale: str, environ: Mapping[str, str], timeout: float = 10.0,
+              pacer: ChannelPacer | None = None) -> Listening:
+    """`timeout`: seconds to wait for a Mastodon or Bluesky answer; `pacer`: the one every
+    other sender shares (built from `bursts.pace` when not given)."""
     catalog = Catalog(engine=engine, config=config, clock=clock)
-    pacer = ChannelPacer(engine, config.bursts.pace)
+    pacer = pacer or ChannelPacer(engine, config.bursts.pace)
     return Listening(
         catalog=catalog,
         pacer=pacer,

@@ -25,13 +25,17 @@ scheduler comes back; one missed by more is not sent but marked *stale*, and a h
 chooses in the approval thread. The sweep re-reads the database every
 `posts.sweep_seconds`: the database, not the job store, is the truth, so a lost job
 (dropped misfire, crash between commit and scheduling) only delays a post by a sweep.
+Messages to Slack channels are paced (`bot.slack.PacedSlack`): a target whose channel is
+booked more than a few seconds ahead stays queued, with no attempt spent and nothing
+reported, and its job runs again when the channel is free.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -160,8 +164,7 @@ class Publishing:
                 .join(Post, col(Post.id) == col(PostDelivery.post_id))
                 .where(col(Post.state) == PostState.PUBLISHING)
                 .where(or_(
-                    and_(col(PostDelivery.state) == DeliveryState.QUEUED,
-                         col(Post.claimed_at) <= now - SWEEP_MARGIN),
+                    and_(_queued(now), col(Post.claimed_at) <= now - SWEEP_MARGIN),
                     and_(col(PostDelivery.state).in_((DeliveryState.FAILED,
                                                       DeliveryState.UNCONFIRMED)),
                          col(PostDelivery.gave_up).is_(False),
@@ -298,7 +301,7 @@ class Publishing:
             due = session.exec(
                 select(PostDelivery).where(col(PostDelivery.post_id) == post_id)
                 .where(or_(
-                    col(PostDelivery.state) == DeliveryState.QUEUED,
+                    _queued(now),
                     and_(col(PostDelivery.state).in_((DeliveryState.FAILED,
                                                       DeliveryState.UNCONFIRMED)),
                          col(PostDelivery.gave_up).is_(False),
@@ -322,7 +325,7 @@ class Publishing:
             changed = session.execute(
                 update(PostDelivery).where(col(PostDelivery.id) == delivery.id)
                 .where(or_(
-                    col(PostDelivery.state) == DeliveryState.QUEUED,
+                    _queued(now),
                     and_(col(PostDelivery.state) == DeliveryState.FAILED,
                          col(PostDelivery.gave_up).is_(False),
                          col(PostDelivery.next_attempt_at) <= now),
@@ -345,12 +348,26 @@ class Publishing:
         finally:
             with self._busy_lock:
                 self._busy -= 1
-        handled = [int(item.delivery.id or 0) for item in claimed] + list(rechecked)
+        # A target still queued (waiting for its channel's turn) was not attempted: no
+        # report about it.
+        handled = [int(item.delivery.id or 0) for item, result in results
+                   if result["state"] != DeliveryState.QUEUED] + list(rechecked)
         self._finish(int(post.id or 0), results, handled, complete=complete)
 
     def busy(self) -> bool:
         """Is a platform call under way? (Notices wait: the post first, the telling after.)"""
         return self._busy > 0
+
+    @contextmanager
+    def resting(self) -> Iterator[None]:
+        """A publisher waiting for its channel's slot uses no CPU: not busy meanwhile."""
+        with self._busy_lock:
+            self._busy -= 1
+        try:
+            yield
+        finally:
+            with self._busy_lock:
+                self._busy += 1
 
     def _outcome(self, post: Post, claimed: Claimed) -> dict[str, Any]:
         """Publish one claimed delivery; what to record about it."""
@@ -363,6 +380,10 @@ class Publishing:
                                       permanent=True)
             published = self._publishers.get(delivery.kind).publish(outgoing)
         except PublishRateLimited as exc:
+            if exc.paced:  # its channel is booked: still queued, for the slot it was told
+                return {"state": DeliveryState.QUEUED, "attempts": delivery.attempts - 1,
+                        "next_attempt_at": self._clock.now() + timedelta(
+                            seconds=exc.retry_after)}
             # Refused before anything happened: wait it out, without using up an attempt.
             return {"state": DeliveryState.FAILED, "error": _stored(exc.reason),
                     "next_attempt_at": self._clock.now() + timedelta(seconds=exc.retry_after),
@@ -579,6 +600,13 @@ class Publishing:
         with Session(self._engine) as session:
             return session.exec(select(func.min(Post.publish_at))
                                 .where(col(Post.state) == PostState.APPROVED)).one()
+
+
+def _queued(now: datetime) -> Any:
+    """A queued target whose turn has come (one waiting for its channel's slot has a time)."""
+    return and_(col(PostDelivery.state) == DeliveryState.QUEUED,
+                or_(col(PostDelivery.next_attempt_at).is_(None),
+                    col(PostDelivery.next_attempt_at) <= now))
 
 
 def _count(result: Any) -> int:

@@ -2,6 +2,9 @@
 
 These Slack calls are not on the publishing path: a worker thread makes them after the
 database has changed, so a slow or rate-limited approvals channel never delays a post.
+Each message waits for its channel's slot (`bot.slack.PacedSlack`): redraws of previews
+take none and go before the notes waiting in line, and a note whose channel is booked
+too far ahead goes back to the database and is tried again when its turn comes.
 Each preview update re-reads the post, so updates that arrive late or coalesce still show
 the current state. The database stays the truth: the sweep posts a missing preview again,
 redraws one drawn before the post's last change (`preview_drawn_at`), and sends the notes
@@ -13,9 +16,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,7 +70,7 @@ class SlackNotices:
         self._locale = locale
         self._locale_for = locale_for
         self._background = background
-        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._queue = _Lanes()
         self._pending_refresh: set[int] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -85,7 +88,7 @@ class SlackNotices:
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._thread is not None:
-            self._queue.put(None)
+            self._queue.put(None, first=False)
             self._thread.join(timeout)
             self._thread = None
 
@@ -112,7 +115,7 @@ class SlackNotices:
                 self._pending_refresh.discard(post_id)
             self._refresh(post_id)
 
-        self._submit(run)
+        self._submit(run, first=True)
 
     def to_author(self, post_id: int, event: str, **params: Any) -> None:
         self._note(post_id, AUTHOR, event, params)
@@ -140,12 +143,15 @@ class SlackNotices:
 
     def resolve(self, channel: str, ts: str, text: str) -> None:
         """Replace a thread question's buttons by who answered."""
-        self._submit(lambda: self._slack.update_message(channel, ts, messages.resolved(text)))
+        self._submit(lambda: self._slack.update_message(channel, ts, messages.resolved(text)),
+                     first=True)
 
     # -- work ---------------------------------------------------------------------------
-    def _submit(self, task: Callable[[], None]) -> None:
+    def _submit(self, task: Callable[[], None], *, first: bool = False) -> None:
+        """`first`: a redraw of what people are looking at, done before the notes queued
+        so far (a note may wait for its channel's slot; a redraw takes none)."""
         if self._background and self._thread is not None:
-            self._queue.put(task)
+            self._queue.put(task, first=first)
         else:
             self._run(task)
 
@@ -190,14 +196,19 @@ class SlackNotices:
                 self._slack.update_message(post.preview_channel, post.preview_ts, message)
             except SlackRejected as exc:  # deleted, or no longer ours: retrying cannot help
                 log.warning("preview of post %s cannot be updated: %s", post_id, exc)
+            except SlackRateLimited as exc:
+                self._later(exc.retry_after, lambda: self.refresh(post_id))
+                raise
             self._drawn(post.preview_channel, post.preview_ts, read_at)
             return
         if not self._claim_preview(view.id):
             return
         try:
             posted = self._slack.post_message(channel, message)
-        except SlackError:
+        except SlackError as exc:
             self._release_preview(view.id)
+            if isinstance(exc, SlackRateLimited):
+                self._later(exc.retry_after, lambda: self.refresh(post_id))
             raise
         with Session(self._engine) as session:
             session.execute(update(Post).where(col(Post.id) == view.id)
@@ -288,8 +299,8 @@ class SlackNotices:
                 self._claims.finish(notice, state=NoticeState.UNCONFIRMED, error=str(exc)[:512])
                 return
             self._retry(notice, exc)
-        except SlackRateLimited as exc:
-            self._retry(notice, exc, seconds=exc.retry_after)
+        except SlackRateLimited as exc:  # nothing was sent: not an attempt
+            self._retry(notice, exc, seconds=exc.retry_after, counts=False)
         except SlackUnavailable as exc:
             self._retry(notice, exc)
         except Exception as exc:  # refused by Slack, or a bug: not worth retrying
@@ -300,17 +311,30 @@ class SlackNotices:
             self._claims.finish(notice, state=NoticeState.SENT, error=None)
 
     def _retry(self, notice: PostNotice, exc: SlackError, *,
-               seconds: float | None = None) -> None:
+               seconds: float | None = None, counts: bool = True) -> None:
         """Slack was down or busy: try again later (the sweep will), a few times, 2 s,
-        4 s, 8 s… apart unless Slack said how long to wait."""
+        4 s, 8 s… apart unless Slack said how long to wait. One that was only held back
+        (a 429, its channel booked) uses no attempt, and is tried again right then."""
         if seconds is None:
             seconds = 2 ** min(notice.attempts, 9)
-        again = notice.attempts < NOTICE_ATTEMPTS
+        attempts = notice.attempts if counts else notice.attempts - 1
+        again = attempts < NOTICE_ATTEMPTS
         self._claims.finish(notice, state=NoticeState.PENDING if again else NoticeState.FAILED,
                             next_attempt_at=self._clock.now() + timedelta(seconds=seconds),
-                            error=str(exc)[:512])
+                            error=str(exc)[:512], attempts=attempts)
         log.warning("note %s about post %s not sent (%s)%s", notice.id, notice.post_id, exc,
                     "; will retry" if again else "; giving up")
+        if again and not counts:
+            self._later(seconds, functools.partial(self._send, int(notice.id or 0)))
+
+    def _later(self, seconds: float, task: Callable[[], None]) -> None:
+        """Hand `task` to the worker in `seconds` (if this process dies first, the sweep's
+        catch-up does it; without a worker thread, only the sweep)."""
+        if self._thread is None:
+            return
+        timer = threading.Timer(max(seconds, 0.0), self._submit, args=(task,))
+        timer.daemon = True
+        timer.start()
 
     def _to_author(self, post_id: int, event: str, params: dict[str, Any]) -> None:
         view = self._view(post_id)
@@ -350,6 +374,25 @@ class SlackNotices:
         with Session(self._engine) as session:
             post = session.get(Post, post_id)
             return view_of(session, post) if post else None
+
+
+class _Lanes:
+    """The worker's queue: redraws first, then notes, each in the order they came."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._first: deque[Callable[[], None] | None] = deque()
+        self._then: deque[Callable[[], None] | None] = deque()
+
+    def put(self, task: Callable[[], None] | None, *, first: bool) -> None:
+        with self._ready:
+            (self._first if first else self._then).append(task)
+            self._ready.notify()
+
+    def get(self) -> Callable[[], None] | None:
+        with self._ready:
+            self._ready.wait_for(lambda: bool(self._first or self._then))
+            return self._first.popleft() if self._first else self._then.popleft()
 
 
 def _encoded(params: dict[str, Any]) -> str:

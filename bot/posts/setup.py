@@ -21,7 +21,7 @@ from bot.posts.notify import SlackNotices
 from bot.posts.service import JOB, SWEEP_JOB, PostDesk
 from bot.posts.templates import PostTemplates
 from bot.scheduler import Scheduler
-from bot.slack import SlackGateway
+from bot.slack import PacedSlack, SlackGateway
 
 
 @dataclass
@@ -60,6 +60,8 @@ def build_posts(*, engine: Engine, config: Config, clock: Clock, locale: Locale,
     publishing = Publishing(engine=engine, config=config, clock=clock, publishers=publishers,
                             timer=scheduler, notices=notices)
     notices.yield_to = publishing.busy
+    if isinstance(publish_slack, PacedSlack):  # waiting for a slot is not being busy
+        publish_slack.resting = publishing.resting
     scheduler.register(JOB, publishing.run_due)
     scheduler.register(SWEEP_JOB, publishing.sweep)
     return PostsFeature(desk=desk, publishing=publishing, notices=notices,

@@ -187,14 +187,16 @@ def test_intern_cannot_reject_with_the_button(vigie: RunningVigie, driver: Slack
 def test_removing_the_approval_reaction_withdraws_it(vigie: RunningVigie, driver: SlackDriver,
                                                      slack: FakeSlack) -> None:
     """✅ then its removal before the time: pending again, then expired, never published."""
-    submit(driver, open_draft(driver, slack, "Annonce"), at=soon(3))
+    # Time enough for the three steps and their redraws (the author's DMs, paced one a
+    # second, go out meanwhile) before the post expires.
+    submit(driver, open_draft(driver, slack, "Annonce"), at=soon(8))
     card = preview(slack, "En attente")
     driver.reaction_added(EDITOR, "white_check_mark", APPROVALS, card["ts"])
     preview(slack, "Approuvée")
     driver.reaction_removed(EDITOR, "white_check_mark", APPROVALS, card["ts"])
     preview(slack, "En attente")
     wait_dm(slack, "retiré son approbation")
-    preview(slack, "Expirée", timeout=10)
+    preview(slack, "Expirée", timeout=20)
     assert published(slack, "C0ANNONCES") == []
 
 
@@ -439,7 +441,8 @@ def test_retried_reaction_event_counts_once(vigie: RunningVigie, driver: SlackDr
     driver.reaction_added(EDITOR, "white_check_mark", APPROVALS, card["ts"])
     driver.redeliver()
     preview(slack, "Approuvée")
-    time.sleep(0.3)
+    until(slack, lambda: [t for t in dms(slack) if "a approuvé" in t])  # DMs are paced
+    vigie.vigie.posts.notices.drain()  # whatever else was queued has gone out too
     approvals = [t for t in dms(slack) if "a approuvé" in t]
     assert len(approvals) == 1
 

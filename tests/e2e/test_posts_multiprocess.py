@@ -27,9 +27,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bot.posts.models import Post, PostDelivery, PostState
+from bot.posts.models import NoticeState, Post, PostDelivery, PostNotice, PostState
 from tests.conftest import PG_URL
-from tests.support.slack_server import FakeSlack
+from tests.support.slack_server import SLACK_POSTING_RATE, FakeSlack
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTS = 30
@@ -134,7 +134,8 @@ def assert_each_post_published_once(engine: Engine, slack: FakeSlack) -> None:
 def test_two_processes_publish_each_post_exactly_once(database_url: str, engine: Engine,
                                                       slack: FakeSlack) -> None:
     """Two Vigie processes, 30 posts × 2 Slack targets due at once: 60 messages, no repeat."""
-    common = ("--expect", str(POSTS), "--hammer")
+    # Exactly once is the point here, not pacing (this Slack limits nothing): a quick pace.
+    common = ("--expect", str(POSTS), "--hammer", "--pace", "0.02")
     # The one that creates comes up second, and dates its posts from then: both are
     # running before anything is due, however long each took to start.
     second = Worker(database_url, slack, *common)
@@ -164,7 +165,7 @@ def test_when_the_leader_dies_the_other_process_publishes_once(
         database_url: str, engine: Engine, slack: FakeSlack) -> None:
     """The scheduler's leader dies before publishing anything; the other takes over and
     publishes each post once."""
-    common = ("--expect", str(POSTS))
+    common = ("--expect", str(POSTS), "--pace", "0.02")
     leader = Worker(database_url, slack, *common)
     other: Worker | None = None
     try:
@@ -188,3 +189,33 @@ def test_when_the_leader_dies_the_other_process_publishes_once(
             if worker is not None and worker.process.poll() is None:
                 worker.process.kill()
     assert_each_post_published_once(engine, slack)
+
+
+@pytest.mark.timeout(180)
+def test_two_processes_sharing_the_pace_draw_no_429(database_url: str, engine: Engine) -> None:
+    """Two processes, 6 posts × 2 channels due at once, their previews, thread reports and
+    the author's DMs, against a Slack that limits each channel: not one 429."""
+    posts = 6
+    with FakeSlack(channel_rate_limit=SLACK_POSTING_RATE) as limited:
+        common = ("--expect", str(posts), "--hammer", "--notes", "--seconds", "120")
+        second = Worker(database_url, limited, *common)
+        first: Worker | None = None
+        try:
+            second.wait_for("leader" if PG_URL else "ready")
+            first = Worker(database_url, limited, "--create", str(posts), "--in", "3", *common)
+            first.wait_for("created")
+            assert first.finish(150) == 0, first.errors[-20:]
+            assert second.finish(150) == 0, second.errors[-20:]
+        finally:
+            for worker in (first, second):
+                if worker is not None and worker.process.poll() is None:
+                    worker.process.kill()
+        assert limited.ratelimited_count == 0, limited.ratelimited_channels
+        for channel in ("C0ANNONCES", "C0BREVES"):
+            assert set(published(limited, channel).values()) == {1}
+            assert len(published(limited, channel)) == posts
+        with Session(engine) as session:
+            notes = session.exec(select(PostNotice)).all()
+        assert {n.state for n in notes} == {NoticeState.SENT}
+        author_dm = limited.dm_channel("U0CM")
+        assert len(limited.messages(author_dm)) == sum(1 for n in notes if n.kind == "author")

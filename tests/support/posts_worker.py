@@ -17,11 +17,15 @@ It builds the real app against a shared database and a fake Slack, runs its sche
 --hammer            also call the publishing job for every due post in a loop, ignoring
                     leadership: a second runner racing the first, as a retried job, a
                     stuck leader or a split brain would
+--pace S            seconds between two messages in a channel (`bursts.pace`)
+--notes             also run until every note about the posts (previews' threads, the
+                    author's DMs) is sent
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 import time
@@ -33,7 +37,7 @@ from sqlmodel import Session, col, select
 from bot.app import build
 from bot.clock import SystemClock
 from bot.config import load_config
-from bot.posts.models import FINISHED, DraftIn, Post
+from bot.posts.models import FINISHED, DraftIn, NoticeState, Post, PostDelivery, PostNotice
 from tests.conftest import FIXTURES, make_settings
 
 AUTHOR = "U0CM"
@@ -43,6 +47,18 @@ EDITOR = "U0EDITOR"
 def say(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def notes_done(session: Session) -> bool:
+    """Every note sent, every delivery reported in its thread, every author told the end."""
+    notes = session.exec(select(PostNotice)).all()
+    reported = {d for n in notes if n.kind == "report"
+                for d in json.loads(n.params)["deliveries"]}
+    deliveries = set(session.exec(select(PostDelivery.id)).all())
+    ends = sum(1 for n in notes if n.kind == "author" and n.event in FINISHED)
+    posts = len(session.exec(select(Post.id)).all())
+    return (all(n.state == NoticeState.SENT for n in notes) and reported == deliveries
+            and ends == posts)
 
 
 def main() -> int:
@@ -55,11 +71,16 @@ def main() -> int:
     parser.add_argument("--hammer", action="store_true")
     parser.add_argument("--when-told", action="store_true")
     parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--pace", type=float)
+    parser.add_argument("--notes", action="store_true")
     args = parser.parse_args()
 
     config = load_config(FIXTURES / "newsroom.toml")
     config = config.model_copy(update={"posts": config.posts.model_copy(
         update={"sweep_seconds": 1})})
+    if args.pace is not None:
+        config = config.model_copy(update={"bursts": config.bursts.model_copy(
+            update={"pace": args.pace})})
     vigie = build(make_settings(args.database_url, args.slack_url), config, clock=SystemClock())
     vigie.scheduler._leader_poll = 0.3  # take over quickly when the leader dies
     vigie.start_background()
@@ -94,7 +115,8 @@ def main() -> int:
     while time.time() < deadline:
         with Session(vigie.engine) as session:
             posts = list(session.exec(select(Post).order_by(col(Post.id))).all())
-        if len(posts) >= args.expect and all(p.state in FINISHED for p in posts):
+            told = notes_done(session) if args.notes else True
+        if len(posts) >= args.expect and all(p.state in FINISHED for p in posts) and told:
             finished = True
             break
         if args.hammer:

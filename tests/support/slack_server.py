@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
     "KNOWN_BLOCK_TYPES",
+    "SLACK_POSTING_RATE",
     "Call",
     "FakeSlack",
     "UploadedFile",
@@ -65,6 +66,10 @@ _DEFAULT_SCOPES: Final = (
     "files:write,groups:history,im:history,im:write,reactions:read,reactions:write,"
     "usergroups:read,users:read"
 )
+#: What Slack documents for posting (https://api.slack.com/apis/rate-limits): chat.postMessage
+#: "generally allows posting one message per second per channel", "short bursts >1 allowed"
+#: (``channel_burst`` of them). For ``FakeSlack(channel_rate_limit=SLACK_POSTING_RATE)``.
+SLACK_POSTING_RATE: Final = (1, 1.0)
 _MESSAGE_MAX_BLOCKS: Final = 50
 _VIEW_MAX_BLOCKS: Final = 100
 _TEXT_MAX: Final = 40_000
@@ -618,6 +623,7 @@ class FakeSlack:
         self._dm_users: dict[str, list[str]] = {}
         self._down = False
         self._ratelimited = 0
+        self._ratelimited_in: dict[str, int] = {}
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -866,6 +872,12 @@ class FakeSlack:
         """How many HTTP 429 answers were given (channel rate limit and injected)."""
         with self._lock:
             return self._ratelimited
+
+    @property
+    def ratelimited_channels(self) -> dict[str, int]:
+        """The 429s of the channel rate limit, per channel (a DM: its D… id)."""
+        with self._lock:
+            return dict(self._ratelimited_in)
 
     # ---------------------------------------------------------------- triggers / urls
 
@@ -1311,6 +1323,7 @@ class FakeSlack:
         bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * rate)
         bucket.updated = now
         if bucket.tokens < 1.0:
+            self._ratelimited_in[channel] = self._ratelimited_in.get(channel, 0) + 1
             retry_after = max(1, math.ceil((1.0 - bucket.tokens) / rate))
             raise _ApiError("ratelimited", status=429, headers={"Retry-After": str(retry_after)})
         bucket.tokens -= 1.0

@@ -10,14 +10,17 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from bot.clock import FrozenClock
 from bot.config import Config
 from bot.connectors.publishers import Publishers
+from bot.mentions.pacing import ChannelPacer
 from bot.posts.jobs import Publishing
+from bot.posts.models import NoticeState, PostNotice
 from bot.posts.notify import SlackNotices
 from bot.posts.service import PostDesk
-from bot.slack import SlackGateway, make_client
+from bot.slack import PacedSlack, SlackGateway, make_client
 from tests.support.posts import AUTHOR, EDITOR, Editors, RecordingTimer, ScriptedPublisher, a_draft
 from tests.support.slack_server import FakeSlack
 
@@ -37,8 +40,8 @@ def clock() -> FrozenClock:
 
 class Newsroom:
     def __init__(self, engine: Engine, config: Config, clock: FrozenClock,
-                 slack: FakeSlack) -> None:
-        gateway = SlackGateway(make_client("xoxb-test", slack.base_url, timeout=2))
+                 slack: FakeSlack, gateway: SlackGateway | None = None) -> None:
+        gateway = gateway or SlackGateway(make_client("xoxb-test", slack.base_url, timeout=2))
         publishers = Publishers()
         self.publisher = ScriptedPublisher()
         publishers.register(self.publisher)
@@ -145,3 +148,30 @@ def test_a_note_whose_answer_was_lost_is_not_sent_twice(
     clock.advance(minutes=30)
     room.publishing.sweep()
     assert len(dms_to(slack, AUTHOR)) == after
+
+
+def test_a_note_held_back_by_its_channels_pace_uses_no_attempt(
+        engine: Engine, config: Config, clock: FrozenClock, slack: FakeSlack) -> None:
+    """The author's DM channel is booked 30 s ahead: the "approved" note waits in the
+    database without spending an attempt, then goes out once, when the channel is free."""
+    pacer = ChannelPacer(engine, 1.0)
+    paced = PacedSlack(make_client("xoxb-test", slack.base_url, timeout=2), pacer=pacer,
+                       clock=clock, max_wait=5)
+    room = Newsroom(engine, config, clock, slack, gateway=paced)
+    post = room.desk.draft(AUTHOR, a_draft(NOW + timedelta(minutes=10)))
+    dm = slack.dm_channel(AUTHOR)
+    before = len(dms_to(slack, AUTHOR))
+    for _ in range(30):
+        pacer.reserve(dm, clock.now(), within=timedelta(minutes=1))
+    assert room.desk.approve(post.id or 0, EDITOR, via="reaction").ok
+    assert len(dms_to(slack, AUTHOR)) == before
+    with Session(engine) as session:
+        [held] = session.exec(select(PostNotice).where(col(PostNotice.event) == "approved"))
+    assert (held.state, held.attempts) == (NoticeState.PENDING, 0)
+    assert held.next_attempt_at is not None and held.next_attempt_at > clock.now()
+    clock.advance(minutes=2)
+    room.publishing.sweep()
+    [approved] = dms_to(slack, AUTHOR)[before:]
+    assert "a approuvé" in approved
+    room.publishing.sweep()
+    assert len(dms_to(slack, AUTHOR)) == before + 1

@@ -249,6 +249,33 @@ def test_rate_limit_waits_retry_after_without_using_an_attempt(desk: Desk, engin
     assert post_state(engine, post_id) == PostState.PUBLISHED
 
 
+def test_a_target_whose_channel_is_booked_waits_its_turn_quietly(
+        desk: Desk, engine: Engine, clock: FrozenClock) -> None:
+    """Held back by the channel's pacing: still queued for the slot it was given, no
+    attempt spent, nothing said in the thread until it goes out at that slot."""
+    paced = PublishRateLimited(Reason("publish.slack_rate_limited"), 4, paced=True)
+    desk.publisher.script["breves"] = [paced]
+    post_id = approved(desk, targets=("annonces", "breves"))
+    clock.advance(minutes=10)
+    desk.run_due_jobs()
+    waiting = deliveries(engine, post_id)
+    assert waiting["annonces"].state == DeliveryState.PUBLISHED
+    assert (waiting["breves"].state, waiting["breves"].attempts, waiting["breves"].error) == \
+        (DeliveryState.QUEUED, 0, None)
+    assert desk.timer.when(job_id(post_id)) == clock.now() + timedelta(seconds=4)
+    reports = [e for e in desk.notices.events if e[0] == "report"]
+    assert reports == [("report", post_id, (waiting["annonces"].id,))]  # not the queued one
+    desk.publishing.run_due(post_id)  # early (a sweep, another replica): not its turn
+    assert desk.publisher.sends_to("breves") == 0
+    clock.advance(seconds=4)
+    desk.run_due_jobs()
+    assert desk.publisher.sends_to("breves") == 1
+    assert deliveries(engine, post_id)["breves"].attempts == 1
+    assert post_state(engine, post_id) == PostState.PUBLISHED
+    assert [e for e in desk.notices.events if e[0] == "report"][1:] == [
+        ("report", post_id, (waiting["breves"].id,))]
+
+
 def test_timeout_after_sending_is_found_and_not_resent(desk: Desk, engine: Engine,
                                                        clock: FrozenClock) -> None:
     """The post went out but the answer was lost: found by its key, marked published."""
