@@ -67,7 +67,8 @@ def parse(body: bytes, content_types: Sequence[str]) -> dict[str, Any]:
     Bolt decides by itself how to read a body (JSON if the content type is exactly
     `application/json` or the body starts with `{`, else a form, its `payload` field as
     JSON when the body mentions one); only bodies where that reading and the declared
-    content type agree get through, so Bolt reads the very dict checked here.
+    content type agree get through, so Bolt reads the very dict checked here (but for a
+    form that mentions "payload" without being one, which `bot.web` corrects).
     """
     if not body:
         raise Refused(400, "empty body")
@@ -88,10 +89,8 @@ def parse(body: bytes, content_types: Sequence[str]) -> dict[str, Any]:
         fields = _form(text)
         if "payload" in fields:
             return _checked(_json(fields["payload"], "payload"), form=True)
-        if "payload" in text:
-            # Bolt reads any form mentioning "payload" as an empty body: nothing matches
-            # it and Bolt answers 404, as it always has. Nothing in it can crash Bolt.
-            return {}
+        # A command whose text merely mentions "payload" is a form like any other (Bolt
+        # reads it as empty; `bot.web` hands Bolt this reading instead).
         return _checked_form(fields)
     raise Refused(400, f"unsupported content type (Slack sends {JSON_TYPE} or {FORM_TYPE})")
 

@@ -25,6 +25,8 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.context import BoltContext
+from slack_bolt.request.internals import build_context
 from slack_bolt.response import BoltResponse
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -76,6 +78,12 @@ def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
             log.warning("/slack/events: refused (%d): %s", refused.status, refused.reason)
             return JSONResponse({"error": refused.reason}, status_code=refused.status)
         bolt_request = to_bolt_request(request, body)
+        if bolt_request.body != payload:
+            # Bolt reads any form whose bytes contain "payload" as an interactivity
+            # payload, so `/draft the payload of the rocket` reached no listener (404).
+            # The signature was checked on the raw bytes above; Bolt gets the true reading.
+            bolt_request.body = payload
+            bolt_request.context = build_context(BoltContext({}), payload)
         if payload.get("type") in ACKED_AT_THE_EDGE:
             handled = vigie.click_pool.submit(vigie.bolt.dispatch, bolt_request)
             handled.add_done_callback(_log_failure)

@@ -20,7 +20,9 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from slack_bolt.context import BoltContext
 from slack_bolt.request import BoltRequest
+from slack_bolt.request.internals import build_context
 
 from bot.mentions.flag_messages import MODAL_CALLBACK
 from bot.posts import messages as post_messages
@@ -357,7 +359,9 @@ def test_webhook_survives_mutated_requests(edge: Edge, raw: bytes, source: str,
 def test_edge_reads_a_body_exactly_as_bolt_will(body: tuple[bytes, str, bool],
                                                 content_type: str | None) -> None:
     """Whatever the edge accepts, Bolt parses to the very dict the edge checked (and Bolt's
-    context building does not throw on it), so no unchecked shape reaches a listener."""
+    context building does not throw on it), so no unchecked shape reaches a listener; the
+    one exception is a form that mentions "payload" without carrying one, which Bolt reads
+    as empty and `bot.web` replaces with the edge's reading."""
     raw, own_type, _ = body
     declared = own_type if content_type is None else content_type
     try:
@@ -367,4 +371,8 @@ def test_edge_reads_a_body_exactly_as_bolt_will(body: tuple[bytes, str, bool],
         return
     event("accepted")
     bolt = BoltRequest(body=raw.decode(), headers={"content-type": declared})
+    if bolt.body != checked:
+        assert bolt.body == {} and b"payload" in raw and not raw.startswith(b"payload=")
+        build_context(BoltContext({}), checked)
+        return
     assert bolt.body == checked

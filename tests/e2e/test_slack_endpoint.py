@@ -84,3 +84,11 @@ def test_a_command_whose_modal_slack_refuses_tells_the_person_without_a_tracebac
     refused = [r for r in caplog.records if "invalid_trigger_id" in r.getMessage()]
     assert len(refused) == 1 and refused[0].levelno == logging.WARNING
     assert not any(r.exc_info for r in caplog.records)
+
+
+def test_a_command_whose_text_says_payload_reaches_vigie(driver: SlackDriver) -> None:
+    """Bolt reads a form that merely contains the word "payload" as empty; Vigie hands it
+    the command as Slack sent it, so `/vigie payload` gets the usual answer, not a 404."""
+    answer = driver.command("/vigie", "payload de la fusée", user_id="U0STAFF")
+    assert answer.status_code == 200
+    assert "payload" in answer.json()["text"] and "help" in answer.json()["text"]
