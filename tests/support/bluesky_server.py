@@ -47,6 +47,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.faults import Fault, play_before, take
+
 __all__ = ["FakeBluesky", "Request"]
 
 POST = "app.bsky.feed.post"
@@ -64,19 +66,6 @@ class Request:
     body: dict[str, Any]
     authorization: str | None
     status: int
-
-
-@dataclass
-class _Fault:
-    nsid: str
-    status: int
-    remaining: int
-    error: str = "InternalServerError"
-    retry_after: int | None = None
-    hang: float = 0.0
-    release: threading.Event | None = None
-    create: bool = True  # a hung request: carried out in the end (or not)
-    created: bool = False  # a failure: after carrying the request out
 
 
 @dataclass
@@ -142,7 +131,7 @@ class FakeBluesky:
                  access_ttl: timedelta = timedelta(hours=2)) -> None:
         self._lock = threading.RLock()
         self._state = _State()
-        self._faults: list[_Fault] = []
+        self._faults: list[Fault] = []
         self._down = False
         self._clock_ids = itertools.count(1)
         self._last_micros = 0
@@ -267,8 +256,8 @@ class FakeBluesky:
         """The next `times` calls whose NSID starts with `nsid` answer `status`; with
         `created`, only after being carried out (the record written)."""
         with self._lock:
-            self._faults.append(_Fault(nsid, status, times, error, retry_after,
-                                       created=created))
+            self._faults.append(Fault(nsid, status, times, error, retry_after,
+                                      created=created))
 
     def hang_next(self, nsid: str = "", seconds: float = 5.0, *, times: int = 1,
                   release: threading.Event | None = None, create: bool = True) -> None:
@@ -276,8 +265,8 @@ class FakeBluesky:
         `seconds` at most), then are carried out and answered; with `create=False` they
         fail instead (500), having written nothing."""
         with self._lock:
-            self._faults.append(_Fault(nsid, 0, times, hang=seconds, release=release,
-                                       create=create))
+            self._faults.append(Fault(nsid, 0, times, hang=seconds, release=release,
+                                      create=create))
 
     def set_down(self, down: bool = True) -> None:
         with self._lock:
@@ -486,22 +475,12 @@ class FakeBluesky:
         with self._lock:
             if self._down:
                 return 503, {"error": "ServiceUnavailable", "message": "Service Unavailable"}, {}
-            fault = next((f for f in self._faults if nsid.startswith(f.nsid)), None)
-            if fault is not None:
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
-        if fault is not None and fault.hang:
-            if fault.release is not None:
-                fault.release.wait(fault.hang)
-            else:
-                time.sleep(fault.hang)
-            if not fault.create:
-                return 500, {"error": "InternalServerError",
-                             "message": "Internal Server Error"}, {}
-        elif fault is not None and not fault.created:
-            extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
-            return fault.status, {"error": fault.error, "message": f"HTTP {fault.status}"}, extra
+            fault = take(self._faults, nsid)
+        early = play_before(fault, hung_and_dropped=(
+            500, {"error": "InternalServerError", "message": "Internal Server Error"}, {}),
+            refused={"error": fault.error, "message": f"HTTP {fault.status}"} if fault else {})
+        if early is not None:
+            return early
         with self._lock:
             answer = self._route(method, nsid, query, body, authorization)
         if fault is not None and fault.created:  # carried out, then failed

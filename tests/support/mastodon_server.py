@@ -29,12 +29,13 @@ import itertools
 import json
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.faults import Fault, play_before, take
 
 __all__ = ["FakeMastodon", "Request"]
 
@@ -50,18 +51,6 @@ class Request:
     token: str | None
     status: int
     idempotency_key: str | None = None
-
-
-@dataclass
-class _Fault:
-    prefix: str
-    status: int
-    remaining: int
-    retry_after: int | None = None
-    hang: float = 0.0
-    release: threading.Event | None = None
-    create: bool = True  # a hung request: carried out in the end (or not)
-    created: bool = False  # a failure: after carrying the request out
 
 
 @dataclass
@@ -90,7 +79,7 @@ class FakeMastodon:
         self._lock = threading.RLock()
         self._ids = itertools.count(110_000_000_000_000_001)
         self._state = _State()
-        self._faults: list[_Fault] = []
+        self._faults: list[Fault] = []
         self._in_flight: set[str] = set()  # Idempotency-Keys of requests being processed
         self._down = False
         self.requests: list[Request] = []
@@ -221,7 +210,8 @@ class FakeMastodon:
         """The next `times` requests under `prefix` answer `status`; with `created`, only
         after being carried out (a status posted, its Idempotency-Key recorded)."""
         with self._lock:
-            self._faults.append(_Fault(prefix, status, times, retry_after, created=created))
+            self._faults.append(Fault(prefix, status, times, retry_after=retry_after,
+                                      created=created))
 
     def hang_next(self, prefix: str = "/", seconds: float = 5.0, *, times: int = 1,
                   release: threading.Event | None = None, create: bool = True) -> None:
@@ -229,8 +219,8 @@ class FakeMastodon:
         until it is set, `seconds` at most), then are carried out and answered; with
         `create=False` they fail instead (500), having created nothing."""
         with self._lock:
-            self._faults.append(_Fault(prefix, 0, times, hang=seconds, release=release,
-                                       create=create))
+            self._faults.append(Fault(prefix, 0, times, hang=seconds, release=release,
+                                      create=create))
 
     def in_flight(self) -> int:
         """Status posts still being processed (a hung request the client gave up on)."""
@@ -271,27 +261,18 @@ class FakeMastodon:
         with self._lock:
             if self._down:
                 return 503, {"error": "Service Unavailable"}, {}
-            fault = next((f for f in self._faults if path.startswith(f.prefix)), None)
-            if fault is not None:
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
+            fault = take(self._faults, path)
             if key and self._me(token) is not None:
                 if key in self._in_flight:  # Mastodon::RaceConditionError on the key's lock
                     return 503, {"error": "There was a temporary problem serving your "
                                           "request, please try again"}, {}
                 self._in_flight.add(key)
         try:
-            if fault is not None and fault.hang:
-                if fault.release is not None:
-                    fault.release.wait(fault.hang)
-                else:
-                    time.sleep(fault.hang)
-                if not fault.create:
-                    return 500, {"error": "We're sorry, but something went wrong"}, {}
-            elif fault is not None and not fault.created:
-                extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
-                return fault.status, {"error": f"HTTP {fault.status}"}, extra
+            early = play_before(fault, hung_and_dropped=(
+                500, {"error": "We're sorry, but something went wrong"}, {}),
+                refused={"error": f"HTTP {fault.status}" if fault else ""})
+            if early is not None:
+                return early
             with self._lock:
                 if path == "/api/v1/instance":
                     answer: tuple[int, Any, dict[str, str]] = 200, self._instance_v1(), {}
