@@ -40,9 +40,10 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import text, update
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from tests.support.posts import due_together
 from tests.support.slack_server import SLACK_POSTING_RATE, Call, FakeSlack
 
 APPROVALS = "C0APPROVALS"
@@ -116,7 +117,6 @@ def run_vigie(database_url: str, slack: FakeSlack, *, posts: int, channel_count:
     from bot.app import build
     from bot.clock import SystemClock
     from bot.posts.models import DraftIn, NoticeState, Post, PostNotice
-    from bot.posts.service import JOB, job_id
     from bot.settings import Settings
 
     config = config_for(channel_count, pace)
@@ -151,12 +151,7 @@ def run_vigie(database_url: str, slack: FakeSlack, *, posts: int, channel_count:
 
         due = datetime.now(UTC) + timedelta(seconds=lead)
         at_mono = time.monotonic() + (due - datetime.now(UTC)).total_seconds()
-        with Session(vigie.engine) as session:
-            session.execute(update(Post).where(col(Post.id).in_(ids)).values(publish_at=due))
-            session.commit()
-        for post_id in ids:
-            vigie.scheduler.at(JOB, job_id(post_id), due, post_id,
-                               grace=vigie.posts.publishing.stale_after)
+        due_together(vigie, ids, due)
         print(f"  all {posts} due at {due:%H:%M:%S.%f} UTC (T)")
         wait(lambda: notes_done(vigie.engine, posts), 120 + 3 * posts,
              "publishing: posts, thread reports and DMs")

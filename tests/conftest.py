@@ -13,17 +13,24 @@ from sqlalchemy import create_engine, inspect, make_url, text
 from sqlalchemy.engine import Engine
 
 from bot.clock import FrozenClock
-from bot.config import Config, load_config
+from bot.config import Config
 from bot.models import metadata
 from bot.scheduler import JOBSTORE_TABLE
-from bot.settings import Settings
 from bot.store import make_engine, upgrade
+from tests.support.newsroom import (  # re-exported: tests import them from here
+    ALERTS_SECRET,
+    BOT_TOKEN,
+    FIXTURES,
+    SIGNING_SECRET,
+    WEBHOOK_SECRET,
+    make_settings,
+    newsroom,
+    newsroom_environ,
+)
 
-FIXTURES = Path(__file__).parent / "fixtures"
-WEBHOOK_SECRET = "s3cr3t-for-the-monitoring-source"
-ALERTS_SECRET = "another-secret-for-alerts-source"
-SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-BOT_TOKEN = "xoxb-test"
+__all__ = ["ALERTS_SECRET", "BOT_TOKEN", "FIXTURES", "SIGNING_SECRET", "WEBHOOK_SECRET",
+           "make_settings"]
+
 PG_URL = os.environ.get("VIGIE_TEST_DATABASE_URL", "")
 
 
@@ -99,23 +106,9 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def config() -> Config:
-    return load_config(FIXTURES / "newsroom.toml")
+    return newsroom()
 
 
 @pytest.fixture
 def environ() -> dict[str, str]:
-    return {
-        "VIGIE_TEST_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "VIGIE_TEST_ALERTS_SECRET": ALERTS_SECRET,
-    }
-
-
-def make_settings(database_url: str, api_url: str = "http://127.0.0.1:9/api/") -> Settings:
-    return Settings(
-        slack_bot_token=BOT_TOKEN,  # type: ignore[arg-type]
-        slack_signing_secret=SIGNING_SECRET,  # type: ignore[arg-type]
-        slack_api_url=api_url,
-        database_url=database_url,
-        vigie_config=FIXTURES / "newsroom.toml",
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    return newsroom_environ()

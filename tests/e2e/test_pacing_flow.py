@@ -11,13 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from bot.app import Vigie
 from bot.posts.models import DraftIn, NoticeState, Post, PostDelivery, PostNotice, PostState
-from bot.posts.service import JOB, job_id
 from tests.e2e.conftest import StartVigie
+from tests.support.posts import due_together
 from tests.support.slack_server import SLACK_POSTING_RATE, FakeSlack
 
 AUTHOR = "U0CM"
@@ -45,16 +44,6 @@ def draft_and_approve(vigie: Vigie, count: int) -> list[int]:
         vigie.posts.desk.approve(int(post.id or 0), EDITOR, via="button")
         ids.append(int(post.id or 0))
     return ids
-
-
-def due_together(vigie: Vigie, ids: list[int], when: datetime) -> None:
-    """Move every post to the same instant, as if they had been planned for it."""
-    with Session(vigie.engine) as session:
-        session.execute(update(Post).where(col(Post.id).in_(ids)).values(publish_at=when))
-        session.commit()
-    for post_id in ids:
-        vigie.scheduler.at(JOB, job_id(post_id), when, post_id,
-                           grace=vigie.posts.publishing.stale_after)
 
 
 def metadata_ids(messages: list[dict[str, Any]], event_type: str) -> Counter[int]:

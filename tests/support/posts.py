@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
 
 from bot.clock import Clock
 from bot.config import Config, PostTarget
@@ -19,10 +21,14 @@ from bot.connectors.publishers import (
     PublishError,
     Publishers,
 )
+from bot.posts import service as posts_service
 from bot.posts.jobs import Publishing
-from bot.posts.models import DraftIn
+from bot.posts.models import DraftIn, Post
 from bot.posts.service import PostDesk
 from bot.reasons import Reason
+
+if TYPE_CHECKING:
+    from bot.app import Vigie
 
 EDITOR = "U0EDITOR"
 EDITOR2 = "U0EDITOR2"
@@ -194,3 +200,13 @@ def make_desk(engine: Engine, config: Config, clock: Clock, *,
 def a_draft(publish_at: datetime | None, *, text: str = "Ce soir, le grand débat.",
             targets: tuple[str, ...] = ("annonces",), **extra: Any) -> DraftIn:
     return DraftIn(text=text, targets=targets, publish_at=publish_at, **extra)
+
+
+def due_together(vigie: Vigie, ids: list[int], when: datetime) -> None:
+    """Move every post to the same instant, as if they had been planned for it."""
+    with Session(vigie.engine) as session:
+        session.execute(update(Post).where(col(Post.id).in_(ids)).values(publish_at=when))
+        session.commit()
+    for post_id in ids:
+        vigie.scheduler.at(posts_service.JOB, posts_service.job_id(post_id), when, post_id,
+                           grace=vigie.posts.publishing.stale_after)
