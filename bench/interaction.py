@@ -46,7 +46,7 @@ from bench._common import (  # noqa: E402
     newsroom,
     settings,
 )
-from bot.connectors.webhook import sign  # noqa: E402
+from bot.platforms.webhook.receiver import sign  # noqa: E402
 from tests.support.slack_driver import SlackDriver  # noqa: E402
 from tests.support.slack_server import FakeSlack  # noqa: E402
 

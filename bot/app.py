@@ -20,12 +20,8 @@ from sqlalchemy.engine import Engine
 
 from bot.approvals import Approvals, Reactions
 from bot.clock import Clock, SystemClock
-from bot.config import Config, source_secrets
-from bot.connectors.bluesky import BlueskyFetcher
+from bot.config import Config
 from bot.connectors.fetchers import Fetchers, PostFetcher
-from bot.connectors.mastodon import MastodonFetcher
-from bot.connectors.social_publishers import BlueskyTargetPublisher, MastodonTargetPublisher
-from bot.connectors.webhook import WebhookReceiver
 from bot.events import KEEP, EventLedger
 from bot.health import Health
 from bot.i18n import Locale
@@ -50,6 +46,7 @@ from bot.moderation.desks import Desks
 from bot.moderation.platforms import PlatformModerator
 from bot.moderation.service import Moderation
 from bot.people import Directory
+from bot.platforms.base import WebRoute
 from bot.posts.setup import PostsFeature, build_posts
 from bot.replies.setup import RepliesFeature, build_replies, reply_cards
 from bot.reports.exposure_sections import ExposureSections
@@ -82,7 +79,7 @@ class Vigie:
     intake: Intake
     relay: Relay
     relay_worker: RelayWorker
-    webhook: WebhookReceiver
+    web_routes: list[WebRoute]  # what the platforms serve on the HTTP edge (`bot.web`)
     events: EventLedger
     scheduler: Scheduler
     people: Directory
@@ -124,9 +121,9 @@ class Vigie:
         else:
             self.scheduler.cancel(TRENDS_JOB)
         self.posts.start(self.scheduler)
-        if self.listen is not None:  # each instance's status limit, before the first draft
-            threading.Thread(target=self.listen.mastodon.learn_limits, daemon=True,
-                             name="vigie-mastodon-limits").start()
+        if self.listen is not None:  # e.g. each Mastodon instance's status limit
+            for name, job in self.listen.platforms.background():
+                threading.Thread(target=job, daemon=True, name=f"vigie-{name}").start()
         self.moderate.desks.start()
         self.replies.start(self.scheduler)
         # Everything built so far lives as long as the process: keep it out of the
@@ -204,7 +201,7 @@ def build(
     moderation = Moderation(engine=engine, config=config, clock=clock, locale=locale,
                             slack=ui_slack, people=people, staff=qualifier.staff)
     moderation.refresh_card = qualifier.refresh_card
-    platforms = PlatformModerator(mastodon=listen.mastodon, bluesky=listen.bluesky, clock=clock)
+    platforms = PlatformModerator(listen.platforms.moderators())
     moderation_cards.can_act = platforms.can_act
     desks = Desks(engine=engine, config=config, clock=clock, locale=locale, slack=ui_slack,
                   people=people, moderation=moderation, qualifier=qualifier, scheduler=scheduler)
@@ -220,7 +217,6 @@ def build(
                         engine=engine, config=config, clock=clock,
                         schedule_sla=reminders.schedule, skip=moderation.round_robin_skip)))
     poller = listen.attach(engine=engine, config=config, intake=intake, clock=clock)
-    secrets = source_secrets(config, env)
     # Listeners wait on Slack and the database; more threads than Bolt's default 10
     # keep acks quick when many people click at once (bench/http_ack.py).
     listener_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt")
@@ -232,8 +228,7 @@ def build(
 
     scheduler.register("events.forget", forget_old_events)
     # Fetchers given by the caller (tests) first, then the platforms Vigie speaks.
-    post_fetchers = Fetchers([*fetchers, MastodonFetcher(listen.mastodon),
-                              BlueskyFetcher(listen.bluesky)])
+    post_fetchers = Fetchers([*fetchers, *listen.platforms.fetchers()])
     flags = Flags(engine=engine, config=config, intake=intake, slack=ui_slack,
                   people=people, fetchers=post_fetchers, clock=clock, locale=locale)
     scheduler.register("flags.sweep", flags.sweep)
@@ -263,8 +258,8 @@ def build(
                         publish_slack=publish_slack, ui_slack=ui_slack, people=people,
                         scheduler=scheduler)
     # Posts to the newsroom's social accounts speak through the clients listening built.
-    posts.publishers.register(MastodonTargetPublisher(listen.mastodon))
-    posts.publishers.register(BlueskyTargetPublisher(listen.bluesky, clock=clock))
+    for publisher in listen.platforms.publishers():
+        posts.publishers.register(publisher)
     # Posts and moderation's exposure figures in the App Home and the reports.
     posts_sections = PostsSections(engine=engine, config=config,
                                    workspace_url=reports.workspace_url, editors=people.editors)
@@ -275,7 +270,7 @@ def build(
         lambda post_id: dashboard.touch(posts_sections.people_to_refresh(post_id)))
     replies = build_replies(engine=engine, config=config, clock=clock, locale=locale,
                             qualifier=qualifier, cards=replies_card, people=people,
-                            slack=ui_slack, mastodon=listen.mastodon, bluesky=listen.bluesky,
+                            slack=ui_slack, repliers=listen.platforms.repliers(),
                             scheduler=scheduler)
     # One listener for reactions in the approvals channel, whatever asks for approval.
     approvals = Approvals(channel=config.channels.approvals, is_editor=people.is_editor,
@@ -293,8 +288,7 @@ def build(
         intake=intake,
         relay=relay,
         relay_worker=worker,
-        webhook=WebhookReceiver(config=config, secrets=secrets, intake=intake, clock=clock,
-                                sources=listen.catalog.source, environ=env),
+        web_routes=listen.platforms.routes(intake),
         events=events,
         scheduler=scheduler,
         people=people,

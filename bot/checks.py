@@ -76,35 +76,33 @@ def inspect(*, modes: tuple[Mode, ...], online: bool = True, schema: bool = True
 
 
 def source_problems(config: Config, environ: dict[str, str], notes: list[str]) -> list[Problem]:
-    """Read each feed once, ask each Mastodon instance who the token belongs to, and
-    open a session for each Bluesky account."""
-    from datetime import UTC, datetime
+    """Ask each source's platform what it checks (`Connection.check`: read each feed
+    once, ask each Mastodon instance who the token belongs to, open a session for each
+    Bluesky account…), then what each platform says of itself (`Connection.notes`)."""
+    from bot.clock import SystemClock
+    from bot.connectors import SourceFailure
+    from bot.platforms import PLATFORMS
+    from bot.platforms.base import Connected, Context
 
-    from bot.connectors import PollState, SourceFailure
-    from bot.connectors.bluesky import BlueskyClients
-    from bot.connectors.mastodon import MastodonClients, translated_errors
-    from bot.connectors.rss import RssConnector
-
+    connected = Connected(PLATFORMS, Context(config=config, environ=environ,
+                                             sources=lambda: tuple(config.sources),
+                                             clock=SystemClock()))
     problems = []
-    clients = MastodonClients(environ)
-    bluesky = BlueskyClients(environ)
     for index, source in enumerate(config.sources):
+        connection = connected.connection(source.type)
+        if connection is None or connection.check is None:
+            continue
         where = f"sources[{index}] ({source.id})"
         try:
-            if source.type == "rss":
-                fetched = RssConnector()(source, PollState(now=datetime.now(UTC), first=False))
-                notes.append(f"{source.id}: feed read, {len(fetched.mentions)} entries")
-            elif source.type == "mastodon" and environ.get(source.token_env or ""):
-                with translated_errors():
-                    me = clients.for_source(source).account_verify_credentials()
-                notes.append(f"{source.id}: Mastodon token of @{me['acct']}")
-            elif source.type == "bluesky" and environ.get(source.password_env or ""):
-                session = bluesky.login(source)
-                notes.append(f"{source.id}: Bluesky session for @{session.handle} "
-                             f"({session.did})")
+            note = connection.check(source)
         except SourceFailure as exc:
             problems.append(Problem(where, str(exc), "check the address, or turn the source "
                                     "off (enabled = false) until it works"))
+            continue
+        if note:
+            notes.append(f"{source.id}: {note}")
+    for _, connection in connected:
+        notes.extend(connection.notes())
     return problems
 
 

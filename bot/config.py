@@ -11,20 +11,22 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     StringConstraints,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from bot.platforms import PLATFORMS, names, platform
+from bot.platforms.base import Platform
 from bot.settings import ConfigurationError, Problem
 
 CHANNEL_ID = r"^[CGD][A-Z0-9]{2,}$"
@@ -80,7 +82,13 @@ class Account(_Strict):
     channel: ChannelId | None = None
 
 
-SourceType = Literal["webhook", "rss", "mastodon", "bluesky"]
+# The platforms' registry says which types of source exist and which keys each uses.
+if TYPE_CHECKING:
+    SourceType = str
+    TargetKind = str
+else:
+    SourceType = Literal[names()]
+    TargetKind = Literal[("slack", *(p.name for p in PLATFORMS if p.publishes))]
 # Sources Vigie has without configuration; routes may name them, [[sources]] may not.
 BUILTIN_SOURCES = {"slack": "mentions flagged from Slack (@vigie, shortcut, /vigie add)"}
 
@@ -90,26 +98,16 @@ MastodonNotification = Literal["mention", "quote", "status"]
 
 # Which optional keys each type of source uses; any other is a mistake worth reporting.
 SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
-    "webhook": ("secret_env",),
-    "rss": ("url", "interval", "backfill_hours"),
-    "mastodon": ("instance", "token_env", "interval", "notifications"),
-    "bluesky": ("handle", "password_env", "service", "interval"),
-}
-_REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
-    "webhook": (("secret_env", "the name of the environment variable holding its signing "
-                 "secret"),),
-    "rss": (("url", "the feed's http(s) address"),),
-    "mastodon": (("instance", "the instance's address, e.g. https://mastodon.social"),
-                 ("token_env", "the name of the environment variable holding the account's "
-                  "access token")),
-    "bluesky": (("handle", "the account's handle, e.g. matinale.bsky.social"),
-                ("password_env", "the name of the environment variable holding an app "
-                 "password")),
-}
+    p.name: tuple(f.key for f in p.source_fields) for p in PLATFORMS}
+_ALL_OPTIONAL = frozenset(key for keys in SOURCE_FIELDS.values() for key in keys)
 
 
 class Source(_Strict):
-    """Where mentions come from. Secrets are never here: `*_env` name the variables."""
+    """Where mentions come from. Secrets are never here: `*_env` name the variables.
+
+    The keys below are those of the platforms Vigie had first; a platform that needs
+    another declares it (`bot.platforms.base.SourceField`) and it is added to this model
+    below; read it with `setting`."""
 
     id: Slug
     type: SourceType
@@ -128,9 +126,9 @@ class Source(_Strict):
 
     @model_validator(mode="after")
     def _fields_fit_the_type(self) -> Source:
-        for key, what in _REQUIRED[self.type]:
-            if not getattr(self, key):
-                raise ValueError(f"a {self.type} source needs {key}, {what}")
+        for field in self.platform.source_fields:
+            if field.required and not getattr(self, field.key):
+                raise ValueError(f"a {self.type} source needs {field.key}, {field.required}")
         allowed = SOURCE_FIELDS[self.type]
         for key in sorted(self.model_fields_set):
             if key in _ALL_OPTIONAL and key not in allowed:
@@ -138,16 +136,39 @@ class Source(_Strict):
         return self
 
     @property
+    def platform(self) -> Platform:
+        found = platform(self.type)
+        assert found is not None, self.type  # `type` is checked against the registry
+        return found
+
+    @property
     def poll_every(self) -> int:
         """Seconds between two polls: the configured interval, else a polite default."""
-        return self.interval or {"rss": 300, "mastodon": 60, "bluesky": 60}.get(self.type, 300)
+        return self.interval or self.platform.poll_every
 
     @property
     def polled(self) -> bool:
-        return self.type != "webhook"
+        return self.platform.polled
+
+    def setting(self, key: str) -> Any:
+        """A key of the source's platform (`SourceField`), None when not given."""
+        return getattr(self, key, None)
 
 
-_ALL_OPTIONAL = frozenset(key for keys in SOURCE_FIELDS.values() for key in keys)
+def _with_platform_fields(base: type[Source]) -> type[Source]:
+    """`Source` with the keys platforms declare that it does not have yet."""
+    extra: dict[str, Any] = {}
+    for declared in PLATFORMS:
+        for field in declared.source_fields:
+            if field.key not in base.model_fields and field.annotation is not None:
+                extra.setdefault(field.key, (field.annotation, field.default))
+    if not extra:
+        return base
+    return create_model("Source", __base__=base, __module__=__name__, **extra)
+
+
+if not TYPE_CHECKING:
+    Source = _with_platform_fields(Source)
 
 
 class Route(_Strict):
@@ -316,7 +337,6 @@ class Replies(_Strict):
     schedule: dict[Slug, Annotated[str, StringConstraints(min_length=1, max_length=300)]] = {}
 
 
-TargetKind = Literal["slack", "mastodon", "bluesky"]
 REACTION = r"^[a-z0-9_+'-]{1,64}$"
 
 
@@ -552,48 +572,10 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return text
 
 
-def source_secrets(
-    config: Config, environ: Mapping[str, str] | None = None
-) -> dict[str, SecretStr]:
-    """Read each webhook source's secret from the environment variable it names."""
-    env = os.environ if environ is None else environ
-    secrets: dict[str, SecretStr] = {}
-    for source in config.sources:
-        if source.secret_env and env.get(source.secret_env):
-            secrets[source.id] = SecretStr(env[source.secret_env])
-    return secrets
-
-
 def secret_problems(config: Config, environ: Mapping[str, str] | None = None) -> list[Problem]:
+    """What is wrong, offline, with the variables the sources name (each platform says)."""
     env = os.environ if environ is None else environ
     problems = []
     for index, source in enumerate(config.sources):
-        if source.token_env and not env.get(source.token_env):
-            problems.append(Problem(
-                source.token_env, f"is not set; Mastodon source {source.id!r} "
-                f"(sources[{index}]) reads its access token there",
-                f"on {source.instance}: Preferences → Development → New application, scopes "
-                "read:notifications read:statuses (and write:statuses to reply), then copy "
-                "'Your access token'"))
-        if source.password_env and not env.get(source.password_env):
-            problems.append(Problem(
-                source.password_env, f"is not set; Bluesky source {source.id!r} "
-                f"(sources[{index}]) reads its app password there",
-                "in Bluesky: Settings → Privacy and security → App passwords → Add"))
-        if not source.secret_env:
-            continue
-        value = env.get(source.secret_env, "")
-        if not value:
-            problems.append(
-                Problem(
-                    source.secret_env,
-                    f"is not set; source {source.id!r} (sources[{index}]) needs it",
-                    "generate one with: python -c \"import secrets; print(secrets.token_hex(32))\" "
-                    "and give the same value to the tool that calls the webhook",
-                )
-            )
-        elif len(value) < 16:
-            problems.append(
-                Problem(source.secret_env, "is too short (at least 16 characters)", "")
-            )
+        problems.extend(source.platform.secret_problems(source, index, env))
     return problems

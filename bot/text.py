@@ -30,3 +30,11 @@ def keyword_pattern(keywords: list[str]) -> re.Pattern[str] | None:
         return None
     alternatives = "|".join(re.escape(fold(k.strip())) for k in sorted(keywords, key=len)[::-1])
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.UNICODE)
+
+
+def grapheme_length(text: str) -> int:
+    """User-perceived characters (extended grapheme clusters, UAX #29), as Bluesky and
+    Mastodon count them: 👩‍👩‍👧 or é written with a combining accent count once."""
+    import regex  # only drafts and replies count graphemes
+
+    return len(regex.findall(r"\X", text))

@@ -1,4 +1,5 @@
-"""The HTTP edge: `/slack/events`, `/ingest/{source_id}` and `/healthz` on Starlette.
+"""The HTTP edge: `/slack/events`, `/healthz`, and the platforms' routes (the webhook's
+`/ingest/{source_id}`, `bot.platforms`) on Starlette.
 
 Bolt's sync `App` and the SQLModel services are blocking code, so every request runs
 them on a worker thread (`run_in_threadpool`) and the event loop only moves bytes. This
@@ -31,10 +32,10 @@ from slack_bolt.response import BoltResponse
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.connectors.webhook import MAX_BODY_BYTES
+from bot.platforms.base import WebRequest, WebRoute
 from bot.slack_edge import MAX_BODY_BYTES as MAX_SLACK_BODY_BYTES
 from bot.slack_edge import Refused, check_signature
 from bot.slack_edge import parse as parse_slack_body
@@ -63,13 +64,6 @@ def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
                 **parts, "degraded": ([] if database else ["database"]) + degraded}
         return JSONResponse(body, status_code=200 if database else 503)
 
-    async def ingest(request: Request) -> Response:
-        body = await _read_capped(request, MAX_BODY_BYTES + 1)
-        status, payload = await run_in_threadpool(
-            vigie.webhook.receive, request.path_params["source_id"], request.headers, body
-        )
-        return JSONResponse(payload, status_code=status)
-
     async def slack(request: Request) -> Response:
         body = await _read_capped(request, MAX_SLACK_BODY_BYTES + 1)
         try:
@@ -93,11 +87,28 @@ def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/ingest/{source_id}", ingest, methods=["POST"]),
+        *(Route(route.path, _platform_endpoint(route), methods=list(route.methods))
+          for route in vigie.web_routes),
     ]
     if slack_events:
         routes.append(Route("/slack/events", slack, methods=["POST"]))
     return Starlette(routes=routes)
+
+
+def _platform_endpoint(route: WebRoute) -> Any:
+    """A platform's route (`bot.platforms.base.WebRoute`, e.g. the webhook's
+    `/ingest/{source_id}`): the raw body, capped, handled on a worker thread."""
+
+    async def endpoint(request: Request) -> Response:
+        body = await _read_capped(request, route.max_body + 1)
+        answer = await run_in_threadpool(route.handle, WebRequest(
+            method=request.method, path_params=dict(request.path_params),
+            query=dict(request.query_params), headers=request.headers, body=body))
+        if answer.text is not None:
+            return PlainTextResponse(answer.text, status_code=answer.status)
+        return JSONResponse(answer.json, status_code=answer.status)
+
+    return endpoint
 
 
 def _checked_slack_request(secret: SecretStr | None, request: Request, body: bytes

@@ -112,7 +112,7 @@ def register(app: App, vigie: Vigie, subcommands: dict[str, Subcommand]) -> None
             vigie.slack.update_modal(metadata["root"], routes_view(locale))
 
     # -- sources ------------------------------------------------------------------------------
-    @app.action(re.compile(rf"^{views.SOURCE_ADD}_(rss|mastodon|bluesky|webhook)$"))
+    @app.action(re.compile(rf"^{views.SOURCE_ADD}_({'|'.join(views.SOURCE_KINDS)})$"))
     def add_source(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
         user, locale = who(body)

@@ -39,6 +39,7 @@ from bot.config import Source
 from bot.connectors import Fetched, PollState, SourceFailure
 from bot.connectors.fetchers import FetchFailed
 from bot.mentions.models import Author, MentionIn, PlatformRef
+from bot.platforms.bluesky.text import MAX_BYTES, MAX_GRAPHEMES, grapheme_length
 from bot.reasons import Reason
 
 if TYPE_CHECKING:  # the atproto SDK (~1 s to import) is loaded when an account is first used
@@ -52,8 +53,6 @@ MAX_PAGES = 20  # 1,000 notifications between two polls before the oldest are sk
 FIRST_POLL_REACH = timedelta(hours=24)
 REASONS = ("mention", "reply", "quote")
 POST = "app.bsky.feed.post"
-MAX_GRAPHEMES = 300  # app.bsky.feed.post#text: maxGraphemes
-MAX_BYTES = 3000  # and maxLength, in UTF-8 bytes
 PUBLIC_APPVIEW = "https://public.api.bsky.app"  # Bluesky's AppView for signed-out reads
 USER_AGENT = "Vigie/0.1 (newsroom listening; atproto SDK)"
 REFUSED_LOGIN_PAUSE = 300.0  # seconds before the same refused password is tried again
@@ -514,14 +513,6 @@ class TextTooLong(PublishFailed):
         super().__init__(reason, retryable=False)
         self.length = length
         self.limit = limit
-
-
-def grapheme_length(text: str) -> int:
-    """What Bluesky counts against its 300 limit: user-perceived characters (extended
-    grapheme clusters, UAX #29), so 👩‍👩‍👧 or é written with a combining accent count once."""
-    import regex  # only drafts and replies count graphemes
-
-    return len(regex.findall(r"\X", text))
 
 
 def check_length(text: str) -> None:

@@ -1,9 +1,10 @@
-"""Publishers: how an approved post reaches one target (a Slack channel, Mastodon, Bluesky).
+"""Publishers: how an approved post reaches one target (a Slack channel, or a platform
+of `bot.platforms` that publishes: Mastodon, Bluesky…).
 
 Every platform sits behind the same small interface, so the publishing job never knows
-which one it talks to, and a connector (Mastodon, Bluesky) plugs in by registering itself
-for its target kind. Failures are sorted by what they mean for a job that must never
-publish twice:
+which one it talks to, and a platform's publisher (`Connection.publisher`) plugs in by
+registering itself for its target kind. Failures are sorted by what they mean for a job
+that must never publish twice:
 
 - `PublishRateLimited`: refused before anything happened; try again after `retry_after`
   (`paced`: Vigie's own pacing of a Slack channel, not the platform, held it back).
@@ -24,11 +25,14 @@ from typing import Protocol
 
 from bot.config import PostTarget
 from bot.connectors.doubt import Doubt
+from bot.platforms import PLATFORMS
 from bot.reasons import Reason
 
 # Text limits of each kind, used to check a draft even before its connector is installed.
-DEFAULT_LIMITS: dict[str, int] = {"slack": 3000, "mastodon": 500, "bluesky": 300}
-KIND_NAMES: dict[str, str] = {"slack": "Slack", "mastodon": "Mastodon", "bluesky": "Bluesky"}
+DEFAULT_LIMITS: dict[str, int] = {"slack": 3000, **{
+    p.name: p.text.limit for p in PLATFORMS if p.publishes and p.text is not None}}
+KIND_NAMES: dict[str, str] = {"slack": "Slack",
+                              **{p.name: p.label for p in PLATFORMS if p.publishes}}
 
 
 class PublishError(Exception):
@@ -124,6 +128,15 @@ class Publisher(Protocol):
         `bot.connectors.doubt.Unproven` when the answer cannot prove absence.
         """
         ...
+
+
+def outgoing_account(outgoing: Outgoing) -> str:
+    """The account a social target speaks for; a target without one is refused for good."""
+    account = outgoing.target.account
+    if not account:
+        raise PublishRejected(Reason("publish.no_account", target=outgoing.target.id),
+                              permanent=True)
+    return account
 
 
 class NoPublisher(PublishRejected):

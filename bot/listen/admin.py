@@ -12,6 +12,7 @@ from bot.config import Route, Source
 from bot.i18n import catalogue
 from bot.listen.catalog import Catalog, CatalogError, split_list
 from bot.people import Directory
+from bot.platforms import PLATFORMS
 
 
 class NotAnEditor(PermissionError):
@@ -107,10 +108,15 @@ class ListenAdmin:
 
     def missing_secret(self, source: Source) -> str | None:
         """The variable a new source names but the server does not have, to warn about."""
-        for name in (source.secret_env, source.token_env, source.password_env):
+        for field in source.platform.source_fields:
+            name = source.setting(field.key) if field.key.endswith("_env") else None
             if name and not self._environ.get(name):
-                return name
+                return str(name)
         return None
+
+
+# Keys a source may be refused for lacking, in the order the messages are searched.
+_REQUIRED_KEYS = tuple(f.key for p in PLATFORMS for f in p.source_fields if f.required)
 
 
 def _error_block(code: str) -> str:
@@ -135,7 +141,6 @@ def _source_errors(exc: ValidationError, locale: str) -> dict[str, str]:
         message = str(error["msg"]).removeprefix("Value error, ")
         field = str(error["loc"][0]) if error["loc"] else ""
         if not field:  # a rule about the whole source names its key first
-            field = next((k for k in ("url", "instance", "token_env", "handle", "password_env",
-                                      "secret_env") if k in message), "id")
+            field = next((k for k in _REQUIRED_KEYS if k in message), "id")
         errors[field] = _t(locale, "error_invalid", details=message)
     return errors

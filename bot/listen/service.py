@@ -12,9 +12,6 @@ from sqlalchemy.engine import Engine
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.connectors.bluesky import BlueskyClients, BlueskyConnector
-from bot.connectors.mastodon import MastodonClients, MastodonConnector
-from bot.connectors.rss import RssConnector
 from bot.listen.alerts import AlertWords
 from bot.listen.catalog import Catalog
 from bot.listen.notices import outbox_renderer
@@ -22,6 +19,8 @@ from bot.listen.outbox import Outbox
 from bot.listen.polling import Connector, Poller
 from bot.listen.spikes import Spikes
 from bot.mentions.pacing import ChannelPacer
+from bot.platforms import PLATFORMS
+from bot.platforms.base import Connected, Context
 from bot.slack import SlackGateway
 
 if TYPE_CHECKING:
@@ -39,19 +38,14 @@ class Listening:
     spikes: Spikes
     outbox: Outbox
     alerts: AlertWords
-    mastodon: MastodonClients
     environ: Mapping[str, str]
-    bluesky: BlueskyClients
+    platforms: Connected  # every platform's services, on the sources as they stand now
     poller: Poller | None = None
 
     def attach(self, *, engine: Engine, config: Config, intake: Intake, clock: Clock,
                connectors: Mapping[str, Connector] | None = None) -> Poller:
         """Build the poller once intake exists (intake needs the catalog first)."""
-        connectors = connectors or {
-            "rss": RssConnector(),
-            "mastodon": MastodonConnector(self.mastodon),
-            "bluesky": BlueskyConnector(self.bluesky),
-        }
+        connectors = connectors or self.platforms.pollers()
         self.poller = Poller(engine=engine, config=config, catalog=self.catalog, intake=intake,
                              clock=clock, connectors=connectors)
         return self.poller
@@ -60,8 +54,8 @@ class Listening:
 def listening(*, engine: Engine, config: Config, clock: Clock, slack: SlackGateway,
               locale: str, environ: Mapping[str, str], timeout: float = 10.0,
               pacer: ChannelPacer | None = None) -> Listening:
-    """`timeout`: seconds to wait for a Mastodon or Bluesky answer; `pacer`: the one every
-    other sender shares (built from `bursts.pace` when not given)."""
+    """`timeout`: seconds to wait for a platform's answer (Mastodon, Bluesky…); `pacer`:
+    the one every other sender shares (built from `bursts.pace` when not given)."""
     catalog = Catalog(engine=engine, config=config, clock=clock)
     pacer = pacer or ChannelPacer(engine, config.bursts.pace)
     return Listening(
@@ -71,7 +65,8 @@ def listening(*, engine: Engine, config: Config, clock: Clock, slack: SlackGatew
         outbox=Outbox(engine=engine, slack=slack, clock=clock, pacer=pacer,
                       render=outbox_renderer(engine, config, locale)),
         alerts=AlertWords(config.alerts),
-        mastodon=MastodonClients(environ, timeout=timeout, sources=catalog.sources),
         environ=environ,
-        bluesky=BlueskyClients(environ, timeout=timeout, sources=catalog.sources),
+        platforms=Connected(PLATFORMS, Context(config=config, environ=environ,
+                                               sources=catalog.sources, clock=clock,
+                                               timeout=timeout)),
     )

@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.config import SOURCE_FIELDS, Config, Route, Source
+from bot.config import Config, Route, Source
 from bot.i18n import catalogue
 from bot.listen.catalog import StoredRoute
 from bot.listen.models import ConfigChange, SourceState
+from bot.platforms import PLATFORMS, platform
 from bot.reasons import shown_reason
 from bot.slack_format import date, escape, escaped_within, mrkdwn, plain
 
@@ -24,6 +25,8 @@ ROUTE_ADD = "listen_route_add"
 SOURCE_MENU = "listen_source_menu"
 SOURCE_ADD = "listen_source_add"
 FIELD = "value"  # action_id of every input in the forms
+# The "Add …" buttons: every platform a source can be of (text: `listen.ui.add_<name>`).
+SOURCE_KINDS = tuple(p.name for p in sorted(PLATFORMS, key=lambda p: "push" in p.listens))
 
 
 def _t(locale: str, key: str, **params: object) -> str:
@@ -181,7 +184,7 @@ def sources_view(sources: Sequence[Source], states: Mapping[str, SourceState], c
         {"type": "actions", "block_id": "sources_actions", "elements": [
             {"type": "button", "action_id": f"{SOURCE_ADD}_{kind}", "value": kind,
              "text": plain(_t(locale, f"add_{kind}"))}
-            for kind in ("rss", "mastodon", "bluesky", "webhook")]},
+            for kind in SOURCE_KINDS]},
         {"type": "divider"},
     ]
     if not sources:
@@ -207,13 +210,6 @@ def sources_view(sources: Sequence[Source], states: Mapping[str, SourceState], c
     return _modal(_t(locale, "sources_title"), blocks, locale, callback_id=SOURCES_CALLBACK)
 
 
-_SOURCE_INPUTS = {
-    "url": "field_url", "interval": "field_interval", "instance": "field_instance",
-    "token_env": "field_token_env", "handle": "field_handle",
-    "password_env": "field_password_env", "service": "field_service",
-    "secret_env": "field_secret_env",
-}
-_REQUIRED_INPUTS = {"url", "instance", "token_env", "handle", "password_env", "secret_env"}
 
 
 def source_form(kind: str, config: Config, *, locale: str, root_view: str,
@@ -221,14 +217,16 @@ def source_form(kind: str, config: Config, *, locale: str, root_view: str,
     blocks: list[dict[str, Any]] = []
     if source is None:
         blocks.append(_text_input("id", _t(locale, "field_id"), optional=False))
-    for key in SOURCE_FIELDS[kind]:
-        if key not in _SOURCE_INPUTS:
+    found = platform(kind)
+    for field in found.source_fields if found else ():
+        if not field.in_form:
             continue
-        value = getattr(source, key) if source else None
+        key = field.key
+        value = source.setting(key) if source else None
         hint = _t(locale, "hint_env") if key.endswith("_env") else None
-        blocks.append(_text_input(key, _t(locale, _SOURCE_INPUTS[key]),
+        blocks.append(_text_input(key, _t(locale, f"field_{key}"),
                                   initial=str(value) if value else None,
-                                  optional=key not in _REQUIRED_INPUTS, hint=hint))
+                                  optional=not field.required, hint=hint))
     if config.accounts:
         element: dict[str, Any] = {"type": "static_select", "action_id": FIELD,
                                    "options": [_option(a.name, a.id) for a in config.accounts]}

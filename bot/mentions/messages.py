@@ -21,14 +21,12 @@ from bot.config import Config
 from bot.i18n import catalogue
 from bot.listen.messages import alert_banner
 from bot.mentions.models import Category, Mention, Priority, Sentiment, Status
+from bot.platforms import PLATFORMS
+from bot.platforms.base import Platform
 from bot.slack_format import Message, date, escape, escaped_within, link, mrkdwn, plain
 
-PLATFORM_EMOJI = {
-    "mastodon": ":elephant:",
-    "bluesky": ":butterfly:",
-    "rss": ":newspaper:",
-    "web": ":globe_with_meridians:",
-}
+PLATFORM_EMOJI = {"web": ":globe_with_meridians:",
+                  **{p.name: p.emoji for p in PLATFORMS if p.emoji != Platform.emoji}}
 BODY_LIMIT = 2900  # Slack refuses section text over 3000 characters.
 CARD_EVENT_TYPE = "vigie_mention"
 ACTION_PREFIX = "qualify."

@@ -30,9 +30,11 @@ from bot.moderation.models import (
     Offender,
     SavedMention,
 )
+from bot.platforms import PLATFORMS
 from bot.slack_format import Message
 
-MODERATED_PLATFORMS = ("mastodon", "bluesky")
+# Platforms where moderation actions exist at all (`Platform.moderation`).
+MODERATED_PLATFORMS = tuple(p.name for p in PLATFORMS if p.moderation)
 
 
 class ModerationCards:

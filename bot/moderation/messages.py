@@ -23,6 +23,7 @@ from bot.moderation.models import (
     ModerationAction,
     Offender,
 )
+from bot.platforms import PLATFORMS
 from bot.slack_format import Message, date, escape, escaped_within, link, mrkdwn, plain
 
 PREFIX = "moderate."
@@ -34,7 +35,7 @@ COMMENT_BLOCK, COMMENT_ID = "comment", "comment"
 DESK_BLOCK, DESK_ID = "desk", "desk"
 NOTE_BLOCK, NOTE_ID = "note", "note"
 TEXT_LIMIT = 2900
-PLATFORM_NAMES = {"mastodon": "Mastodon", "bluesky": "Bluesky"}
+PLATFORM_NAMES = {p.name: p.label for p in PLATFORMS if p.moderation}
 
 
 def _t(locale: str, key: str, **params: object) -> str:

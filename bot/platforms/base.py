@@ -85,6 +85,7 @@ class SourceField:
     required: str | None = None
     annotation: Any = None
     default: Any = None
+    in_form: bool = True  # asked in the Slack form (label: `listen.ui.field_<key>`)
 
 
 @dataclass(frozen=True)
@@ -263,8 +264,9 @@ class Connected:
     def moderators(self) -> dict[str, Moderator]:
         return {p.name: c.moderator for p, c in self if c.moderator is not None}
 
-    def background(self) -> list[Callable[[], None]]:
-        return [job for _, c in self for job in c.background]
+    def background(self) -> list[tuple[str, Callable[[], None]]]:
+        """(platform name, job) for what runs once on a thread at start."""
+        return [(p.name, job) for p, c in self for job in c.background]
 
 
 def _check_declarations(platform: Platform, connection: Connection) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.i18n import catalogue
 from bot.mentions.models import Mention
+from bot.platforms import platform
 from bot.reasons import shown_reason
 from bot.replies.models import Reply, ReplyKind, ReplyState, ReplyTemplateRevision
 from bot.replies.platforms import Target
@@ -215,11 +216,10 @@ def _how_line(form: ReplyForm, locale: str) -> str:
     if target.kind == ReplyKind.BY_HAND:
         return ":memo: " + _t(locale, f"modal.by_hand.{target.by_hand_reason or 'platform'}",
                               platform=escape(target.platform), account=escape(form.account))
-    if target.kind == ReplyKind.MASTODON:
-        visibility = _t(locale, f"modal.visibility.{target.visibility or 'default'}")
-        return ":elephant: " + _t(locale, "modal.how_mastodon", visibility=visibility,
-                                  account=escape(form.account))
-    return ":butterfly: " + _t(locale, "modal.how_bluesky", account=escape(form.account))
+    speaker = platform(str(target.kind))
+    visibility = _t(locale, f"modal.visibility.{target.visibility or 'default'}")
+    return f"{speaker.emoji if speaker else ':speech_balloon:'} " + _t(
+        locale, f"modal.how_{target.kind}", visibility=visibility, account=escape(form.account))
 
 
 def template_options(templates: Iterable[ReplyTemplate], locale: str

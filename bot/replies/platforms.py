@@ -1,15 +1,5 @@
-"""Where an answer goes: back to the mention's own platform when Vigie can speak there,
-otherwise "by hand" with the text ready to copy.
-
-Mastodon: a reply to the status (`in_reply_to_id`), with the mention's visibility and an
-`Idempotency-Key` that is the reply's own, so sending it again after a lost answer
-cannot make a second post (Mastodon keeps the key for an hour). The author's handle is
-put in front when the text does not name them, as Mastodon's own compose box does:
-without it a reply to a direct message reaches nobody. Length is counted the way
-Mastodon counts (links as 23 characters, remote handles without their domain).
-
-Bluesky: a reply with the root/parent refs kept on the mention, and a record key fixed
-from the reply, so sending it again finds the post already made instead of a double.
+"""Where an answer goes: back to the mention's own platform when Vigie can speak there
+(its `Replier`, `bot.platforms`), otherwise "by hand" with the text ready to copy.
 
 Errors are sorted by what happens next: `SendFailed` (certainly not sent; the reason
 says why, retrying may work) or `SendUnconfirmed` (it may be on the platform: a server
@@ -21,44 +11,30 @@ scheduled posts).
 from __future__ import annotations
 
 import logging
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from datetime import timedelta
+from typing import TYPE_CHECKING, NamedTuple
 
 from bot.config import Config
-from bot.connectors import SourceFailure
-from bot.connectors.bluesky import (
-    MAX_GRAPHEMES,
-    BlueskyClients,
-    BlueskyPublisher,
-    PublishFailed,
-    PublishUnconfirmed,
-    grapheme_length,
-    record_key,
-)
-from bot.connectors.doubt import BLUESKY, MASTODON, Doubt
-from bot.connectors.mastodon import (
-    DEFAULT_MAX_CHARACTERS,
-    MastodonClients,
-    find_status,
-    write_outcome,
-)
+from bot.connectors.doubt import Doubt
 from bot.mentions.models import Mention
+from bot.platforms import label, platform
 from bot.reasons import Reason
 from bot.replies.models import Reply, ReplyKind
+from bot.text import grapheme_length
 
-if TYPE_CHECKING:  # Mastodon.py is imported when an account is first used (start-up cost)
-    from mastodon import Mastodon, MastodonError
+if TYPE_CHECKING:
+    from bot.platforms.base import Replier, TextRules
 
 log = logging.getLogger(__name__)
 
 # Platforms Vigie cannot answer on, but whose limit is worth showing to whoever copies.
 BY_HAND_LIMITS = {"x": 280, "twitter": 280, "threads": 500, "instagram": 2200,
                   "linkedin": 1250, "youtube": 10_000}
-PLATFORM_NAMES = {"mastodon": "Mastodon", "bluesky": "Bluesky", "rss": "RSS", "web": "Web",
-                  "x": "X", "twitter": "X", "threads": "Threads", "instagram": "Instagram",
-                  "facebook": "Facebook", "linkedin": "LinkedIn", "youtube": "YouTube",
-                  "slack": "Slack"}
+# A reply of a kind no platform answers any more (e.g. one removed from the registry):
+# never sent again by itself.
+UNKNOWN = Doubt("unknown", window=timedelta(minutes=15), resend_when_absent=False)
 
 
 class Sent(NamedTuple):
@@ -88,7 +64,9 @@ class SendUnconfirmed(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """How a mention can be answered, and what counts against which limit."""
+    """How a mention can be answered, and what counts against which limit. `kind` is
+    the platform that sends it (`ReplyKind.BY_HAND`: a person copies it); its text rules
+    (`Platform.reply_rules`) say how the text counts."""
 
     kind: ReplyKind
     platform: str  # display name
@@ -114,232 +92,66 @@ class Target:
             return None
         if not self.prefix:
             return self.limit
-        if self.kind == ReplyKind.MASTODON and (own := _OWN_PREFIX.fullmatch(self.prefix)):
-            # Vigie's own "@user@instance " counts as "@user " on Mastodon: no need to load
-            # Mastodon.py (a newsroom without Mastodon checks its templates at start).
-            return self.limit - len(own.group(1)) - 2
+        rules = self._rules()
+        if rules is not None and rules.count_prefix is not None:
+            return self.limit - rules.count_prefix(self.prefix)
         return self.limit - self._count(self.prefix)
 
-    def _count(self, text: str) -> int:
-        if self.kind == ReplyKind.MASTODON:
-            from mastodon import Mastodon
+    def _rules(self) -> TextRules | None:
+        speaker = platform(str(self.kind))
+        return speaker.reply_rules() if speaker is not None else None
 
-            return int(Mastodon.get_status_length(text))
-        return grapheme_length(text)
+    def _count(self, text: str) -> int:
+        rules = self._rules()
+        return rules.count(text) if rules is not None else grapheme_length(text)
 
     def too_long(self, text: str) -> bool:
         if self.limit is None:
             return False
-        if self.kind == ReplyKind.BLUESKY and len(self.final_text(text).encode()) > 3000:
+        rules = self._rules()
+        if rules is not None and rules.max_bytes is not None and \
+                len(self.final_text(text).encode()) > rules.max_bytes:
             return True
         return self.length(text) > self.limit
 
 
-class Platforms:
-    """Resolves each mention's `Target` and sends replies through the connectors."""
+def by_hand(mention: Mention, reason: str) -> Target:
+    """A person sends it: the text is ready to copy, with the platform's usual limit."""
+    name = mention.platform
+    return Target(ReplyKind.BY_HAND, label(name), BY_HAND_LIMITS.get(name),
+                  by_hand_reason=reason)
 
-    def __init__(self, *, config: Config, mastodon: MastodonClients, bluesky: BlueskyClients,
-                 bluesky_publisher: BlueskyPublisher) -> None:
+
+class Platforms:
+    """Resolves each mention's `Target` and sends replies through the platform's
+    `Replier` (`bot.platforms`): those that cannot reply have none."""
+
+    def __init__(self, *, config: Config, repliers: Mapping[str, Replier]) -> None:
         self._config = config
-        self._mastodon = mastodon
-        self._bluesky = bluesky
-        self._bluesky_publisher = bluesky_publisher
+        self._repliers = dict(repliers)
 
     def target(self, mention: Mention) -> Target:
-        platform = mention.platform
-        name = PLATFORM_NAMES.get(platform, platform.capitalize())
-        account = mention.account_id
-        if platform == "mastodon":
-            if not mention.platform_ref:
-                return self._by_hand(mention, "no_ref")
-            if not account or not self._has_mastodon(account):
-                return self._by_hand(mention, "no_account")
-            handle = mastodon_handle(mention.author_handle)
-            return Target(ReplyKind.MASTODON, name, self._mastodon_limit(account),
-                          prefix=f"{handle} " if handle else "", visibility=mention.visibility)
-        if platform == "bluesky":
-            if not (mention.platform_ref and mention.platform_cid):
-                return self._by_hand(mention, "no_ref")
-            if not account or self._bluesky.for_account(account) is None:
-                return self._by_hand(mention, "no_account")
-            return Target(ReplyKind.BLUESKY, name, MAX_GRAPHEMES)
-        return self._by_hand(mention, "platform")
+        replier = self._repliers.get(mention.platform)
+        return replier.target(mention) if replier else by_hand(mention, "platform")
 
-    def _has_mastodon(self, account: str) -> bool:
-        try:
-            return self._mastodon.for_account(account) is not None
-        except SourceFailure:
-            return True  # configured, but its token is missing: sending will say so
-
-    def _mastodon_limit(self, account: str) -> int:
-        try:
-            found = self._mastodon.for_account(account)
-        except SourceFailure:
-            found = None
-        return self._mastodon.max_characters(found[0]) if found else DEFAULT_MAX_CHARACTERS
-
-    @staticmethod
-    def _by_hand(mention: Mention, reason: str) -> Target:
-        platform = mention.platform
-        return Target(ReplyKind.BY_HAND, PLATFORM_NAMES.get(platform, platform.capitalize()),
-                      BY_HAND_LIMITS.get(platform), by_hand_reason=reason)
-
-    # -- sending ------------------------------------------------------------------------------
     def send(self, reply: Reply, mention: Mention) -> Sent:
         """Send `reply.text` as an answer to `mention`. Raises `SendFailed` or
         `SendUnconfirmed`."""
-        language = reply.template.split("/")[0] if reply.template else None
-        if reply.kind == ReplyKind.MASTODON:
-            return self._send_mastodon(reply, mention, language)
-        if reply.kind == ReplyKind.BLUESKY:
-            return self._send_bluesky(reply, mention, language)
-        raise SendFailed(Reason("reply.by_hand", kind=str(reply.kind)), retryable=False)
+        return self._replier(reply).send(reply, mention)
 
     def doubt(self, reply: Reply) -> Doubt:
         """How an unknown outcome of this reply's platform is settled."""
-        return BLUESKY if reply.kind == ReplyKind.BLUESKY else MASTODON
+        replier = self._repliers.get(str(reply.kind))
+        return replier.doubt if replier else UNKNOWN
 
     def find(self, reply: Reply, mention: Mention) -> Sent | None:
         """The reply on its platform if it is there; None if it certainly is not. Raises
         `SendFailed` when the platform cannot be asked, and `Unproven` when the answer
         cannot prove absence."""
-        if reply.kind == ReplyKind.BLUESKY:
-            try:
-                found = self._bluesky_publisher.find(reply.account_id or "", _rkey(reply))
-            except PublishFailed as exc:
-                raise SendFailed(exc.reason) from None
-            return Sent(found.uri, found.url) if found is not None else None
-        if reply.kind != ReplyKind.MASTODON or reply.attempted_at is None:
+        return self._replier(reply).find(reply, mention)
+
+    def _replier(self, reply: Reply) -> Replier:
+        replier = self._repliers.get(str(reply.kind))
+        if replier is None:
             raise SendFailed(Reason("reply.by_hand", kind=str(reply.kind)), retryable=False)
-        from mastodon import MastodonError
-
-        client = self._mastodon_client(reply)
-        try:
-            status = find_status(client, text=reply.text, since=reply.attempted_at,
-                                 in_reply_to=mention.platform_ref or "")
-        except MastodonError as exc:
-            failure = _mastodon_failure(exc)
-            raise SendFailed(failure.reason) from None
-        if status is None:
-            return None
-        url = status.get("url") or status.get("uri")
-        return Sent(str(status["id"]), str(url) if url else None)
-
-    def _mastodon_client(self, reply: Reply) -> Mastodon:
-        try:
-            found = self._mastodon.for_account(reply.account_id or "")
-        except SourceFailure as failure:
-            raise SendFailed(failure.reason, retryable=False) from None
-        if found is None:
-            raise SendFailed(Reason("reply.no_mastodon_account", account=reply.account_id or ""),
-                             retryable=False)
-        return found[1]
-
-    def _send_mastodon(self, reply: Reply, mention: Mention, language: str | None) -> Sent:
-        client = self._mastodon_client(reply)
-        kwargs: dict[str, Any] = {"in_reply_to_id": mention.platform_ref,
-                                  "idempotency_key": reply.key}
-        if mention.visibility:
-            kwargs["visibility"] = mention.visibility
-        if language:
-            kwargs["language"] = language
-        from mastodon import MastodonError
-
-        try:
-            status = client.status_post(reply.text, **kwargs)
-        except MastodonError as exc:
-            raise _mastodon_failure(exc) from None
-        url = status.get("url") or status.get("uri")
-        return Sent(str(status["id"]), str(url) if url else None)
-
-    def _send_bluesky(self, reply: Reply, mention: Mention, language: str | None) -> Sent:
-        parent_uri, parent_cid = mention.platform_ref or "", mention.platform_cid or ""
-        try:
-            published = self._bluesky_publisher.reply(
-                reply.account_id or "", reply.text, parent_uri, parent_cid,
-                mention.root_ref or parent_uri, mention.root_cid or parent_cid,
-                langs=[language] if language else None, rkey=_rkey(reply))
-        except PublishUnconfirmed as exc:
-            raise SendUnconfirmed(exc.reason, answered=exc.answered) from None
-        except PublishFailed as exc:
-            raise SendFailed(exc.reason, retryable=exc.retryable) from None
-        return Sent(published.uri, published.url)
-
-
-_ACCT = re.compile(r"^@?([A-Za-z0-9_]+)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})$")
-_PROFILE = re.compile(r"^https?://([A-Za-z0-9.-]+)/@([A-Za-z0-9_]+)/?$")
-_OWN_PREFIX = re.compile(r"@([A-Za-z0-9_]+)(?:@[A-Za-z0-9.-]+[A-Za-z0-9])? ")  # as built above
-
-
-def mastodon_handle(author: str) -> str | None:
-    """`@user@instance` from what a source gave (`@user@instance`, `user@instance`, or a
-    profile URL); None when it is none of those, so nothing wrong is put in front."""
-    author = author.strip()
-    if match := _ACCT.match(author):
-        return f"@{match.group(1)}@{match.group(2)}"
-    if match := _PROFILE.match(author):
-        return f"@{match.group(2)}@{match.group(1)}"
-    return None
-
-
-def _rkey(reply: Reply) -> str:
-    """The reply's record key on Bluesky: the same for every attempt."""
-    return record_key(reply.created_at, reply.key)
-
-
-def _mastodon_failure(exc: MastodonError) -> SendFailed | SendUnconfirmed:
-    """Mastodon.py's exception, sorted: did the status possibly get created?"""
-    from mastodon import (
-        MastodonAPIError,
-        MastodonNetworkError,
-        MastodonNotFoundError,
-        MastodonRatelimitError,
-        MastodonUnauthorizedError,
-    )
-
-    if isinstance(exc, MastodonRatelimitError):
-        return SendFailed(Reason("reply.mastodon_rate_limited"))
-    outcome = write_outcome(exc)
-    if outcome == "answered":
-        return SendUnconfirmed(Reason("mastodon.http_status", status=_status(exc)),
-                               answered=True)
-    if outcome == "lost":
-        if isinstance(exc, MastodonNetworkError):
-            return SendUnconfirmed(Reason("reply.mastodon_no_answer",
-                                          error=_name(exc.__context__)))
-        if isinstance(exc, MastodonAPIError):  # a gateway's 502 or 504
-            return SendUnconfirmed(Reason("reply.mastodon_gateway", status=_status(exc)))
-        return SendUnconfirmed(Reason("mastodon.other", error=type(exc).__name__))
-    if isinstance(exc, MastodonNetworkError):  # the connection was never made
-        return SendFailed(Reason("mastodon.unreachable", error=_name(exc.__context__)))
-    if isinstance(exc, MastodonUnauthorizedError):
-        return SendFailed(Reason("reply.mastodon_token_refused"), retryable=False)
-    if isinstance(exc, MastodonNotFoundError):
-        return SendFailed(Reason("reply.post_gone"), retryable=False)
-    if _status(exc) == "503":
-        return SendFailed(Reason("mastodon.http_status", status="503"))
-    if isinstance(exc, MastodonAPIError):
-        detail = _detail(exc)
-        reason = (Reason("reply.mastodon_refused_detail", status=_status(exc), detail=detail)
-                  if detail else Reason("reply.mastodon_refused", status=_status(exc)))
-        return SendFailed(reason, retryable=False)
-    return SendFailed(Reason("mastodon.other", error=type(exc).__name__))
-
-
-def _name(cause: BaseException | None) -> str:
-    import requests
-
-    if isinstance(cause, requests.exceptions.Timeout):
-        return "timeout"
-    return type(cause).__name__ if cause else "network"
-
-
-def _status(exc: BaseException) -> str:
-    args = tuple(exc.args)
-    return str(args[1]) if len(args) > 1 else "?"
-
-
-def _detail(exc: BaseException) -> str:
-    args = tuple(exc.args)
-    detail = str(args[3]) if len(args) > 3 and args[3] else ""
-    return detail[:200]
+        return replier

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -9,11 +10,10 @@ from sqlalchemy.engine import Engine
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.connectors.bluesky import BlueskyClients, BlueskyPublisher
-from bot.connectors.mastodon import MastodonClients
 from bot.i18n import Locale
 from bot.mentions.qualify import Qualifier
 from bot.people import Directory
+from bot.platforms.base import Replier
 from bot.replies.platforms import Platforms
 from bot.replies.service import SWEEP_JOB, ReplyCards, ReplyDesk
 from bot.replies.templates import TemplateLibrary
@@ -40,13 +40,12 @@ def reply_cards(*, engine: Engine, config: Config, locale: Locale) -> ReplyCards
 
 def build_replies(*, engine: Engine, config: Config, clock: Clock, locale: Locale,
                   qualifier: Qualifier, cards: ReplyCards, people: Directory,
-                  slack: SlackGateway, mastodon: MastodonClients, bluesky: BlueskyClients,
+                  slack: SlackGateway, repliers: Mapping[str, Replier],
                   scheduler: Scheduler) -> RepliesFeature:
     library = TemplateLibrary(engine=engine, clock=clock, timezone=config.newsroom.timezone,
                               samples=lambda template_locale: sample_contexts(
                                   config, template_locale))
-    platforms = Platforms(config=config, mastodon=mastodon, bluesky=bluesky,
-                          bluesky_publisher=BlueskyPublisher(bluesky, clock=clock))
+    platforms = Platforms(config=config, repliers=repliers)
     desk = ReplyDesk(engine=engine, config=config, clock=clock, locale=locale,
                      qualifier=qualifier, platforms=platforms, library=library, people=people,
                      slack=slack, cards=cards)

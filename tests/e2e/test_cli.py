@@ -169,7 +169,7 @@ def test_vigie_serve_process_relays_a_webhook_mention(workdir: Path, slack: Fake
                            "author": {"handle": "@fan@x.example"},
                            "created_at": "2026-11-02T07:00:00Z"}).encode()
         sent_at = int(time.time())
-        from bot.connectors.webhook import sign
+        from bot.platforms.webhook.receiver import sign
 
         response = httpx.post(f"http://127.0.0.1:{port}/ingest/monitoring", content=body,
                               headers={"X-Vigie-Timestamp": str(sent_at),

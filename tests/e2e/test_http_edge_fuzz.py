@@ -338,7 +338,7 @@ def test_webhook_survives_mutated_requests(edge: Edge, raw: bytes, source: str,
                                            extra: dict[str, str]) -> None:
     """Mutated mentions on /ingest never get a 5xx or a traceback, and only a 200/201
     stores anything."""
-    from bot.connectors.webhook import sign as sign_webhook
+    from bot.platforms.webhook.receiver import sign as sign_webhook
 
     headers: dict[str, str | bytes] = {key: value for key, value in extra.items()
                                        if not key.startswith("X-Vigie")}

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.connectors.webhook import sign
+from bot.platforms.webhook.receiver import sign
 from bot.scheduler import JOBSTORE_TABLE
 from bot.store import at_head, make_engine
 from tests.conftest import BOT_TOKEN, FIXTURES, SIGNING_SECRET

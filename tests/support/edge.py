@@ -17,8 +17,8 @@ import httpx
 from sqlalchemy import func, select
 
 from bot.app import Vigie
-from bot.connectors.webhook import sign as sign_webhook
 from bot.models import metadata
+from bot.platforms.webhook.receiver import sign as sign_webhook
 from bot.web import create_web_app
 from tests.support.slack_driver import SlackDriver
 

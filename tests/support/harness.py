@@ -12,7 +12,7 @@ import httpx
 import uvicorn
 
 from bot.app import Vigie
-from bot.connectors.webhook import sign
+from bot.platforms.webhook.receiver import sign
 from bot.web import create_web_app
 
 

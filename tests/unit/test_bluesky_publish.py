@@ -12,17 +12,16 @@ import pytest
 from bot.clock import FrozenClock
 from bot.config import Source
 from bot.connectors.bluesky import (
-    MAX_GRAPHEMES,
     BlueskyClients,
     BlueskyFetcher,
     BlueskyPublisher,
     PublishFailed,
     PublishUnconfirmed,
     TextTooLong,
-    grapheme_length,
     record_key,
 )
 from bot.connectors.fetchers import Fetchers, FetchFailed, PostFetcher
+from bot.platforms.bluesky.text import MAX_GRAPHEMES, grapheme_length
 from tests.support.bluesky_server import FakeBluesky
 
 PASSWORD_ENV = "VIGIE_TEST_BSKY_PASSWORD"

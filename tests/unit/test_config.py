@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_config, secret_problems, source_secrets
+from bot.config import load_config, secret_problems
+from bot.platforms.webhook.receiver import source_secrets
 from bot.settings import ConfigurationError
 
 GOOD = """

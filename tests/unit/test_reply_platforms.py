@@ -15,6 +15,8 @@ from bot.config import Config, Source
 from bot.connectors.bluesky import BlueskyClients, BlueskyPublisher
 from bot.connectors.mastodon import MastodonClients
 from bot.mentions.models import Mention
+from bot.platforms.bluesky.replies import BlueskyReplier
+from bot.platforms.mastodon.replies import MastodonReplier
 from bot.replies.models import Reply, ReplyKind, ReplyState
 from bot.replies.platforms import Platforms, SendFailed, SendUnconfirmed, Target
 from tests.support.mastodon_server import FakeMastodon
@@ -33,15 +35,17 @@ def a_mention(**fields: Any) -> Mention:
     return Mention(**values)
 
 
-def platforms_for(config: Config, instance: str, *, timeout: float = 1.0) -> Platforms:
+def platforms_for(config: Config, instance: str, *, timeout: float = 1.0,
+                  token: str = "token-matinale") -> Platforms:
     source = Source.model_validate({"id": "masto", "type": "mastodon", "account": "matinale",
                                     "instance": instance, "token_env": TOKEN_ENV})
     config = config.model_copy(update={"sources": [source]})
-    environ = {TOKEN_ENV: "token-matinale"}
+    environ = {TOKEN_ENV: token} if token else {}
     mastodon = MastodonClients(environ, timeout=timeout, sources=lambda: tuple(config.sources))
     bluesky = BlueskyClients(environ, sources=lambda: tuple(config.sources))
-    return Platforms(config=config, mastodon=mastodon, bluesky=bluesky,
-                     bluesky_publisher=BlueskyPublisher(bluesky))
+    return Platforms(config=config, repliers={
+        "mastodon": MastodonReplier(mastodon),
+        "bluesky": BlueskyReplier(bluesky, BlueskyPublisher(bluesky))})
 
 
 @pytest.fixture
@@ -171,7 +175,6 @@ def test_a_refused_connection_failed_but_a_timeout_may_have_sent(
 
 def test_a_missing_token_is_a_failure_that_says_which_variable(config: Config) -> None:
     """The account is configured but its token variable is empty: said plainly."""
-    platforms = platforms_for(config, "https://pouet.example")
-    platforms._mastodon.environ = {}
+    platforms = platforms_for(config, "https://pouet.example", token="")
     with pytest.raises(SendFailed, match=f"the environment variable {TOKEN_ENV} is not set"):
         platforms.send(a_reply(), a_mention())

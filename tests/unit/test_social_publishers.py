@@ -24,11 +24,9 @@ from bot.connectors.publishers import (
     PublishRejected,
     PublishUnavailable,
 )
-from bot.connectors.social_publishers import (
-    BlueskyTargetPublisher,
-    MastodonTargetPublisher,
-    mastodon_length,
-)
+from bot.platforms.bluesky.publish import BlueskyTargetPublisher
+from bot.platforms.mastodon.publish import MastodonTargetPublisher
+from bot.platforms.mastodon.text import mastodon_length
 from bot.posts.jobs import Publishing
 from bot.posts.models import DeliveryState, DraftForm, PostDelivery
 from bot.posts.service import PostDesk, job_id

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.connectors.webhook import WebhookRejected, parse, sign, verify
+from bot.platforms.webhook.receiver import WebhookRejected, parse, sign, verify
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 TS = int(NOW.timestamp())

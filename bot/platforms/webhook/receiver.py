@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -111,6 +112,18 @@ def _nul_field(raw: dict[str, Any]) -> str | None:
         elif isinstance(item, list):
             stack.extend((f"{path}.{index}", value) for index, value in enumerate(item))
     return None
+
+
+def source_secrets(
+    config: Config, environ: Mapping[str, str] | None = None
+) -> dict[str, SecretStr]:
+    """Read each webhook source's secret from the environment variable it names."""
+    env = os.environ if environ is None else environ
+    secrets: dict[str, SecretStr] = {}
+    for source in config.sources:
+        if source.secret_env and env.get(source.secret_env):
+            secrets[source.id] = SecretStr(env[source.secret_env])
+    return secrets
 
 
 class WebhookReceiver:

@@ -1,51 +1,25 @@
-"""Publishers for the newsroom's social accounts: a post target of kind `mastodon` or
-`bluesky` speaks as one of the `[[accounts]]`, through the client that listening already
-built for that account (`MastodonClients`, `BlueskyClients`).
+"""Publishing approved posts to a Mastodon account (a post target of kind `mastodon`),
+through the client listening already built for that account (`MastodonClients`).
 
-Both sort every failure into what the publishing job needs to stay exactly-once
-(see `bot.connectors.publishers`): refused before anything happened (retry later, or
-never), or *may have gone out* (`PublishOutcomeUnknown`: looked up with `find`, never
-resent blindly).
-
-How each one finds an earlier attempt after an unknown outcome, and why sending again
-(`bot.connectors.doubt`) cannot make a second post:
-
-- **Bluesky**: the record key is ours, derived from the delivery's key and its first
-  attempt's start, the same for every attempt. `find` is one exact
-  `com.atproto.repo.getRecord`, and a resend under that key cannot make a second post:
-  a repo holds one record per key (the PDS refuses the second; `BlueskyPublisher` then
-  hands back the one already there).
-- **Mastodon**: `status_post` sends `Outgoing.key` as the `Idempotency-Key`, the same for
-  every attempt; the instance keeps it an hour after creating the status and answers a
-  resend with that status. The key cannot be *asked* about, so `find` reads the account's
-  own recent statuses (not replies, not boosts) since shortly before the attempt and
-  compares their source text with ours (`bot.connectors.mastodon.find_status`).
+Every failure is sorted into what the publishing job needs to stay exactly-once (see
+`bot.connectors.publishers`). After an unknown outcome: `status_post` sends
+`Outgoing.key` as the `Idempotency-Key`, the same for every attempt; the instance keeps
+it an hour after creating the status and answers a resend with that status. The key
+cannot be *asked* about, so `find` reads the account's own recent statuses (not replies,
+not boosts) since shortly before the attempt and compares their source text with ours
+(`find_status`).
 """
 
 from __future__ import annotations
 
-import logging
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from bot.clock import Clock
 from bot.config import PostTarget
 from bot.connectors import SourceFailure
-from bot.connectors.bluesky import (
-    MAX_GRAPHEMES,
-    BlueskyClients,
-    BlueskyFailure,
-    BlueskyPublisher,
-    PublishFailed,
-    PublishUnconfirmed,
-    grapheme_length,
-    record_key,
-)
-from bot.connectors.doubt import BLUESKY, MASTODON
+from bot.connectors.doubt import MASTODON
 from bot.connectors.mastodon import MastodonClients, find_status, write_outcome
 from bot.connectors.publishers import (
-    DEFAULT_LIMITS,
     Outgoing,
     Published,
     PublishError,
@@ -53,39 +27,18 @@ from bot.connectors.publishers import (
     PublishRateLimited,
     PublishRejected,
     PublishUnavailable,
+    outgoing_account,
 )
+from bot.platforms.mastodon.text import DEFAULT_MAX_CHARACTERS, mastodon_length
 from bot.reasons import Reason
 
 if TYPE_CHECKING:  # Mastodon.py is imported when an account is first used (start-up cost)
     from mastodon import Mastodon, MastodonError
 
-log = logging.getLogger(__name__)
-
-MASTODON_URL_LENGTH = 23  # every link counts as 23 characters, whatever its length
-_URL = re.compile(r"https?://\S+")
-_REMOTE_MENTION = re.compile(r"(?<![\w@])(@\w+)@[\w.-]+\w")
-
-
-def _account(outgoing: Outgoing) -> str:
-    account = outgoing.target.account
-    if not account:
-        raise PublishRejected(Reason("publish.no_account", target=outgoing.target.id),
-                              permanent=True)
-    return account
-
-
-# -- Mastodon -----------------------------------------------------------------------------------
-def mastodon_length(text: str) -> int:
-    """What Mastodon counts against its limit (StatusLengthValidator): grapheme clusters,
-    each link as 23, and `@user@domain` as `@user`."""
-    countable = _URL.sub("x" * MASTODON_URL_LENGTH, text)
-    countable = _REMOTE_MENTION.sub(r"\1", countable)
-    return grapheme_length(countable)
-
 
 class MastodonTargetPublisher:
     kind = "mastodon"
-    max_length = DEFAULT_LIMITS["mastodon"]
+    max_length = DEFAULT_MAX_CHARACTERS
     doubt = MASTODON
 
     def __init__(self, clients: MastodonClients) -> None:
@@ -130,7 +83,7 @@ class MastodonTargetPublisher:
         return _mastodon_published(status) if status is not None else None
 
     def _client(self, outgoing: Outgoing) -> Mastodon:
-        account = _account(outgoing)
+        account = outgoing_account(outgoing)
         try:
             found = self._clients.for_account(account)
         except SourceFailure as exc:  # e.g. its token variable is not set
@@ -189,55 +142,3 @@ def _detail(exc: BaseException) -> str:
     return str(args[3])[:200] if len(args) > 3 and args[3] else ""
 
 
-# -- Bluesky ------------------------------------------------------------------------------------
-class BlueskyTargetPublisher:
-    kind = "bluesky"
-    max_length = MAX_GRAPHEMES
-    doubt = BLUESKY
-
-    def __init__(self, clients: BlueskyClients, *, clock: Clock | None = None) -> None:
-        self._clients = clients
-        self._publisher = BlueskyPublisher(clients, clock=clock)
-
-    def limit(self, target: PostTarget) -> int:
-        return self.max_length
-
-    def length(self, text: str) -> int:
-        return grapheme_length(text)
-
-    def serves(self, target: PostTarget) -> bool:
-        return bool(target.account and self._clients.for_account(target.account))
-
-    @staticmethod
-    def rkey(outgoing: Outgoing) -> str:
-        """The delivery's record key: the same for every attempt, its `publish` and its
-        `find` (the first attempt's start is stored to the second on every backend)."""
-        started = outgoing.first_started or outgoing.attempt_started
-        return record_key(started.replace(microsecond=0), outgoing.key)
-
-    def publish(self, outgoing: Outgoing) -> Published:
-        try:
-            made = self._publisher.post(_account(outgoing), outgoing.text,
-                                        rkey=self.rkey(outgoing))
-        except PublishUnconfirmed as exc:
-            raise PublishOutcomeUnknown(exc.reason, answered=exc.answered) from None
-        except PublishFailed as exc:
-            raise _bluesky_failure(exc) from None
-        return Published(external_id=made.uri, url=made.url)
-
-    def find(self, outgoing: Outgoing) -> Published | None:
-        try:
-            found = self._publisher.find(_account(outgoing), self.rkey(outgoing))
-        except PublishFailed as exc:
-            raise PublishUnavailable(exc.reason) from None  # only logged
-        return Published(external_id=found.uri, url=found.url) if found else None
-
-
-def _bluesky_failure(exc: PublishFailed) -> PublishError:
-    # BlueskyPublisher raises `from None`, which keeps the client's failure as context.
-    context = exc.__context__
-    if isinstance(context, BlueskyFailure) and context.retry_after is not None:
-        return PublishRateLimited(exc.reason, context.retry_after)
-    if exc.retryable:
-        return PublishUnavailable(exc.reason)
-    return PublishRejected(exc.reason, permanent=True)
