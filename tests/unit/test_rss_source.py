@@ -13,7 +13,6 @@ from sqlmodel import Session, col, select
 from bot.clock import FrozenClock
 from bot.config import Config, Source
 from bot.connectors import PollState
-from bot.connectors.rss import RssConnector
 from bot.listen.catalog import Catalog
 from bot.listen.models import OutboxKind, OutboxMessage, SourceState
 from bot.listen.notices import outbox_renderer
@@ -23,6 +22,7 @@ from bot.listen.views import source_state_text
 from bot.mentions.models import Mention
 from bot.mentions.routing import Router
 from bot.mentions.service import Intake
+from bot.platforms.rss.feed import RssConnector
 from bot.reasons import Reason
 from tests.support.feed_server import FeedServer, atom, rss
 

@@ -21,7 +21,7 @@ class RssPlatform(Platform):
     poll_every = 300
 
     def connect(self, context: Context) -> Connection:
-        from bot.connectors.rss import RssConnector
+        from bot.platforms.rss.feed import RssConnector
 
         reader = RssConnector()
 
