@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from bot.clock import Clock, SystemClock
 from bot.config import Source
 from bot.connectors import Fetched, PollState, SourceFailure
+from bot.connectors.doubt import Doubt
 from bot.connectors.fetchers import FetchFailed
 from bot.mentions.models import Author, MentionIn, PlatformRef
 from bot.platforms.bluesky.text import MAX_BYTES, MAX_GRAPHEMES, grapheme_length
@@ -477,6 +478,12 @@ def _read(client: Client, actor: str, rkey: str) -> Any:
 
 
 # -- writing: replies and posts -----------------------------------------------------------------
+# The PDS writes the record into the repo inside com.atproto.repo.createRecord; a resend
+# uses the same record key, which a repo holds once: the late original and the resend
+# cannot both be written. The window only decides how soon Vigie sends again.
+DOUBT = Doubt("bluesky", window=timedelta(minutes=2), resend_when_absent=True)
+
+
 class Published(NamedTuple):
     uri: str
     cid: str

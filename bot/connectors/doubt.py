@@ -17,8 +17,8 @@ The rule:
   Still not there at the first look after the window → sent again, by itself.
 - Sent again only where that cannot make a second message even if a look was wrong
   (`resend_when_absent`): Mastodon gets the same `Idempotency-Key`, Bluesky the same
-  record key. Where it could (Slack), not there after the window → *unconfirmed*, and a
-  person decides.
+  record key (each platform's `DOUBT`, in its folder under `bot/platforms/`). Where it
+  could (Slack), not there after the window → *unconfirmed*, and a person decides.
 - A look that cannot be made (the platform is down) is made again at the next time in
   `LOOKS`; a look that cannot prove absence (more messages since than it can read) waits
   for the window, then leaves it to a person. When the times run out → a person.
@@ -103,19 +103,6 @@ class Doubt:
         return Next(Step.LOOK, min(later))
 
 
-# Mastodon creates the status inside the web request (PostStatusService; Sidekiq only
-# distributes it afterwards). Since mastodon#37879 it does so holding a lock on the
-# Idempotency-Key, which Mastodon itself lets expire after 15 minutes: it does not expect
-# a creation to run longer. Once the status exists the key maps to it for an hour, so a
-# resend with the same key gets that status back; while the first request still holds
-# the lock, a resend is turned away (503). Older versions have no lock but record the key
-# as soon as the status is saved (mastodon#21840): there, the 15 minutes are what keeps a
-# resend from racing a request still at work.
-MASTODON = Doubt("mastodon", window=timedelta(minutes=15), resend_when_absent=True)
-# The PDS writes the record into the repo inside com.atproto.repo.createRecord; a resend
-# uses the same record key, which a repo holds once: the late original and the resend
-# cannot both be written. The window only decides how soon Vigie sends again.
-BLUESKY = Doubt("bluesky", window=timedelta(minutes=2), resend_when_absent=True)
 # chat.postMessage has no idempotency key: Vigie looks for the message (by its metadata)
 # while Slack may still post it, and never sends it again by itself.
 SLACK = Doubt("slack", window=timedelta(minutes=2), resend_when_absent=False,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.connectors.doubt import BLUESKY, MASTODON, SLACK, Look, Next, Step
+from bot.connectors.bluesky import DOUBT as BLUESKY
+from bot.connectors.doubt import SLACK, Look, Next, Step
+from bot.platforms.mastodon.client import DOUBT as MASTODON
 
 SENT = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 

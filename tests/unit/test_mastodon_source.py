@@ -12,13 +12,13 @@ from sqlmodel import Session, col, select
 from bot.clock import FrozenClock
 from bot.config import Config, Source
 from bot.connectors import PollState, SourceFailure
-from bot.connectors.mastodon import MastodonClients, MastodonConnector
 from bot.listen.catalog import Catalog
 from bot.listen.models import SourceState
 from bot.listen.polling import Poller
 from bot.mentions.models import Mention
 from bot.mentions.routing import Router
 from bot.mentions.service import Intake
+from bot.platforms.mastodon.client import MastodonClients, MastodonConnector
 from tests.support.mastodon_server import FakeMastodon
 
 TOKEN_ENV = "VIGIE_TEST_MASTODON_TOKEN"

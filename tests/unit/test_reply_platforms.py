@@ -13,9 +13,9 @@ import pytest
 
 from bot.config import Config, Source
 from bot.connectors.bluesky import BlueskyClients, BlueskyPublisher
-from bot.connectors.mastodon import MastodonClients
 from bot.mentions.models import Mention
 from bot.platforms.bluesky.replies import BlueskyReplier
+from bot.platforms.mastodon.client import MastodonClients
 from bot.platforms.mastodon.replies import MastodonReplier
 from bot.replies.models import Reply, ReplyKind, ReplyState
 from bot.replies.platforms import Platforms, SendFailed, SendUnconfirmed, Target

@@ -15,7 +15,6 @@ from sqlmodel import Session, col, select
 from bot.clock import FrozenClock, SystemClock
 from bot.config import Config, PostTarget, Source
 from bot.connectors.bluesky import BlueskyClients
-from bot.connectors.mastodon import MastodonClients
 from bot.connectors.publishers import (
     Outgoing,
     Publishers,
@@ -25,6 +24,7 @@ from bot.connectors.publishers import (
     PublishUnavailable,
 )
 from bot.platforms.bluesky.publish import BlueskyTargetPublisher
+from bot.platforms.mastodon.client import MastodonClients
 from bot.platforms.mastodon.publish import MastodonTargetPublisher
 from bot.platforms.mastodon.text import mastodon_length
 from bot.posts.jobs import Publishing

@@ -13,6 +13,7 @@ from __future__ import annotations
 from bot.clock import Clock
 from bot.config import PostTarget
 from bot.connectors.bluesky import (
+    DOUBT,
     BlueskyClients,
     BlueskyFailure,
     BlueskyPublisher,
@@ -20,7 +21,6 @@ from bot.connectors.bluesky import (
     PublishUnconfirmed,
     record_key,
 )
-from bot.connectors.doubt import BLUESKY
 from bot.connectors.publishers import (
     Outgoing,
     Published,
@@ -37,7 +37,7 @@ from bot.platforms.bluesky.text import MAX_GRAPHEMES, grapheme_length
 class BlueskyTargetPublisher:
     kind = "bluesky"
     max_length = MAX_GRAPHEMES
-    doubt = BLUESKY
+    doubt = DOUBT
 
     def __init__(self, clients: BlueskyClients, *, clock: Clock | None = None) -> None:
         self._clients = clients

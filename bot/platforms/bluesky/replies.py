@@ -5,13 +5,13 @@ instead of a double."""
 from __future__ import annotations
 
 from bot.connectors.bluesky import (
+    DOUBT,
     BlueskyClients,
     BlueskyPublisher,
     PublishFailed,
     PublishUnconfirmed,
     record_key,
 )
-from bot.connectors.doubt import BLUESKY
 from bot.mentions.models import Mention
 from bot.platforms.bluesky.text import MAX_GRAPHEMES
 from bot.replies.models import Reply, ReplyKind
@@ -19,7 +19,7 @@ from bot.replies.platforms import SendFailed, SendUnconfirmed, Sent, Target, by_
 
 
 class BlueskyReplier:
-    doubt = BLUESKY
+    doubt = DOUBT
 
     def __init__(self, clients: BlueskyClients, publisher: BlueskyPublisher) -> None:
         self._clients = clients

@@ -52,7 +52,7 @@ class MastodonPlatform(Platform):
         return []
 
     def connect(self, context: Context) -> Connection:
-        from bot.connectors.mastodon import (
+        from bot.platforms.mastodon.client import (
             MastodonClients,
             MastodonConnector,
             MastodonFetcher,

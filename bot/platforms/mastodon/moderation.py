@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from bot.config import Source
 from bot.connectors import SourceFailure
-from bot.connectors.mastodon import MastodonClients, translated_errors
 from bot.mentions.models import Mention
 from bot.moderation.models import ActionKind, ModerationAction
 from bot.moderation.platforms import ActionFailed, Done, NotPossible
+from bot.platforms.mastodon.client import MastodonClients, translated_errors
 from bot.reasons import Reason
 
 if TYPE_CHECKING:  # Mastodon.py is imported when an account is first used (start-up cost)

@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from bot.config import PostTarget
 from bot.connectors import SourceFailure
-from bot.connectors.doubt import MASTODON
-from bot.connectors.mastodon import MastodonClients, find_status, write_outcome
 from bot.connectors.publishers import (
     Outgoing,
     Published,
@@ -29,6 +27,7 @@ from bot.connectors.publishers import (
     PublishUnavailable,
     outgoing_account,
 )
+from bot.platforms.mastodon.client import DOUBT, MastodonClients, find_status, write_outcome
 from bot.platforms.mastodon.text import DEFAULT_MAX_CHARACTERS, mastodon_length
 from bot.reasons import Reason
 
@@ -39,7 +38,7 @@ if TYPE_CHECKING:  # Mastodon.py is imported when an account is first used (star
 class MastodonTargetPublisher:
     kind = "mastodon"
     max_length = DEFAULT_MAX_CHARACTERS
-    doubt = MASTODON
+    doubt = DOUBT
 
     def __init__(self, clients: MastodonClients) -> None:
         self._clients = clients

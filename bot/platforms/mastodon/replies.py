@@ -12,9 +12,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from bot.connectors import SourceFailure
-from bot.connectors.doubt import MASTODON
-from bot.connectors.mastodon import MastodonClients, find_status, write_outcome
 from bot.mentions.models import Mention
+from bot.platforms.mastodon.client import DOUBT, MastodonClients, find_status, write_outcome
 from bot.platforms.mastodon.text import DEFAULT_MAX_CHARACTERS
 from bot.reasons import Reason
 from bot.replies.models import Reply, ReplyKind
@@ -25,7 +24,7 @@ if TYPE_CHECKING:  # Mastodon.py is imported when an account is first used (star
 
 
 class MastodonReplier:
-    doubt = MASTODON
+    doubt = DOUBT
 
     def __init__(self, clients: MastodonClients) -> None:
         self._clients = clients

@@ -1,5 +1,6 @@
 """Mastodon, through Mastodon.py: read each account's mentions, and the one place that
-builds a client for an account (replies and publishing reuse `MastodonClients`).
+builds a client for an account (replies, publishing and moderation reuse
+`MastodonClients`).
 
 Reading uses the notifications API filtered to the configured types (mentions by
 default), polled with `since_id` = the newest notification already seen, which the
@@ -25,10 +26,11 @@ from pydantic import ValidationError
 
 from bot.config import Source
 from bot.connectors import Fetched, PollState, SourceFailure
-from bot.connectors.doubt import Unproven
+from bot.connectors.doubt import Doubt, Unproven
 from bot.connectors.fetchers import FetchFailed
 from bot.connectors.html import html_to_text
 from bot.mentions.models import Author, MentionIn, PlatformRef
+from bot.platforms.mastodon.text import DEFAULT_MAX_CHARACTERS
 from bot.reasons import Reason
 
 if TYPE_CHECKING:  # Mastodon.py is imported when an account is first used (start-up cost)
@@ -38,9 +40,8 @@ PAGE = 40  # Mastodon's maximum for notifications
 MAX_PAGES = 10
 FIRST_POLL_REACH = timedelta(hours=24)
 USER_AGENT = "Vigie/0.1 (newsroom listening)"
-# Mastodon's default limit; instances may allow more (never less). Asked of each instance
+# Instances may allow more than Mastodon's 500 (never less). Asked of each instance
 # once a day, with a timeout short enough for a draft's check inside Slack's 3 seconds.
-DEFAULT_MAX_CHARACTERS = 500
 LIMIT_FRESH = 24 * 3600.0
 LIMIT_RETRY = 600.0
 LIMIT_TIMEOUT = 1.5
@@ -315,6 +316,16 @@ class MastodonFetcher:
 
 
 # -- writing: what a failed write says, and finding what we wrote -----------------------------
+# Mastodon creates the status inside the web request (PostStatusService; Sidekiq only
+# distributes it afterwards). Since mastodon#37879 it does so holding a lock on the
+# Idempotency-Key, which Mastodon itself lets expire after 15 minutes: it does not expect
+# a creation to run longer. Once the status exists the key maps to it for an hour, so a
+# resend with the same key gets that status back; while the first request still holds
+# the lock, a resend is turned away (503). Older versions have no lock but record the key
+# as soon as the status is saved (mastodon#21840): there, the 15 minutes are what keeps a
+# resend from racing a request still at work.
+DOUBT = Doubt("mastodon", window=timedelta(minutes=15), resend_when_absent=True)
+
 WriteOutcome = Literal["not_sent", "answered", "lost"]
 
 
