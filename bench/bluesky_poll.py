@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.clock import FrozenClock
 from bot.config import Config, Source
 from bot.connectors import PollState
-from bot.connectors.bluesky import PAGE, BlueskyClients, BlueskyConnector
 from bot.listen.catalog import Catalog
 from bot.listen.polling import Poller
 from bot.mentions.routing import Router
 from bot.mentions.service import Intake
+from bot.platforms.bluesky.client import PAGE, BlueskyClients, BlueskyConnector
 from bot.store import make_engine, upgrade
 from tests.support.bluesky_server import FakeBluesky
 

@@ -11,7 +11,8 @@ import pytest
 
 from bot.clock import FrozenClock
 from bot.config import Source
-from bot.connectors.bluesky import (
+from bot.connectors.fetchers import Fetchers, FetchFailed, PostFetcher
+from bot.platforms.bluesky.client import (
     BlueskyClients,
     BlueskyFetcher,
     BlueskyPublisher,
@@ -20,7 +21,6 @@ from bot.connectors.bluesky import (
     TextTooLong,
     record_key,
 )
-from bot.connectors.fetchers import Fetchers, FetchFailed, PostFetcher
 from bot.platforms.bluesky.text import MAX_GRAPHEMES, grapheme_length
 from tests.support.bluesky_server import FakeBluesky
 

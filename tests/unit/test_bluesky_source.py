@@ -14,13 +14,13 @@ from bot.checks import source_problems
 from bot.clock import FrozenClock
 from bot.config import Config, Source
 from bot.connectors import PollState, SourceFailure
-from bot.connectors.bluesky import BlueskyClients, BlueskyConnector
 from bot.listen.catalog import Catalog
 from bot.listen.models import OutboxMessage, SourceState
 from bot.listen.polling import Poller
 from bot.mentions.models import Mention
 from bot.mentions.routing import Router
 from bot.mentions.service import Intake
+from bot.platforms.bluesky.client import BlueskyClients, BlueskyConnector
 from tests.support.bluesky_server import FakeBluesky
 
 PASSWORD_ENV = "VIGIE_TEST_BSKY_PASSWORD"

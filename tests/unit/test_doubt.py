@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.connectors.bluesky import DOUBT as BLUESKY
 from bot.connectors.doubt import SLACK, Look, Next, Step
+from bot.platforms.bluesky.client import DOUBT as BLUESKY
 from bot.platforms.mastodon.client import DOUBT as MASTODON
 
 SENT = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bot.config import Config, Source
-from bot.connectors.bluesky import BlueskyClients, BlueskyPublisher
 from bot.mentions.models import Mention
+from bot.platforms.bluesky.client import BlueskyClients, BlueskyPublisher
 from bot.platforms.bluesky.replies import BlueskyReplier
 from bot.platforms.mastodon.client import MastodonClients
 from bot.platforms.mastodon.replies import MastodonReplier

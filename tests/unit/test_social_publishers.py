@@ -14,7 +14,6 @@ from sqlmodel import Session, col, select
 
 from bot.clock import FrozenClock, SystemClock
 from bot.config import Config, PostTarget, Source
-from bot.connectors.bluesky import BlueskyClients
 from bot.connectors.publishers import (
     Outgoing,
     Publishers,
@@ -23,6 +22,7 @@ from bot.connectors.publishers import (
     PublishRejected,
     PublishUnavailable,
 )
+from bot.platforms.bluesky.client import BlueskyClients
 from bot.platforms.bluesky.publish import BlueskyTargetPublisher
 from bot.platforms.mastodon.client import MastodonClients
 from bot.platforms.mastodon.publish import MastodonTargetPublisher

@@ -44,7 +44,7 @@ class BlueskyPlatform(Platform):
         return []
 
     def connect(self, context: Context) -> Connection:
-        from bot.connectors.bluesky import (
+        from bot.platforms.bluesky.client import (
             BlueskyClients,
             BlueskyConnector,
             BlueskyFetcher,

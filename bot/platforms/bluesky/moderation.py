@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.clock import Clock
 from bot.config import Source
-from bot.connectors.bluesky import BlueskyClients, BlueskyFailure
 from bot.mentions.models import Mention
 from bot.moderation.models import ActionKind, ModerationAction
 from bot.moderation.platforms import ActionFailed, Done, NotPossible
+from bot.platforms.bluesky.client import BlueskyClients, BlueskyFailure
 from bot.reasons import Reason
 
 if TYPE_CHECKING:  # the SDK is imported when an account is first used (start-up cost)

@@ -12,15 +12,6 @@ from __future__ import annotations
 
 from bot.clock import Clock
 from bot.config import PostTarget
-from bot.connectors.bluesky import (
-    DOUBT,
-    BlueskyClients,
-    BlueskyFailure,
-    BlueskyPublisher,
-    PublishFailed,
-    PublishUnconfirmed,
-    record_key,
-)
 from bot.connectors.publishers import (
     Outgoing,
     Published,
@@ -30,6 +21,15 @@ from bot.connectors.publishers import (
     PublishRejected,
     PublishUnavailable,
     outgoing_account,
+)
+from bot.platforms.bluesky.client import (
+    DOUBT,
+    BlueskyClients,
+    BlueskyFailure,
+    BlueskyPublisher,
+    PublishFailed,
+    PublishUnconfirmed,
+    record_key,
 )
 from bot.platforms.bluesky.text import MAX_GRAPHEMES, grapheme_length
 

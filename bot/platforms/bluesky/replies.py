@@ -4,7 +4,8 @@ instead of a double."""
 
 from __future__ import annotations
 
-from bot.connectors.bluesky import (
+from bot.mentions.models import Mention
+from bot.platforms.bluesky.client import (
     DOUBT,
     BlueskyClients,
     BlueskyPublisher,
@@ -12,7 +13,6 @@ from bot.connectors.bluesky import (
     PublishUnconfirmed,
     record_key,
 )
-from bot.mentions.models import Mention
 from bot.platforms.bluesky.text import MAX_GRAPHEMES
 from bot.replies.models import Reply, ReplyKind
 from bot.replies.platforms import SendFailed, SendUnconfirmed, Sent, Target, by_hand
