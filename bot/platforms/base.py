@@ -223,6 +223,16 @@ class Platform:
         """What is wrong, offline, with the variables `source` names (unset, too short)."""
         return []
 
+    def unset_variable(self, source: Source, key: str, index: int,
+                       environ: Mapping[str, str], *, holds: str, fix: str) -> list[Problem]:
+        """The problem of a source whose `key` names a variable that is not set
+        (`holds`: what the source reads there), for `secret_problems`."""
+        name = source.setting(key)
+        if not name or environ.get(name):
+            return []
+        return [Problem(name, f"is not set; {self.label} source {source.id!r} "
+                        f"(sources[{index}]) reads {holds} there", fix)]
+
     def connect(self, context: Context) -> Connection:
         raise NotImplementedError
 

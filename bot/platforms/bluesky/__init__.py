@@ -36,12 +36,9 @@ class BlueskyPlatform(Platform):
 
     def secret_problems(self, source: Source, index: int, environ: Mapping[str, str]
                         ) -> list[Problem]:
-        if source.password_env and not environ.get(source.password_env):
-            return [Problem(
-                source.password_env, f"is not set; Bluesky source {source.id!r} "
-                f"(sources[{index}]) reads its app password there",
-                "in Bluesky: Settings → Privacy and security → App passwords → Add")]
-        return []
+        return self.unset_variable(
+            source, "password_env", index, environ, holds="its app password",
+            fix="in Bluesky: Settings → Privacy and security → App passwords → Add")
 
     def connect(self, context: Context) -> Connection:
         from bot.platforms.bluesky.client import (

@@ -42,14 +42,11 @@ class MastodonPlatform(Platform):
 
     def secret_problems(self, source: Source, index: int, environ: Mapping[str, str]
                         ) -> list[Problem]:
-        if source.token_env and not environ.get(source.token_env):
-            return [Problem(
-                source.token_env, f"is not set; Mastodon source {source.id!r} "
-                f"(sources[{index}]) reads its access token there",
-                f"on {source.instance}: Preferences → Development → New application, scopes "
-                "read:notifications read:statuses (and write:statuses to reply), then copy "
-                "'Your access token'")]
-        return []
+        return self.unset_variable(
+            source, "token_env", index, environ, holds="its access token",
+            fix=f"on {source.instance}: Preferences → Development → New application, scopes "
+            "read:notifications read:statuses (and write:statuses to reply), then copy "
+            "'Your access token'")
 
     def connect(self, context: Context) -> Connection:
         from bot.platforms.mastodon.client import (
