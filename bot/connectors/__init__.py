@@ -1,4 +1,5 @@
-"""Sources and publishers: the webhook, RSS/Atom, Mastodon and Bluesky.
+"""What every platform (`bot.platforms`) plugs into: polling, post fetchers, publishers,
+and the rule for an unknown outcome (`doubt`).
 
 A polled source is a callable `(Source, PollState) -> Fetched` that raises
 `SourceFailure` with a reason fit for staff (`bot.reasons.Reason`: shown in the reader's

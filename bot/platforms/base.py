@@ -47,7 +47,7 @@ instance (importing nothing heavy at module level: SDKs and clients are imported
   `Connection.notes()` anything account-wide worth printing (rate-limit usage).
 - **Background**: `Connection.background` callables run once on a thread at start.
 - Texts shown in Slack go in the catalogues (`listen.ui.add_<name>`, `listen.ui.field_<key>`,
-  and `reply.modal.how_<name>` when it replies), in French and English.
+  and `replies.modal.how_<name>` when it replies), in French and English.
 """
 
 from __future__ import annotations

@@ -64,7 +64,8 @@ class Reply(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     mention_id: int = Field(sa_column=Column(Integer, ForeignKey("mention.id"), nullable=False))
     author_id: str = Field(max_length=32, description="the staff member who wrote it")
-    kind: ReplyKind = Field(sa_type=String(16))
+    kind: str = Field(sa_type=String(16), description="a ReplyKind, or the name of the "
+                      "platform that sends it (`bot.platforms`)")
     account_id: str | None = Field(default=None, max_length=64)
     template: str | None = Field(default=None, max_length=80, description="locale/name used")
     text: str = Field(sa_column=Column(Text, nullable=False), description="as it goes out")

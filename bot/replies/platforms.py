@@ -65,10 +65,10 @@ class SendUnconfirmed(Exception):
 @dataclass(frozen=True)
 class Target:
     """How a mention can be answered, and what counts against which limit. `kind` is
-    the platform that sends it (`ReplyKind.BY_HAND`: a person copies it); its text rules
-    (`Platform.reply_rules`) say how the text counts."""
+    the name of the platform that sends it (`ReplyKind.BY_HAND`: a person copies it);
+    its text rules (`Platform.reply_rules`) say how the text counts."""
 
-    kind: ReplyKind
+    kind: str  # a `ReplyKind`, or the name of a platform added since
     platform: str  # display name
     limit: int | None
     prefix: str = ""  # what Vigie puts in front of the text (Mastodon: "@author ")
