@@ -26,7 +26,9 @@ instance (importing nothing heavy at module level: SDKs and clients are imported
   by `bot.web` on the HTTP edge as they are (e.g. `GET` + `POST /webhooks/meta` for a
   signed webhook with a verification handshake). The handler gets the raw body, headers,
   query and path parameters on a worker thread and must check the signature before
-  parsing; it stores mentions with `intake.ingest(source_id, mention)` (dedupe included).
+  parsing, and refuse a source that is unknown or disabled (`context.sources()`); it
+  stores mentions with `intake.ingest(source_id, mention)` (dedupe included, so a
+  delivery retried by the platform is one card).
 - **Poll** (`"poll" in listens`): `Connection.poll` is a `bot.listen.polling.Connector`,
   `(Source, PollState) -> Fetched`, raising `SourceFailure`; the shared scheduler job
   (`listen.poll`) runs it every `Source.poll_every` seconds (`poll_every` by default),
@@ -41,13 +43,17 @@ instance (importing nothing heavy at module level: SDKs and clients are imported
   to enforce (raise `PublishRateLimited`).
 - **Moderate** (`moderation` not empty): `Connection.moderator` (`Moderator`): the
   actions possible on one mention (a subset of `moderation`), doing and undoing them;
-  cards offer "Moderate…" only where it says something is possible.
+  cards offer "Moderate…" only where it says something is possible. An action no
+  platform had yet (unhide, delete) is a new `ActionKind` with its `moderate.*` texts.
 - **Check**: `Connection.check(source)` is what `vigie check` asks of each source (a note
   such as "token of @x", None to skip; raise `SourceFailure` for a problem), and
   `Connection.notes()` anything account-wide worth printing (rate-limit usage).
 - **Background**: `Connection.background` callables run once on a thread at start.
 - Texts shown in Slack go in the catalogues (`listen.ui.add_<name>`, `listen.ui.field_<key>`,
-  and `replies.modal.how_<name>` when it replies), in French and English.
+  and `replies.modal.how_<name>` when it replies), in French and English;
+  `tests/unit/test_platforms.py` checks them and the declarations for every platform.
+- Tests: a local server that speaks the platform's protocol (`tests/support/*_server.py`),
+  with the real client pointed at it by a base-URL setting.
 """
 
 from __future__ import annotations
