@@ -399,3 +399,55 @@ def _message(message: str) -> str:
     """Meta's message without its `(#code)` prefix, short enough to show."""
     text = re.sub(r"^\(#\d+\)\s*", "", message).strip()
     return text[:200] or "?"
+
+
+# -- what `vigie check` verifies -------------------------------------------------------------------
+# The permissions each feature needs (https://developers.facebook.com/docs/permissions).
+PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "facebook": {
+        "listen": ("pages_show_list", "pages_manage_metadata", "pages_read_engagement",
+                   "pages_read_user_content"),
+        "reply": ("pages_manage_engagement",),
+        "moderate": ("pages_manage_engagement",),
+        "publish": ("pages_manage_posts",),
+    },
+    "instagram": {
+        "listen": ("instagram_basic", "instagram_manage_comments", "pages_show_list",
+                   "pages_read_engagement"),
+        "reply": ("instagram_manage_comments",),
+        "moderate": ("instagram_manage_comments",),
+        "publish": ("instagram_content_publish",),
+    },
+    "threads": {
+        "listen": ("threads_basic", "threads_read_replies", "threads_manage_mentions"),
+        "reply": ("threads_content_publish",),
+        "moderate": ("threads_manage_replies",),
+        "publish": ("threads_content_publish",),
+    },
+}
+
+
+def token_scopes(client: GraphClient) -> set[str]:
+    """The permissions granted to the client's token (`GET /debug_token`, which a Page or
+    system-user token may ask about itself)."""
+    answer = client.get("debug_token", {"input_token": client.token})
+    data = _obj(answer.get("data"))
+    if data.get("is_valid") is False:
+        raise GraphFailure(Reason("meta.token_expired", platform=client.platform),
+                           kind="token_expired")
+    return {str(scope) for scope in data.get("scopes") or []}
+
+
+def missing_permissions(granted: set[str], platform: str, features: tuple[str, ...]
+                        ) -> list[str]:
+    """The permissions `features` need on `platform` that `granted` lacks, in order."""
+    wanted = [p for feature in features for p in PERMISSIONS[platform].get(feature, ())]
+    return [p for p in dict.fromkeys(wanted) if p not in granted]
+
+
+def permissions_reason(platform: str, missing: list[str]) -> Reason | None:
+    """For `vigie check`: which permissions to grant, with the fix; None if none."""
+    if not missing:
+        return None
+    return Reason("meta.permissions_missing", platform=platform,
+                  permissions=", ".join(missing))

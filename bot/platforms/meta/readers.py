@@ -121,7 +121,8 @@ def read_instagram_comments(client: GraphClient, ig_user_id: str, *, cursor: str
             for raw in [comment, *replies]:
                 item = instagram_comment(raw, ig_user_id=ig_user_id,
                                          media_id=str(medium["id"]),
-                                         parent_id=None if raw is comment else str(comment["id"]))
+                                         parent_id=None if raw is comment else str(comment["id"]),
+                                         permalink=medium.get("permalink"))
                 if item is not None and (since is None or not item.created_at
                                          or item.created_at >= since):
                     items.append(item)
@@ -129,7 +130,10 @@ def read_instagram_comments(client: GraphClient, ig_user_id: str, *, cursor: str
 
 
 def instagram_comment(comment: dict[str, Any], *, ig_user_id: str, media_id: str | None,
-                      parent_id: str | None = None) -> MetaItem | None:
+                      parent_id: str | None = None, permalink: str | None = None
+                      ) -> MetaItem | None:
+    """A Graph API IG Comment as a `MetaItem`; `permalink` is its media's (Instagram
+    gives comments none)."""
     if not comment.get("id"):
         return None
     author = obj(comment.get("from"))
@@ -141,6 +145,7 @@ def instagram_comment(comment: dict[str, Any], *, ig_user_id: str, media_id: str
         author_id=author_id,
         author_name=str(comment.get("username") or author.get("username") or "") or None,
         text=str(comment.get("text") or ""), created_at=parse_time(comment.get("timestamp")),
+        permalink=str(permalink) if permalink else None,
         hidden=bool(comment["hidden"]) if "hidden" in comment else None,
         by_account=author_id == ig_user_id)
 
