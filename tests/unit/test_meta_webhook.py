@@ -42,7 +42,7 @@ def sink() -> Iterator[WebhookSink]:
         yield running
 
 
-# -- the signature ---------------------------------------------------------------------------------
+# -- the signature --------------------------------------------------------------------------------
 def test_a_body_signed_with_the_app_secret_is_accepted_and_any_change_is_not() -> None:
     """The HMAC covers the raw bytes: a changed byte, another secret, or no header fails."""
     body = meta.encode(example("page_feed"))
@@ -81,7 +81,7 @@ def test_a_signed_body_that_is_not_a_delivery_is_a_clear_400() -> None:
         assert refused.value.status == 400, body
 
 
-# -- the handshake -----------------------------------------------------------------------------------
+# -- the handshake --------------------------------------------------------------------------------
 def test_the_handshake_echoes_the_challenge_only_for_our_verify_token() -> None:
     params = {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"}
     assert handshake(params, VERIFY) == "1158201444"
@@ -103,7 +103,7 @@ def test_meta_verifying_the_callback_url_gets_its_challenge_back(sink: WebhookSi
     assert Meta(sink.url, SECRET).verify("not-ours").status_code == 403
 
 
-# -- Meta's documented examples -----------------------------------------------------------------------
+# -- Meta's documented examples -------------------------------------------------------------------
 def test_page_feed_example_gives_comments_edits_removals_and_visitor_posts() -> None:
     """Reactions are skipped; the first-level comment has no parent, the reply has one."""
     items = parse_delivery(example("page_feed"))
@@ -171,7 +171,7 @@ def test_every_documented_example_signed_by_meta_reaches_the_endpoint(
     assert sink.items
 
 
-# -- what is ignored, what is refused ----------------------------------------------------------------
+# -- what is ignored, what is refused -------------------------------------------------------------
 def test_unknown_objects_fields_items_and_verbs_are_skipped_quietly() -> None:
     page = "111"
     assert parse_delivery({"object": "user", "entry": [{"id": "1", "changes": [
@@ -200,7 +200,7 @@ def test_the_pages_own_comment_is_marked_as_the_accounts() -> None:
     assert own.by_account
 
 
-# -- over HTTP, as Meta delivers ------------------------------------------------------------------------
+# -- over HTTP, as Meta delivers ------------------------------------------------------------------
 def test_a_forged_delivery_changes_nothing(sink: WebhookSink) -> None:
     sender = Meta(sink.url, SECRET)
     payload = meta.page_comment("111", comment_id="2_3", post_id="111_2")

@@ -49,6 +49,7 @@ USER_AGENT = "Vigie/0.1 (newsroom listening)"
 SLOW_FROM = 75.0  # percent of a usage figure above which calls are spread out
 SLOW_MAX_PAUSE = 30.0  # seconds before a call at 99.9 %, in proportion from SLOW_FROM
 BLOCKED_PAUSE = 600.0  # at 100 % with no estimate from Meta: ten minutes
+USAGE_FRESH = 600.0  # a figure older than this no longer slows calls (Meta's windows roll)
 DEFAULT_MAX_WAIT = 10.0  # longer than this before a call: refuse it instead
 
 # Error codes (https://developers.facebook.com/docs/graph-api/guides/error-handling)
@@ -115,7 +116,7 @@ class Usage:
             return max(self.seen_at + self.regain_seconds - now, 0.0)
         if self.peak >= 100:
             return max(self.seen_at + BLOCKED_PAUSE - now, 0.0)
-        if self.peak > SLOW_FROM:
+        if self.peak > SLOW_FROM and now - self.seen_at < USAGE_FRESH:
             return SLOW_MAX_PAUSE * (self.peak - SLOW_FROM) / (100 - SLOW_FROM)
         return 0.0
 
