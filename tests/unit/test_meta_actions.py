@@ -141,6 +141,16 @@ def test_instagram_refusals_are_said_before_sending(fake: FakeGraph) -> None:
     assert too_long is not None and too_long.params["excess"] == 1
 
 
+def test_instagram_puts_a_reply_to_a_reply_under_the_first_level_comment(
+        fake: FakeGraph) -> None:
+    """As documented: "replies to a reply will be added to the top-level comment"."""
+    ig = fake.add_ig_user("lamatinale")
+    comment = fake.add_ig_comment(fake.add_ig_media(ig, "Photo"), "Superbe")
+    fan_reply = fake.add_ig_comment(comment, "Tellement", username="autre_fan")
+    ours = actions.reply_instagram(instagram(fake), fan_reply, "Merci à vous deux")
+    assert fake.objects[ours]["parent_id"] == comment
+
+
 def test_instagram_itself_refuses_a_reply_to_a_hidden_comment(fake: FakeGraph) -> None:
     ig = fake.add_ig_user()
     comment = fake.add_ig_comment(fake.add_ig_media(ig, "Photo"), "spam", hidden=True)

@@ -70,6 +70,11 @@ def test_the_token_travels_in_a_header_not_in_the_url(fake: FakeGraph) -> None:
     assert "access_token" not in request.query
 
 
+def test_the_token_is_not_in_the_clients_repr() -> None:
+    """A client printed in a log or a traceback does not show its secret."""
+    assert "s3cr3t" not in repr(GraphClient("s3cr3t"))
+
+
 def test_pages_follow_the_cursors_to_the_end(fake: FakeGraph) -> None:
     page = fake.add_page()
     post = fake.add_post(page, "Post")

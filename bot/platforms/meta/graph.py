@@ -180,7 +180,7 @@ class GraphClient:
     ("Facebook", "Instagram", "Threads"). `sleep` and `clock` are injected so tests
     see the pauses without waiting them."""
 
-    token: str
+    token: str = field(repr=False)  # never in logs or tracebacks
     platform: str = "Facebook"
     base_url: str = GRAPH_URL
     version: str = GRAPH_VERSION
