@@ -31,7 +31,6 @@ from bot.reasons import Reason
 
 THREADS_MAX_CHARACTERS = 500
 INSTAGRAM_MAX_CHARACTERS = 2200
-FACEBOOK_MAX_CHARACTERS = 8000  # a comment; Meta does not document a lower limit
 FIND_PAGES = 5
 FIND_PAGE = 50
 CONTAINER_POLLS = 10
@@ -320,7 +319,7 @@ def _find(items: Any, *, author: Callable[[dict[str, Any]], bool], text: str,
 
 
 __all__ = [
-    "FACEBOOK_MAX_CHARACTERS", "INSTAGRAM_MAX_CHARACTERS", "THREADS_MAX_CHARACTERS", "Quota",
+    "INSTAGRAM_MAX_CHARACTERS", "THREADS_MAX_CHARACTERS", "Quota",
     "container_status", "delete_facebook", "delete_instagram", "find_facebook_post",
     "find_facebook_reply", "find_instagram_post", "find_instagram_reply",
     "find_threads_post", "find_threads_reply", "hide_facebook", "hide_instagram",
