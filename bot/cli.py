@@ -7,7 +7,6 @@ or `vigie db current` do not pay for the whole bot.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -72,15 +71,22 @@ def _ready(modes: tuple[Mode, ...]) -> Report:
     return report
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("slack_sdk").setLevel(logging.WARNING)
-    if logging.getLogger().level > logging.DEBUG:
-        # APScheduler says "Running job…" and "…executed successfully" at INFO on every
-        # tick (tens of thousands of lines a day); its warnings and job errors still show.
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+def _logging(report: Report) -> None:
+    """Text or JSON lines on stderr (`VIGIE_LOG_FORMAT`), with every secret the settings
+    and the newsroom file name kept out of them (`bot.logs`)."""
+    from bot.logs import configure, secrets_of
+
+    settings, config = report.settings, report.config
+    assert settings is not None
+    named = [] if config is None else [
+        report.environ.get(name or "") for source in config.sources
+        for name in (source.secret_env, source.token_env, source.password_env)]
+    given = [s.get_secret_value() for s in (settings.slack_bot_token,
+                                            settings.slack_signing_secret,
+                                            settings.slack_app_token) if s is not None]
+    configure(level=settings.log_level, fmt=settings.log_format,
+              secrets=secrets_of({**report.environ, "DATABASE_URL": settings.database_url},
+                                 [*named, *given]))
 
 
 def _migrate() -> None:
@@ -139,7 +145,7 @@ def serve(
         _migrate()
     report = _ready(("http",))
     assert report.settings and report.config
-    _logging(report.settings.log_level)
+    _logging(report)
     code = serving.serve(report, _stopped, host=host, port=port)
     if code:
         raise typer.Exit(code)
@@ -159,7 +165,7 @@ def run(
         _migrate()
     report = _ready(("socket",))
     assert report.settings and report.config and report.settings.slack_app_token
-    _logging(report.settings.log_level)
+    _logging(report)
     code = serving.run(report, _stopped, host=host, http_port=http_port)
     if code:
         raise typer.Exit(code)

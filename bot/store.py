@@ -102,10 +102,26 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     return config
 
 
+MIGRATION_LOCK_KEY = 0x56494D47  # "VIMG": one migration at a time on PostgreSQL
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations. On PostgreSQL an advisory lock makes a second `vigie db upgrade`
+    (or a second replica started with `--migrate`) wait for the first, then find the
+    schema current and do nothing, instead of running the same migration twice."""
     from alembic import command
 
-    command.upgrade(alembic_config(engine), revision)
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return
+    with engine.connect() as lock:
+        lock.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+        lock.commit()
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            lock.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+            lock.commit()
 
 
 def revisions(engine: Engine) -> tuple[str | None, str | None]:
