@@ -185,12 +185,22 @@ def _engine_or_exit() -> Engine:
 
 @db.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
-    """Apply migrations up to REVISION (default: the latest)."""
+    """Apply migrations up to REVISION (default: the latest). With several replicas, run it
+    once before starting them (compose.yaml's `migrate` service does)."""
+    from sqlalchemy.exc import OperationalError
+
     from bot.store import revisions, upgrade
 
     engine = _engine_or_exit()
-    upgrade(engine, revision)
-    current, _ = revisions(engine)
+    try:
+        upgrade(engine, revision)
+        current, _ = revisions(engine)
+    except OperationalError as exc:  # not reachable yet: say so in one line, exit 1
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        typer.secho(f"Database unreachable: {reason}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
     typer.echo(f"Database at revision {current}.")
 
 
