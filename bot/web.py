@@ -37,6 +37,7 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from slack_bolt.context import BoltContext
 from slack_bolt.request.internals import build_context
 from slack_bolt.response import BoltResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACKED_AT_THE_EDGE = frozenset({"block_actions"})
+RETRY_AFTER = 5  # seconds an integrator is asked to wait while the database is away
 
 
 def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
@@ -87,8 +89,14 @@ def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
     async def ingest(request: Request) -> Response:
         body = await _read_capped(request, MAX_BODY_BYTES + 1)
         source = request.path_params["source_id"]
-        status, payload = await run_in_threadpool(vigie.webhook.receive, source,
-                                                  request.headers, body)
+        try:
+            status, payload = await run_in_threadpool(vigie.webhook.receive, source,
+                                                      request.headers, body)
+        except DBAPIError as exc:  # nothing stored: the integrator sends it again
+            log.warning("/ingest/%.64s: database unavailable (%s); answered 503", source,
+                        type(exc.orig or exc).__name__)
+            return JSONResponse({"ok": False, "error": "database unavailable; send it again"},
+                                status_code=503, headers={"Retry-After": str(RETRY_AFTER)})
         if status >= 400:  # the integrator's mistake or a forgery: one line, no traceback
             log.warning("/ingest/%.64s: refused (%d): %.200s", source, status,
                         payload.get("error", ""))

@@ -344,9 +344,11 @@ def main() -> int:
                 replica.stop()
             pg.close()
     for replica in replicas:
+        (folder / f"{replica.name}.log").write_text("\n".join(replica.outputs))
         tracebacks = sum(o.count("Traceback") for o in replica.outputs)
         if tracebacks:
-            print(f"{replica.name}: {tracebacks} traceback(s) in its logs (kept in {folder})")
+            print(f"{replica.name}: {tracebacks} traceback(s) in its logs "
+                  f"({folder / replica.name}.log)")
     if problems:
         print("FAILED: " + "; ".join(problems))
         return 1

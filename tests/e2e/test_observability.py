@@ -3,8 +3,10 @@ is degraded and when to take a replica out, and every request has its id."""
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from bot.metrics import CONTENT_TYPE
 from tests.conftest import WEBHOOK_SECRET
@@ -117,3 +119,17 @@ def test_a_request_id_from_the_proxy_is_kept_and_a_bad_one_replaced(
     assert kept.headers["x-request-id"] == "haproxy-01ab"
     replaced = vigie.http.get("/healthz", headers={"X-Request-Id": "a b\tc" + "x" * 80})
     assert replaced.headers["x-request-id"].startswith("req-")
+
+
+def test_the_webhook_says_503_when_the_database_fails_mid_request(
+        vigie: RunningVigie, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL restarting under a request: 503 with Retry-After (send it again), one
+    warning line, no 500."""
+    def unavailable(*args: object) -> None:
+        raise OperationalError("INSERT …", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(vigie.vigie.webhook._intake, "ingest", unavailable)
+    answer = vigie.post_mention("monitoring", a_mention("db-down"), secret=WEBHOOK_SECRET)
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "5"
+    assert "send it again" in answer.json()["error"]
