@@ -204,6 +204,29 @@ def db_upgrade(revision: str = "head") -> None:
     typer.echo(f"Database at revision {current}.")
 
 
+@db.command("backup")
+def db_backup(
+    target: Annotated[str, typer.Argument(help="File to write the copy to.")],
+) -> None:
+    """Copy a SQLite database while Vigie runs (SQLite's online backup). On PostgreSQL,
+    use pg_dump (README, "Backups")."""
+    from bot.store import backup_sqlite
+
+    engine = _engine_or_exit()
+    try:
+        if engine.dialect.name != "sqlite":
+            typer.secho("This database is PostgreSQL: back it up with pg_dump "
+                        "(README, \"Backups\").", fg="red", err=True)
+            raise typer.Exit(2)
+        pages = backup_sqlite(engine, target)
+    except (FileExistsError, ValueError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"Copied {pages} pages to {target}.")
+
+
 @db.command("current")
 def db_current() -> None:
     """Show the database's revision and the code's."""

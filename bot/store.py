@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,6 +191,28 @@ def require_current_schema(engine: Engine) -> None:
     problems = schema_problems(engine)
     if problems:
         raise ConfigurationError(problems)
+
+
+def backup_sqlite(engine: Engine, target: str | Path) -> int:
+    """Copy the SQLite database to `target` with SQLite's online backup: a consistent copy
+    taken page by page while other connections keep writing. Returns the pages copied."""
+    import sqlite3
+
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        raise ValueError("only a SQLite database file can be copied this way")
+    path = Path(target)
+    if path.exists():
+        raise FileExistsError(f"{path} exists; choose a new file")
+    pages = 0
+
+    def progress(status: int, remaining: int, total: int) -> None:
+        nonlocal pages
+        pages = total
+
+    with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(path)) as copy:
+        source.backup(copy, pages=256, progress=progress)
+    return pages
 
 
 def is_reachable(engine: Engine) -> bool:

@@ -8,6 +8,7 @@ folder, its own port), which it may restart at will: never the machine's shared 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -80,10 +81,8 @@ class PrivatePostgres:
         return time.monotonic() - started
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
