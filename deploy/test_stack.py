@@ -102,9 +102,11 @@ class Stack:
                 "try:\n r = urllib.request.urlopen('http://127.0.0.1:3000" + path + "', "
                 "timeout=5)\n print(r.status); print(r.read().decode())\n"
                 "except urllib.error.HTTPError as e:\n print(e.code); print(e.read().decode())\n")
-        out = run(self.podman, "exec", self.container(service), "python3", "-c", code,
-                  quiet=True)
-        status, _, body = out.partition("\n")
+        result = subprocess.run([self.podman, "exec", self.container(service), "python3",
+                                 "-c", code], capture_output=True, text=True)
+        if result.returncode != 0:  # not listening yet, or restarting
+            return 0, result.stderr
+        status, _, body = result.stdout.partition("\n")
         return int(status), body
 
     def post(self, external_id: str, source: str = "monitoring",

@@ -202,7 +202,7 @@ class HAProxy:
                 break
             except httpx.TransportError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("haproxy did not start: see " + str(folder / "haproxy.log"))
+                    raise SystemExit(f"haproxy did not start: see {folder}/haproxy.log") from None
                 time.sleep(0.1)
 
     def stop(self) -> None:
