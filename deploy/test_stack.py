@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.connectors.webhook import sign  # noqa: E402
+from tests.support.cluster import newsroom_file  # noqa: E402
 from tests.support.slack_server import FakeSlack  # noqa: E402
 
 PROJECT = "vigietest"
@@ -156,6 +157,7 @@ class Trickle:
 
 
 def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="leave the stack up")
     args = parser.parse_args()
@@ -191,7 +193,9 @@ def main() -> int:
         shutil.copy(ROOT / "Containerfile", folder / "Containerfile")
         shutil.copytree(ROOT / "deploy", folder / "deploy",
                         ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copy(ROOT / "tests" / "fixtures" / "newsroom.toml", folder / "vigie.toml")
+        # The test newsroom with bursts out of the way: 40 mentions in a minute would
+        # otherwise be grouped into digests (spike mode), not one card each.
+        newsroom_file(folder)
         https, http = free_port(), free_port()
         env = {
             "SLACK_BOT_TOKEN": slack.token,
