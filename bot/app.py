@@ -13,13 +13,15 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from prometheus_client import CollectorRegistry
 from slack_bolt import App
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from bot.approvals import Approvals, Reactions
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock, SystemClock, as_utc
 from bot.config import Config
 from bot.connectors.fetchers import Fetchers, PostFetcher
 from bot.events import KEEP, EventLedger
@@ -28,6 +30,7 @@ from bot.i18n import Locale
 from bot.listen.service import POLL_TICK, Listening, listening
 from bot.listen.trends import JOB as TRENDS_JOB
 from bot.listen.trends import Trends
+from bot.logs import ContextExecutor
 from bot.mentions.flags import FlagCards, Flags
 from bot.mentions.pacing import ChannelPacer
 from bot.mentions.qualify import Qualifier
@@ -37,6 +40,7 @@ from bot.mentions.service import Intake, IntakeHooks
 from bot.mentions.sla import SlaReminders
 from bot.mentions.staff import StaffPolicy
 from bot.mentions.triage import Presence, Triage
+from bot.metrics import StateCollector, state_registry
 from bot.moderation.actions import ModerationActions
 from bot.moderation.bundle import Moderate
 from bot.moderation.cards import ModerationCards
@@ -56,11 +60,17 @@ from bot.reports.service import WEEKLY_JOB, Reports
 from bot.scheduler import Scheduler
 from bot.settings import Settings, read_environ
 from bot.slack import PacedSlack, SlackGateway, make_client
-from bot.store import make_engine, require_current_schema
+from bot.store import code_head, make_engine, require_current_schema
 
 log = logging.getLogger(__name__)
 
 CLICK_THREADS = 8
+STOP_WAIT = 15.0  # seconds the relay may take to finish its round on stop (> Slack's timeout)
+# /readyz says `relay` is degraded when a card has waited longer than this.
+BACKLOG_DEGRADED = timedelta(minutes=5)
+_PENDING_CARDS = text("SELECT count(*), min(received_at) FROM mention "
+                      "WHERE relay_state IN ('pending', 'posting')")
+_SOURCES_DOWN = text("SELECT source_id FROM source_state WHERE reported_down")
 # Seconds a message may wait for its channel's slot (bot.slack.PacedSlack): a scheduled
 # post, on a scheduler thread, only briefly before its job re-queues it for the slot;
 # notes, DMs and replies longer (beyond, they are retried later or logged).
@@ -101,8 +111,12 @@ class Vigie:
     # What /healthz reports beyond the database (Slack, Socket Mode): see bot.serving.
     health: Health = field(default_factory=Health, repr=False)
     # Clicks acknowledged by the HTTP edge, handed to Bolt on these threads (`bot.web`).
-    click_pool: ThreadPoolExecutor = field(repr=False, default_factory=lambda: ThreadPoolExecutor(
+    click_pool: ThreadPoolExecutor = field(repr=False, default_factory=lambda: ContextExecutor(
         CLICK_THREADS, thread_name_prefix="vigie-click"))
+    # Set on SIGTERM: /readyz says 503 so the proxy stops sending (`bot.serving`).
+    draining: threading.Event = field(default_factory=threading.Event, repr=False)
+    # The gauges `/metrics` reads at scrape time (`bot.metrics.StateCollector`).
+    state_metrics: CollectorRegistry | None = field(default=None, repr=False)
 
     def start_background(self) -> None:
         """Start the work that runs beside request handling."""
@@ -132,14 +146,55 @@ class Vigie:
         gc.freeze()
 
     def stop(self) -> None:
+        """Finish what was acknowledged, then let go of what other replicas need: clicks
+        and listeners already acknowledged run to their end, the relay finishes its round
+        (its claims written), running jobs finish and the leader lock is released."""
+        self.draining.set()
         self.click_pool.shutdown(wait=True)  # acknowledged clicks are still handled
+        self.listener_pool.shutdown(wait=True)  # and what their listeners started
+        self.relay_worker.stop(timeout=STOP_WAIT)
         self.scheduler.shutdown()
         self.dashboard.stop()
         self.posts.stop()
-        self.relay_worker.stop()
         self.fetchers.close()
-        self.listener_pool.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
+
+    def readiness(self) -> tuple[bool, dict[str, object]]:
+        """Should this replica get traffic, and what is degraded (`/readyz`)."""
+        parts, degraded = self.health.report()
+        not_ready: list[str] = []
+        body: dict[str, object] = {}
+        try:
+            with self.engine.connect() as connection:
+                revision = connection.exec_driver_sql(
+                    "SELECT version_num FROM alembic_version").scalar()
+                pending, oldest = connection.execute(_PENDING_CARDS).one()
+                failing = [str(r[0]) for r in connection.execute(_SOURCES_DOWN)]
+        except Exception:
+            not_ready.append("database")
+            body["database"] = "unreachable"
+        else:
+            body["database"] = "reachable"
+            head = code_head()
+            body["schema"] = "current" if head is None or revision == head else \
+                f"at {revision}, the code needs {head}"
+            if body["schema"] != "current":
+                not_ready.append("schema")
+            age = (self.clock.now() - as_utc(_as_datetime(oldest))).total_seconds() \
+                if oldest else 0.0
+            body["cards_pending"] = int(pending or 0)
+            body["oldest_pending_seconds"] = round(max(0.0, age), 1)
+            if age > BACKLOG_DEGRADED.total_seconds():
+                degraded.append("relay")
+            body["sources_failing"] = failing
+            if failing:
+                degraded.append("sources")
+        body["scheduler"] = "leader" if self.scheduler.is_leader else "standby"
+        if self.draining.is_set():
+            not_ready.append("stopping")
+        body.update(parts)
+        body.update(ready=not not_ready, not_ready=not_ready, degraded=not_ready + degraded)
+        return not not_ready, body
 
 
 def build(
@@ -219,7 +274,7 @@ def build(
     poller = listen.attach(engine=engine, config=config, intake=intake, clock=clock)
     # Listeners wait on Slack and the database; more threads than Bolt's default 10
     # keep acks quick when many people click at once (bench/http_ack.py).
-    listener_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt")
+    listener_pool = ContextExecutor(max_workers=32, thread_name_prefix="bolt")
     bolt = _bolt_app(settings, ui_client, listener_pool)
     events = EventLedger(engine)
 
@@ -317,6 +372,10 @@ def build(
         health=health or Health(),
     )
 
+    vigie.state_metrics = state_registry(StateCollector(
+        engine=engine, now=clock.now, is_leader=lambda: scheduler.is_leader,
+        draining=vigie.draining.is_set))
+
     from handlers import register  # the app factory is the only importer of handlers
 
     register(bolt, vigie)
@@ -343,3 +402,8 @@ def _quiet_token_note(record: logging.LogRecord) -> bool:
     """Bolt reads SLACK_BOT_TOKEN itself and warns that our client's token wins: it is
     the same token, and the note would be the only line of every start but "ready"."""
     return "`token` will be unused" not in record.getMessage()
+
+
+def _as_datetime(value: object) -> datetime:
+    """A timestamp from a bare statement (SQLite hands back text)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

@@ -7,7 +7,6 @@ or `vigie db current` do not pay for the whole bot.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -72,15 +71,22 @@ def _ready(modes: tuple[Mode, ...]) -> Report:
     return report
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("slack_sdk").setLevel(logging.WARNING)
-    if logging.getLogger().level > logging.DEBUG:
-        # APScheduler says "Running job…" and "…executed successfully" at INFO on every
-        # tick (tens of thousands of lines a day); its warnings and job errors still show.
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+def _logging(report: Report) -> None:
+    """Text or JSON lines on stderr (`VIGIE_LOG_FORMAT`), with every secret the settings
+    and the newsroom file name kept out of them (`bot.logs`)."""
+    from bot.logs import configure, secrets_of
+
+    settings, config = report.settings, report.config
+    assert settings is not None
+    named = [] if config is None else [
+        report.environ.get(name or "") for source in config.sources
+        for name in (source.secret_env, source.token_env, source.password_env)]
+    given = [s.get_secret_value() for s in (settings.slack_bot_token,
+                                            settings.slack_signing_secret,
+                                            settings.slack_app_token) if s is not None]
+    configure(level=settings.log_level, fmt=settings.log_format,
+              secrets=secrets_of({**report.environ, "DATABASE_URL": settings.database_url},
+                                 [*named, *given]))
 
 
 def _migrate() -> None:
@@ -139,7 +145,7 @@ def serve(
         _migrate()
     report = _ready(("http",))
     assert report.settings and report.config
-    _logging(report.settings.log_level)
+    _logging(report)
     code = serving.serve(report, _stopped, host=host, port=port)
     if code:
         raise typer.Exit(code)
@@ -159,7 +165,7 @@ def run(
         _migrate()
     report = _ready(("socket",))
     assert report.settings and report.config and report.settings.slack_app_token
-    _logging(report.settings.log_level)
+    _logging(report)
     code = serving.run(report, _stopped, host=host, http_port=http_port)
     if code:
         raise typer.Exit(code)
@@ -179,13 +185,46 @@ def _engine_or_exit() -> Engine:
 
 @db.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
-    """Apply migrations up to REVISION (default: the latest)."""
+    """Apply migrations up to REVISION (default: the latest). With several replicas, run it
+    once before starting them (compose.yaml's `migrate` service does)."""
+    from sqlalchemy.exc import OperationalError
+
     from bot.store import revisions, upgrade
 
     engine = _engine_or_exit()
-    upgrade(engine, revision)
-    current, _ = revisions(engine)
+    try:
+        upgrade(engine, revision)
+        current, _ = revisions(engine)
+    except OperationalError as exc:  # not reachable yet: say so in one line, exit 1
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        typer.secho(f"Database unreachable: {reason}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
     typer.echo(f"Database at revision {current}.")
+
+
+@db.command("backup")
+def db_backup(
+    target: Annotated[str, typer.Argument(help="File to write the copy to.")],
+) -> None:
+    """Copy a SQLite database while Vigie runs (SQLite's online backup). On PostgreSQL,
+    use pg_dump (README, "Backups")."""
+    from bot.store import backup_sqlite
+
+    engine = _engine_or_exit()
+    try:
+        if engine.dialect.name != "sqlite":
+            typer.secho("This database is PostgreSQL: back it up with pg_dump "
+                        "(README, \"Backups\").", fg="red", err=True)
+            raise typer.Exit(2)
+        pages = backup_sqlite(engine, target)
+    except (FileExistsError, ValueError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"Copied {pages} pages to {target}.")
 
 
 @db.command("current")

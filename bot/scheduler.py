@@ -32,6 +32,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
+from bot.logs import working
+from bot.metrics import JOBS
+
 log = logging.getLogger(__name__)
 
 JOBSTORE_TABLE = "apscheduler_jobs"
@@ -45,12 +48,19 @@ _registry_lock = threading.Lock()
 
 
 def run_job(name: str, *args: Any) -> None:
-    """What APScheduler stores and calls: look the job up by name in this process."""
+    """What APScheduler stores and calls: look the job up by name in this process. Each
+    run is one piece of work for the logs, and counted by outcome (`vigie_jobs`)."""
     with _registry_lock:
         function = _registry.get(name)
     if function is None:
         raise LookupError(f"no job named {name!r} is registered in this process")
-    function(*args)
+    with working("job"):
+        try:
+            function(*args)
+        except BaseException:
+            JOBS.labels(name, "error").inc()
+            raise
+        JOBS.labels(name, "ok").inc()
 
 
 class _SharedStore(SQLAlchemyJobStore):  # type: ignore[misc]
@@ -208,10 +218,11 @@ class Scheduler:
         if self._scheduler.running:
             # APScheduler makes one last pass over due jobs after `shutdown`, with its
             # executor already closed: a due one-off job would be dropped unrun. Detach
-            # the shared store first so the next leader runs it instead.
+            # the shared store first so the next leader runs it instead. Jobs already
+            # running finish (their side effects are claimed), then the lock is released.
             self._scheduler.pause()
             self._scheduler.remove_jobstore("default", shutdown=False)
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.shutdown(wait=True)
         self._lock.release()
         self.is_leader = False
 

@@ -11,14 +11,23 @@ waiting can fix:
 
 In Socket Mode the connection to Slack (`apps.connections.open`) is made in the
 background too, retried with growing delays, so `/ingest` and `/healthz` never wait for it.
+
+SIGTERM (or Ctrl-C) stops gracefully: `/readyz` says 503 at once, the listening socket
+stays open `VIGIE_DRAIN_SECONDS` more (for the proxy's health check to notice), then
+closes; requests under way are answered, and `Vigie.stop` finishes what was acknowledged
+and releases the leader lock. The exit code is 0. A second signal stops without waiting
+for the drain.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -62,11 +71,37 @@ class _Stop:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, saying "ready" once it listens, with the address it got."""
+    """uvicorn's server, saying "ready" once it listens, with the address it got, and
+    draining before it stops on a signal."""
 
-    def __init__(self, config: uvicorn.Config, ready: Callable[[str], None]) -> None:
+    def __init__(self, config: uvicorn.Config, ready: Callable[[str], None],
+                 drain: Callable[[], None] | None = None, drain_seconds: float = 0.0) -> None:
         super().__init__(config)
         self._ready = ready
+        self._drain = drain
+        self._drain_seconds = drain_seconds
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Unlike uvicorn's, the signal is not raised again once the server is down:
+        the process goes on to stop Vigie's work cleanly, and exits with 0."""
+        if self._draining or not self._drain_seconds:
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
+        if not self._draining:
+            self._draining = True
+            log.info("stopping (signal %d): no new work; %g s for the proxy to notice",
+                     sig, self._drain_seconds)
+            if self._drain is not None:
+                self._drain()
+            if self._drain_seconds:
+                timer = threading.Timer(self._drain_seconds, self._close)
+                timer.daemon = True
+                timer.start()
+
+    def _close(self) -> None:
+        self.should_exit = True
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets=sockets)
@@ -84,7 +119,7 @@ def serve(report: Report, problems: ProblemsSink, *, host: str, port: int) -> in
         return 2
     vigie, watch, stop = started
     try:
-        return _listen(create_web_app(vigie), host, port, stop, "HTTP mode")
+        return _listen(create_web_app(vigie), host, port, stop, "HTTP mode", vigie)
     finally:
         watch.stop()
         vigie.stop()
@@ -110,9 +145,10 @@ def run(report: Report, problems: ProblemsSink, *, host: str, http_port: int) ->
     try:
         if http_port:
             return _listen(create_web_app(vigie, slack_events=False), host, http_port, stop,
-                           "Socket Mode; /ingest and /healthz")
+                           "Socket Mode; /ingest and /healthz", vigie)
         log.info("Vigie ready (Socket Mode, no HTTP port)")
-        stop.event.wait()
+        with _stop_on_signals(stop, vigie):
+            stop.event.wait()
         return stop.code
     finally:
         stop.event.set()
@@ -145,9 +181,12 @@ def _start(report: Report, problems: ProblemsSink) -> tuple[Vigie, SlackWatch, _
     return vigie, watch, stop
 
 
-def _listen(app: Any, host: str, port: int, stop: _Stop, mode: str) -> int:
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
-    server = _Server(config, lambda url: log.info("Vigie ready on %s (%s)", url, mode))
+def _listen(app: Any, host: str, port: int, stop: _Stop, mode: str, vigie: Vigie) -> int:
+    # log_config=None: uvicorn's lines go through Vigie's handler (text or JSON, redacted).
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None,
+                            timeout_graceful_shutdown=30)
+    server = _Server(config, lambda url: log.info("Vigie ready on %s (%s)", url, mode),
+                     drain=vigie.draining.set, drain_seconds=vigie.settings.drain_seconds)
     stop.server = server
     if stop.code:  # refused while the server was being made
         return stop.code
@@ -155,6 +194,23 @@ def _listen(app: Any, host: str, port: int, stop: _Stop, mode: str) -> int:
     if stop.code:
         return stop.code
     return 0 if server.started else 1
+
+
+@contextmanager
+def _stop_on_signals(stop: _Stop, vigie: Vigie) -> Iterator[None]:
+    """Socket Mode without an HTTP port: SIGTERM and Ctrl-C end the wait, and the
+    caller stops Vigie cleanly."""
+    def handle(sig: int, frame: FrameType | None) -> None:
+        log.info("stopping (signal %d)", sig)
+        vigie.draining.set()
+        stop.event.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _connect(handler: Any, stop: _Stop) -> None:

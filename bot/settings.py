@@ -54,6 +54,8 @@ _HINTS: dict[str, str] = {
     "postgresql+psycopg://user:password@host:5432/dbname",
     "VIGIE_CONFIG": "path of the newsroom TOML file; see README, 'Configuration'",
     "VIGIE_LOCALE": "fr or en",
+    "VIGIE_LOG_FORMAT": "text (default) or json (one JSON object per line)",
+    "VIGIE_DRAIN_SECONDS": "seconds, 0 (default) to 300",
 }
 
 
@@ -89,6 +91,10 @@ class Settings(DatabaseSettings):
     vigie_config: Path = Path("vigie.toml")
     vigie_locale: Literal["fr", "en"] | None = None
     log_level: str = Field(default="INFO", alias="VIGIE_LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field(default="text", alias="VIGIE_LOG_FORMAT")
+    # Seconds between SIGTERM and closing the listening socket, while /readyz already
+    # says 503: long enough for the proxy's health check to take the replica out.
+    drain_seconds: float = Field(default=0.0, ge=0, le=300, alias="VIGIE_DRAIN_SECONDS")
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -142,7 +148,7 @@ def _load(kind: type[_S], overrides: dict[str, object]) -> _S:
         problems = []
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "settings"
-            variable = "VIGIE_LOG_LEVEL" if field == "VIGIE_LOG_LEVEL" else field.upper()
+            variable = field if field.startswith("VIGIE_") else field.upper()
             message = "is not set" if error["type"] == "missing" else _clean(error["msg"])
             problems.append(Problem(variable, message, _HINTS.get(variable, "")))
         raise ConfigurationError(problems) from None

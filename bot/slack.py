@@ -34,6 +34,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.clock import Clock
+from bot.metrics import slack_call
 from bot.slack_format import Message
 
 log = logging.getLogger(__name__)
@@ -402,6 +403,13 @@ class PacedSlack(SlackGateway):
 
 @contextmanager
 def _translated(method: str) -> Iterator[None]:
+    """slack-sdk's failures as the typed errors above; every call counted and timed by
+    method and outcome (`bot.metrics.slack_call`)."""
+    with slack_call(method):
+        yield from _translating(method)
+
+
+def _translating(method: str) -> Iterator[None]:
     try:
         yield
     except SlackApiError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,10 +102,26 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     return config
 
 
+MIGRATION_LOCK_KEY = 0x56494D47  # "VIMG": one migration at a time on PostgreSQL
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations. On PostgreSQL an advisory lock makes a second `vigie db upgrade`
+    (or a second replica started with `--migrate`) wait for the first, then find the
+    schema current and do nothing, instead of running the same migration twice."""
     from alembic import command
 
-    command.upgrade(alembic_config(engine), revision)
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return
+    with engine.connect() as lock:
+        lock.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+        lock.commit()
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            lock.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+            lock.commit()
 
 
 def revisions(engine: Engine) -> tuple[str | None, str | None]:
@@ -175,6 +191,28 @@ def require_current_schema(engine: Engine) -> None:
     problems = schema_problems(engine)
     if problems:
         raise ConfigurationError(problems)
+
+
+def backup_sqlite(engine: Engine, target: str | Path) -> int:
+    """Copy the SQLite database to `target` with SQLite's online backup: a consistent copy
+    taken page by page while other connections keep writing. Returns the pages copied."""
+    import sqlite3
+
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        raise ValueError("only a SQLite database file can be copied this way")
+    path = Path(target)
+    if path.exists():
+        raise FileExistsError(f"{path} exists; choose a new file")
+    pages = 0
+
+    def progress(status: int, remaining: int, total: int) -> None:
+        nonlocal pages
+        pages = total
+
+    with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(path)) as copy:
+        source.backup(copy, pages=256, progress=progress)
+    return pages
 
 
 def is_reachable(engine: Engine) -> bool:

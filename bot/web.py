@@ -1,5 +1,13 @@
-"""The HTTP edge: `/slack/events`, `/healthz`, and the platforms' routes (the webhook's
-`/ingest/{source_id}`, `bot.platforms`) on Starlette.
+"""The HTTP edge: `/slack/events`, `/healthz`, `/readyz`, `/metrics` and the platforms'
+routes (the webhook's `/ingest/{source_id}`, `bot.platforms`) on Starlette.
+
+`/healthz` is liveness: 200 while the database answers (restart the process otherwise).
+`/readyz` is readiness: 503 while this replica should get no traffic (database
+unreachable, schema not the code's, stopping), 200 otherwise, and both name what is
+degraded. `/metrics` is Prometheus' text format (`bot.metrics`); keep it off the public
+side of the proxy (the shipped configuration refuses it there).
+Every request runs as one piece of work for the logs (`bot.logs`), with the proxy's
+`X-Request-Id` when it sends one, and is counted and timed by route.
 
 Bolt's sync `App` and the SQLModel services are blocking code, so every request runs
 them on a worker thread (`run_in_threadpool`) and the event loop only moves bytes. This
@@ -29,12 +37,17 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from slack_bolt.context import BoltContext
 from slack_bolt.request.internals import build_context
 from slack_bolt.response import BoltResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot import metrics
+from bot.logs import request_id, working
 from bot.platforms.base import WebRequest, WebRoute
 from bot.slack_edge import MAX_BODY_BYTES as MAX_SLACK_BODY_BYTES
 from bot.slack_edge import Refused, check_signature
@@ -49,6 +62,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACKED_AT_THE_EDGE = frozenset({"block_actions"})
+RETRY_AFTER = 5  # seconds an integrator is asked to wait while the database is away
 
 
 def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
@@ -63,6 +77,14 @@ def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
         body = {"ok": database, "database": "reachable" if database else "unreachable",
                 **parts, "degraded": ([] if database else ["database"]) + degraded}
         return JSONResponse(body, status_code=200 if database else 503)
+
+    async def readyz(request: Request) -> Response:
+        ready, body = await run_in_threadpool(vigie.readiness)
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    async def metrics_(request: Request) -> Response:
+        body = await run_in_threadpool(metrics.exposition, vigie.state_metrics)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
 
     async def slack(request: Request) -> Response:
         body = await _read_capped(request, MAX_SLACK_BODY_BYTES + 1)
@@ -87,12 +109,14 @@ def create_web_app(vigie: Vigie, *, slack_events: bool = True) -> Starlette:
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_, methods=["GET"]),
         *(Route(route.path, _platform_endpoint(route), methods=list(route.methods))
           for route in vigie.web_routes),
     ]
     if slack_events:
         routes.append(Route("/slack/events", slack, methods=["POST"]))
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(_Work)])
 
 
 def _platform_endpoint(route: WebRoute) -> Any:
@@ -101,9 +125,18 @@ def _platform_endpoint(route: WebRoute) -> Any:
 
     async def endpoint(request: Request) -> Response:
         body = await _read_capped(request, route.max_body + 1)
-        answer = await run_in_threadpool(route.handle, WebRequest(
-            method=request.method, path_params=dict(request.path_params),
-            query=dict(request.query_params), headers=request.headers, body=body))
+        try:
+            answer = await run_in_threadpool(route.handle, WebRequest(
+                method=request.method, path_params=dict(request.path_params),
+                query=dict(request.query_params), headers=request.headers, body=body))
+        except DBAPIError as exc:  # nothing stored: the sender sends it again
+            log.warning("%.80s: database unavailable (%s); answered 503", request.url.path,
+                        type(exc.orig or exc).__name__)
+            return JSONResponse({"ok": False, "error": "database unavailable; send it again"},
+                                status_code=503, headers={"Retry-After": str(RETRY_AFTER)})
+        if answer.status >= 400:  # the sender's mistake or a forgery: one line, no traceback
+            error = answer.json.get("error", "") if isinstance(answer.json, dict) else ""
+            log.warning("%.80s: refused (%d): %.200s", request.url.path, answer.status, error)
         if answer.text is not None:
             return PlainTextResponse(answer.text, status_code=answer.status)
         return JSONResponse(answer.json, status_code=answer.status)
@@ -143,3 +176,48 @@ async def _read_capped(request: Request, limit: int) -> bytes:
         if size >= limit:
             break
     return b"".join(chunks)
+
+
+_ROUTES = {"/slack/events": "/slack/events", "/healthz": "/healthz", "/readyz": "/readyz",
+           "/metrics": "/metrics"}
+
+
+def route_label(path: str) -> str:
+    """The route a path belongs to, as a metric label (never the path itself)."""
+    if path.startswith("/ingest/"):
+        return "/ingest/{source}"
+    return _ROUTES.get(path, "other")
+
+
+class _Work:
+    """Each request: one work id for its log lines (given back as `X-Request-Id`),
+    counted and timed by route and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1") or None
+        route = route_label(scope.get("path", ""))
+        started = time.perf_counter()
+        status = 500
+
+        with working("req", request_id(given)) as work:
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                    message.setdefault("headers", [])
+                    message["headers"] = [*message["headers"],
+                                          (b"x-request-id", work.encode("latin-1"))]
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                metrics.HTTP_REQUESTS.labels(route, str(status)).inc()
+                metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)

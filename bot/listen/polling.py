@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,7 +25,9 @@ from bot.connectors import Fetched, PollState, SourceFailure
 from bot.listen.catalog import Catalog
 from bot.listen.models import OutboxKind, SourceState
 from bot.listen.outbox import enqueue
+from bot.logs import ContextExecutor
 from bot.mentions.service import Intake, UnknownAccount
+from bot.metrics import SOURCE_FAILURES
 from bot.reasons import Reason
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class Poller:
         report = PollReport()
         if not due:
             return report
-        with ThreadPoolExecutor(max_workers=min(self._workers, len(due)),
+        with ContextExecutor(max_workers=min(self._workers, len(due)),
                                 thread_name_prefix="vigie-poll") as pool:
             report.results.extend(pool.map(self.poll, due))
         return report
@@ -170,6 +171,7 @@ class Poller:
                                           "since": row.failing_since.isoformat()})
             session.add(row)
             session.commit()
+        SOURCE_FAILURES.labels(source.id).inc()
         log.warning("source %s failed (%s in a row): %s; next try in %s", source.id,
                     row.failures, failure, wait)
 

@@ -29,8 +29,10 @@ from sqlmodel import Session, col, select
 
 from bot.claims import ClaimColumns, Claims
 from bot.clock import Clock
+from bot.logs import working
 from bot.mentions.messages import CARD_EVENT_TYPE
 from bot.mentions.models import Mention, RelayState
+from bot.metrics import CARDS
 from bot.slack import (
     SlackGateway,
     SlackOutcomeUnknown,
@@ -164,6 +166,7 @@ class Relay:
                 outcome.deferred.append(mention_id)
             else:
                 self._mark_relayed(mention, ts)
+                CARDS.labels("posted").inc()
                 outcome.relayed.append(mention_id)
                 try:
                     self._on_relayed(mention_id)
@@ -219,6 +222,9 @@ class Relay:
                             relay_uncertain=False, next_relay_at=None)
 
     def _defer(self, mention: Mention, when: datetime, error: str, *, uncertain: bool) -> None:
+        CARDS.labels("deferred").inc()
+        log.info("card of mention %s waits until %s: %s", mention.id,
+                 when.isoformat(timespec="seconds"), error)
         self._claims.finish(mention, relay_state=RelayState.PENDING, next_relay_at=when,
                             relay_error=error[:500], relay_uncertain=uncertain)
 
@@ -264,7 +270,8 @@ class RelayWorker:
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                outcome = self._relay.run_due()
+                with working("relay"):
+                    outcome = self._relay.run_due()
                 if outcome.progressed:
                     continue  # there may be more right behind
                 self._wake.wait(self._sleep_for(outcome))

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot import metrics
 from bot.clock import Clock
 from bot.config import Config, Source
 from bot.mentions.models import Mention, MentionIn, Priority, RelayState, Status
@@ -157,8 +158,11 @@ class Intake:
                 found = self._find_duplicate(connection, source_id, data, text_hash, now)
             if found is None:
                 raise LookupError(f"mention {data.external_id} neither stored nor found")
+            metrics.DUPLICATES.labels(metrics.bounded("source", source_id)).inc()
             return IntakeResult(found[0], True, found[1])
         log.debug("mention %s stored from %s, routed to %s", mention_id, source_id, channel)
+        metrics.MENTIONS.labels(metrics.bounded("source", source_id),
+                                metrics.bounded("platform", data.platform)).inc()
         if self._hook is not None:
             self._hook.stored(mention_id)
         self._on_stored()

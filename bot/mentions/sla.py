@@ -26,6 +26,7 @@ from bot.clock import Clock
 from bot.config import Config, Sla, WorkingHours
 from bot.mentions.models import Mention, RelayState, Status
 from bot.mentions.qualify_models import MentionTriage, SlaState
+from bot.metrics import SLA_BREACHES
 from bot.scheduler import Scheduler
 from bot.slack import SlackError, SlackGateway, SlackOutcomeUnknown
 
@@ -158,6 +159,7 @@ class SlaReminders:
             log.warning("nudge of mention %s failed (%s); the sweep will retry", mention_id, exc)
             self._release(mention_id, SlaState.NUDGED, SlaState.PENDING, "nudged_at")
             return False
+        SLA_BREACHES.labels("nudge").inc()
         log.info("SLA nudge sent for mention %s", mention_id)
         return True
 
@@ -175,6 +177,7 @@ class SlaReminders:
         self._scheduler.cancel(_job_ids(mention_id)[0])
         self._qualifier.escalate_for_sla(mention, self._policy.on_call,
                                          self._policy.delay(mention.priority))
+        SLA_BREACHES.labels("escalation").inc()
         log.info("SLA escalation sent for mention %s", mention_id)
         return True
 

@@ -56,6 +56,7 @@ from bot.connectors.publishers import (
     PublishRateLimited,
     PublishRejected,
 )
+from bot.metrics import PUBLICATIONS
 from bot.posts.models import (
     ERROR_LENGTH,
     DeliveryState,
@@ -348,6 +349,8 @@ class Publishing:
         finally:
             with self._busy_lock:
                 self._busy -= 1
+        for item, result in results:
+            count_publication(item.delivery.target_id, result)
         # A target still queued (waiting for its channel's turn) was not attempted: no
         # report about it.
         handled = [int(item.delivery.id or 0) for item, result in results
@@ -442,6 +445,7 @@ class Publishing:
                      delivery.target_id, delivery.checks + 1, look.value)
         else:
             values = {"gave_up": True, "next_attempt_at": None}
+        count_publication(delivery.target_id, values)
         with Session(self._engine) as session:
             written = session.execute(
                 update(PostDelivery).where(col(PostDelivery.id) == delivery.id)
@@ -600,6 +604,18 @@ class Publishing:
         with Session(self._engine) as session:
             return session.exec(select(func.min(Post.publish_at))
                                 .where(col(Post.state) == PostState.APPROVED)).one()
+
+
+def count_publication(target: str, values: dict[str, Any]) -> None:
+    """`vigie_publications` for one attempt or look: published, failed (to be retried),
+    gave_up (failed for good), unconfirmed (maybe out, being looked for). A target only
+    waiting for its channel's turn, or a look that changed nothing, is not counted."""
+    state = values.get("state")
+    if state is None or state == DeliveryState.QUEUED:
+        return
+    outcome = "gave_up" if values.get("gave_up") and state == DeliveryState.FAILED else \
+        str(getattr(state, "value", state))
+    PUBLICATIONS.labels(target, outcome).inc()
 
 
 def _queued(now: datetime) -> Any:

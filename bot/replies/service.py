@@ -41,6 +41,7 @@ from bot.i18n import Locale, catalogue
 from bot.mentions.models import Mention, Status
 from bot.mentions.qualify import Change, Qualifier, QualifyConflict
 from bot.mentions.qualify_models import ChangeSource
+from bot.metrics import REPLIES, bounded
 from bot.moderation.masking import masked
 from bot.people import Directory
 from bot.reasons import Reason
@@ -307,6 +308,7 @@ class ReplyDesk:
                       .stored(ERROR_LENGTH)}
         else:
             values = self._sent(sent)
+        _count_reply(mention, values["state"])
         allowed = (ReplyState.SENDING, ReplyState.UNCONFIRMED) \
             if values["state"] == ReplyState.SENT else (ReplyState.SENDING,)
         self._move(reply_id, allowed, values)
@@ -364,6 +366,8 @@ class ReplyDesk:
         if not self._move(reply_id, (ReplyState.UNCONFIRMED,), values,
                           checks=reply.checks + 1):
             return None
+        if values["state"] in (ReplyState.SENT, ReplyState.FAILED):
+            _count_reply(mention, values["state"])  # a doubt settled by a look
         return self._settled(reply_id)
 
     def _after_look(self, reply: Reply, mention: Mention, *, sent_at: datetime,
@@ -686,6 +690,11 @@ class ReplyDesk:
             renders.append(messages.SampleRender(target.platform, target.final_text(text),
                                                  messages.count_line(target, text, locale)))
         return renders
+
+
+def _count_reply(mention: Mention, state: ReplyState) -> None:
+    """`vigie_replies`: sent, failed (certainly not out) or unconfirmed (maybe out)."""
+    REPLIES.labels(bounded("platform", mention.platform), str(state.value)).inc()
 
 
 def _bump(session: Session, mention_id: int) -> None:

@@ -546,7 +546,9 @@ class FakeSlack:
         trigger_ttl: float = 3.0,
         scopes: str = _DEFAULT_SCOPES,
         port: int = 0,
+        host: str = "127.0.0.1",
     ) -> None:
+        self.host = host  # 0.0.0.0 for containers to reach it (deploy/test_stack.py)
         self.token = token
         self.tokens: set[str] = {token, *extra_tokens}
         self.team_id = team_id
@@ -628,11 +630,11 @@ class FakeSlack:
     # ---------------------------------------------------------------- lifecycle
 
     def start(self) -> FakeSlack:
-        """Bind 127.0.0.1 (ephemeral port by default) and serve in a daemon thread."""
+        """Bind `host` (127.0.0.1; ephemeral port by default), serve in a daemon thread."""
         if self._server is not None:
             return self
         self._stopping.clear()
-        server = _Server(("127.0.0.1", self._port), _Handler)
+        server = _Server((self.host, self._port), _Handler)
         server.fake = self
         self._server = server
         self._thread = threading.Thread(
