@@ -11,12 +11,14 @@ never at every poll.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from bot.clock import Clock
@@ -67,6 +69,8 @@ class Poller:
         self._connectors = dict(connectors)
         self._report_after = report_after
         self._workers = workers
+        self._polling: dict[str, threading.Lock] = {}
+        self._polling_guard = threading.Lock()
 
     def poll_due(self) -> PollReport:
         """Poll every enabled source whose next poll time has come (a few at once)."""
@@ -87,7 +91,15 @@ class Poller:
         return report
 
     def poll(self, source: Source) -> PollResult:
-        """Read one source now, whatever its schedule."""
+        """Read one source now, whatever its schedule. One read of a source at a time in
+        this process: "poll now" from Slack waits for the scheduled read to finish
+        instead of racing it for the same cursor."""
+        with self._polling_guard:
+            lock = self._polling.setdefault(source.id, threading.Lock())
+        with lock:
+            return self._poll(source)
+
+    def _poll(self, source: Source) -> PollResult:
         now = self._clock.now()
         state = self._state(source.id)
         result = PollResult(source.id)
@@ -131,8 +143,7 @@ class Poller:
 
     def _succeeded(self, source: Source, state: SourceState, fetched: Fetched,
                    result: PollResult, now: datetime) -> None:
-        with Session(self._engine) as session:
-            row = session.get(SourceState, source.id) or SourceState(source_id=source.id)
+        def update(session: Session, row: SourceState) -> None:
             if not fetched.not_modified:
                 row.etag, row.last_modified = fetched.etag, fetched.last_modified
             if fetched.cursor is not None:
@@ -147,13 +158,12 @@ class Poller:
             row.failures, row.failing_since, row.last_error = 0, None, None
             row.reported_down = False
             row.ingested += result.stored
-            session.add(row)
-            session.commit()
+
+        self._save_state(source.id, update)
 
     def _failed(self, source: Source, state: SourceState, failure: SourceFailure,
                 now: datetime) -> None:
-        with Session(self._engine, expire_on_commit=False) as session:
-            row = session.get(SourceState, source.id) or SourceState(source_id=source.id)
+        def update(session: Session, row: SourceState) -> None:
             row.failures += 1
             row.failing_since = row.failing_since or now
             row.last_error = failure.reason.stored(LAST_ERROR_LIMIT)
@@ -169,11 +179,32 @@ class Poller:
                         now=now, payload={"source_id": source.id, "error": row.last_error,
                                           "failures": row.failures,
                                           "since": row.failing_since.isoformat()})
-            session.add(row)
-            session.commit()
+
+        row = self._save_state(source.id, update)
+        wait = row.next_poll_at - now if row.next_poll_at else MAX_BACKOFF
         SOURCE_FAILURES.labels(source.id).inc()
         log.warning("source %s failed (%s in a row): %s; next try in %s", source.id,
                     row.failures, failure, wait)
+
+    def _save_state(self, source_id: str,
+                    update: Callable[[Session, SourceState], None]) -> SourceState:
+        """Apply `update` to the source's state row and commit. The first read of a
+        source may be racing another replica's (or a "poll now" elsewhere) to create the
+        row: the loser applies its update to the row the winner made."""
+        for attempt in (1, 2):
+            with Session(self._engine, expire_on_commit=False) as session:
+                row = session.get(SourceState, source_id) or SourceState(source_id=source_id)
+                update(session, row)
+                session.add(row)
+                try:
+                    session.commit()
+                except IntegrityError:
+                    session.rollback()
+                    if attempt == 2:
+                        raise
+                    continue
+                return row
+        raise AssertionError("unreachable")
 
     def _channel(self, source: Source) -> str:
         account = self._config.account(source.account)

@@ -313,12 +313,14 @@ def test_timeout_after_posting_is_recognised_not_reposted(vigie: RunningVigie,
     # The same Slack publisher, with a 1 s timeout so that a 2.5 s hang is a lost answer.
     short = SlackGateway(make_client(BOT_TOKEN, slack.base_url, timeout=1))
     vigie.vigie.posts.publishers.register(SlackChannelPublisher(short))
+    # Armed before anything is scheduled, for the announcement channel only: however slow
+    # the machine, the publication is the call that hangs.
+    slack.hang_next("chat.postMessage", 2.5, channel="C0ANNONCES")
     submit(driver, open_draft(driver, slack, "Lent"), at=soon(3))
     card = preview(slack, "En attente")
     driver.click(EDITOR, "posts.approve", message=card, channel_id=APPROVALS)
     preview(slack, "Approuvée")
     wait_dm(slack, "a approuvé")
-    slack.hang_next("chat.postMessage", 2.5)
     preview(slack, "Publiée", timeout=12)
     time.sleep(1.5)
     assert len(published(slack, "C0ANNONCES")) == 1

@@ -113,6 +113,7 @@ class _Fault:
     error: str | None = None
     seconds: float = 0.0
     then_apply: bool = True
+    channel: str | None = None  # only calls to this channel, when given
 
 
 @dataclass
@@ -852,16 +853,18 @@ class FakeSlack:
             )
 
     def hang_next(
-        self, method: str, seconds: float, *, times: int = 1, then_apply: bool = True
+        self, method: str, seconds: float, *, times: int = 1, then_apply: bool = True,
+        channel: str | None = None,
     ) -> None:
-        """Delay the answer of the next calls by ``seconds``.
+        """Delay the answer of the next calls by ``seconds`` (to ``channel`` only, if given:
+        a fault armed early then waits for the call it is meant for).
 
         ``then_apply=True`` applies the call first (the message *is* posted; only the answer
         is late: "sent but the client timed out"); ``False`` drops it (``request_timeout``).
         """
         with self._lock:
             self._faults.setdefault(method, []).append(
-                _Fault("hang", times, seconds=seconds, then_apply=then_apply)
+                _Fault("hang", times, seconds=seconds, then_apply=then_apply, channel=channel)
             )
 
     def set_down(self, down: bool = True) -> None:
@@ -1104,7 +1107,7 @@ class FakeSlack:
             if self._down:
                 answer = _json_answer(503, {"ok": False, "error": "service_unavailable"})
                 return self._record(method, params, token, at, answer)
-            fault = self._take_fault(method)
+            fault = self._take_fault(method, params.get("channel"))
             if fault is not None and fault.kind == "fail":
                 return self._record(method, params, token, at, self._fault_answer(fault))
             if fault is not None and not fault.then_apply:
@@ -1117,14 +1120,15 @@ class FakeSlack:
                 answer.delay = fault.seconds
             return answer
 
-    def _take_fault(self, method: str) -> _Fault | None:
+    def _take_fault(self, method: str, channel: object = None) -> _Fault | None:
         for key in (method, "*"):
             queue = self._faults.get(key)
-            if queue:
-                fault = queue[0]
+            for fault in queue or ():
+                if fault.channel is not None and fault.channel != channel:
+                    continue
                 fault.remaining -= 1
                 if fault.remaining <= 0:
-                    queue.pop(0)
+                    queue.remove(fault)  # type: ignore[union-attr]
                 return fault
         return None
 
