@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -114,9 +115,7 @@ def desk_dataset(engine: Engine, vectors_of: Any) -> tuple[Dataset, Dataset]:
 def first_model(engine: Engine, clock: Clock) -> int:
     """Train on the shipped sample's training part, store it active; its id. When two
     processes do it at once, the older row wins."""
-    train, held = sample_parts()
-    model = suggestion_model.train(train.rows, train.vectors, {"origin": "sample"})
-    figures = _figures(model, held, desk=None, train=train)
+    model, figures = _sample_model()
     model_id = _store(engine, clock, model, figures, active=True,
                       outcome="first model: the shipped sample")
     with Session(engine) as session:
@@ -126,6 +125,14 @@ def first_model(engine: Engine, clock: Clock) -> int:
                         .where(col(ModelRow.id) != oldest).values(active=False))
         session.commit()
     return int(oldest or model_id)
+
+
+@cache
+def _sample_model() -> tuple[SuggestionModel, dict[str, Any]]:
+    """The sample's model and its figures: the fit is deterministic, so once a process."""
+    train, held = sample_parts()
+    model = suggestion_model.train(train.rows, train.vectors, {"origin": "sample"})
+    return model, _figures(model, held, desk=None, train=train)
 
 
 def train(engine: Engine, clock: Clock, vectors_of: Any, active: SuggestionModel | None
