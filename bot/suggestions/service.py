@@ -161,26 +161,40 @@ class Suggestions:
 
     def _store_vectors(self, vectors: dict[int, npt.NDArray[np.float32]], model: str) -> None:
         """Once per mention: a vector another process stored meanwhile wins; one made by
-        another embedder is replaced."""
+        another embedder is replaced. One transaction for the batch; row by row only
+        when another process got in first."""
         import numpy as np
 
         now = self._clock.now()
-        for mention_id, vector in vectors.items():
-            blob = np.asarray(vector, dtype=np.float32).tobytes()
-            with Session(self._engine) as session:
-                row = session.get(MentionEmbedding, mention_id)
-                if row is not None:
-                    if row.model == model:
-                        continue
-                    row.model, row.vector, row.created_at = model, blob, now
-                else:
+        blobs = {i: np.asarray(v, dtype=np.float32).tobytes() for i, v in vectors.items()}
+        for batch in ([list(blobs)], [[i] for i in blobs]):
+            try:
+                for ids in batch:
+                    self._write_vectors({i: blobs[i] for i in ids}, model, now)
+                return
+            except IntegrityError:
+                continue
+
+    def _write_vectors(self, blobs: dict[int, bytes], model: str, now: datetime) -> None:
+        with Session(self._engine) as session:
+            existing = {row.mention_id: row for row in session.exec(
+                select(MentionEmbedding).where(col(MentionEmbedding.mention_id).in_(blobs)))}
+            for mention_id, blob in blobs.items():
+                row = existing.get(mention_id)
+                if row is not None and row.model == model:
+                    continue
+                if row is None:
                     row = MentionEmbedding(mention_id=mention_id, model=model, vector=blob,
                                            created_at=now)
+                else:
+                    row.model, row.vector, row.created_at = model, blob, now
                 session.add(row)
-                try:
-                    session.commit()
-                except IntegrityError:
-                    session.rollback()
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                if len(blobs) > 1:
+                    raise  # the caller goes row by row
 
     # -- hints --------------------------------------------------------------------------------
     def store_hints(self, mention_ids: Sequence[int], vectors: npt.NDArray[np.float32]
@@ -188,15 +202,23 @@ class Suggestions:
         """Store the active model's hints; the ids this call stored (not another
         process)."""
         model_id, model = self.active_model()
-        stored: list[int] = []
         now = self._clock.now()
-        for mention_id, hints in zip(mention_ids, model.hints(vectors), strict=True):
+        pairs = list(zip(mention_ids, model.hints(vectors), strict=True))
+        with Session(self._engine) as session:  # the whole batch at once, usually
+            session.add_all([_suggestion_row(i, model_id, hints, now) for i, hints in pairs])
+            try:
+                session.commit()
+                return list(mention_ids)
+            except IntegrityError:
+                session.rollback()
+        stored: list[int] = []
+        for mention_id, hints in pairs:  # another process stored some: shown once, kept
             with Session(self._engine) as session:
                 session.add(_suggestion_row(mention_id, model_id, hints, now))
                 try:
                     session.commit()
                     stored.append(mention_id)
-                except IntegrityError:  # already there: shown once, never replaced
+                except IntegrityError:
                     session.rollback()
         return stored
 

@@ -184,6 +184,25 @@ def test_hints_are_computed_in_batches_and_stored_once(desk: Desk) -> None:
         assert stored[row.text].category == hints.category.label
 
 
+def test_hints_another_process_stored_first_are_kept_and_not_redrawn(desk: Desk) -> None:
+    """Two replicas on the same mentions: each mention keeps the first hints stored,
+    and only the process that stored them redraws the card."""
+    rows = held_out_rows()[:3]
+    ids = [desk.mention(row.text, row.lang) for row in rows]
+    vectors = desk.vigie.suggestions.vectors(ids)
+    assert desk.vigie.suggestions.store_hints(ids[:1], vectors[:1]) == ids[:1]
+    with Session(desk.vigie.engine) as session:
+        first = session.get(MentionSuggestion, ids[0])
+        assert first is not None
+        first.sentiment = "positive"  # what the other replica's model said
+        session.add(first)
+        session.commit()
+    assert desk.vigie.suggestions.store_hints(ids, vectors) == ids[1:]
+    assert desk.vigie.suggestions.card_hints(ids[0])["sentiment"][0] == "positive"
+    assert desk.vigie.suggestions.vectors(ids).tolist() == vectors.tolist()  # stored once
+    assert desk.embedder.calls == [3]
+
+
 def test_a_value_set_by_a_person_or_a_rule_hides_the_hint(desk: Desk) -> None:
     mention_id = desk.mention(sample_row("m0038").text)
     desk.vigie.suggestions.run_due()
