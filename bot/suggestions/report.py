@@ -1,7 +1,7 @@
 """`vigie suggestions report`: the figures, as text for a terminal.
 
 Targets (issue 16), on mentions the model never saw: sentiment accuracy ≥ 75 % and
-macro-F1 ≥ 0.72, French within 5 points of English; category macro-F1 ≥ 0.70; urgent
+macro-F1 ≥ 0.72, French no more than 5 points below English; category macro-F1 ≥ 0.70; urgent
 recall ≥ 0.8. Each is printed met or not, with its figure.
 """
 
@@ -36,7 +36,8 @@ def lines(figures: dict[str, Any]) -> list[str]:
 def target_lines(figures: dict[str, Any]) -> list[str]:
     sentiment, category, priority = (figures[t] for t in ("sentiment", "category", "priority"))
     langs = sentiment["languages"]
-    gap = (abs(langs["fr"]["accuracy"] - langs["en"]["accuracy"])
+    # French as good as English within 5 points: French may be better, not worse by more.
+    gap = (langs["en"]["accuracy"] - langs["fr"]["accuracy"]
            if "fr" in langs and "en" in langs else None)
     urgent = priority["labels"]["urgent"]
     checks = [
@@ -44,9 +45,10 @@ def target_lines(figures: dict[str, Any]) -> list[str]:
          f"{sentiment['accuracy']:.1%}"),
         ("sentiment macro-F1 ≥ 0.72", sentiment["macro_f1"] >= TARGETS["sentiment_macro_f1"],
          f"{sentiment['macro_f1']:.2f}"),
-        ("French within 5 points of English", gap is not None
+        ("French at most 5 points below English", gap is not None
          and gap <= TARGETS["language_gap"] + 1e-9,
-         "n/a" if gap is None else f"{gap * 100:.1f} points"),
+         "n/a" if gap is None else f"French {-gap * 100:+.1f} points "
+         f"(fr n={langs['fr']['n']}, en n={langs['en']['n']})"),
         ("category macro-F1 ≥ 0.70", category["macro_f1"] >= TARGETS["category_macro_f1"],
          f"{category['macro_f1']:.2f}"),
         ("urgent recall ≥ 0.8", bool(urgent["support"])
