@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -114,7 +115,10 @@ def per_second(engine_url: str, count: int) -> None:
     engine.dispose()
 
 
-def intake_on_off(engine_url: str, count: int, rounds: int = 4) -> None:
+def intake_on_off(engine_url: str, count: int, rounds: int = 16) -> None:
+    """Intake with and without the worker, in `rounds` alternating chunks (their order
+    swapped every round): the machine's other work slows both alike, and the median of
+    the rounds' ratios is less swayed by a burst of it than the totals."""
     engine = make_engine(engine_url)
     clock = SystemClock()
     catalog = Catalog(engine=engine, config=CONFIG, clock=clock)
@@ -132,16 +136,21 @@ def intake_on_off(engine_url: str, count: int, rounds: int = 4) -> None:
                                          "text": f"{mode} {i.text}"}) for i in sample(count)]
              for mode in intakes}
     seconds = dict.fromkeys(intakes, 0.0)
+    ratios: list[float] = []
     size = -(-count // rounds)
     worker.start()
     try:
-        for start in range(0, count, size):
-            for mode, intake in intakes.items():
-                seconds[mode] += intake_seconds(intake, items[mode][start:start + size])
+        for number, start in enumerate(range(0, count, size)):
+            spent: dict[str, float] = {}
+            for mode in (("off", "on") if number % 2 == 0 else ("on", "off")):
+                spent[mode] = intake_seconds(intakes[mode], items[mode][start:start + size])
+                seconds[mode] += spent[mode]
+            ratios.append(spent["off"] / spent["on"])
     finally:
         worker.stop()
     off, on = count / seconds["off"], count / seconds["on"]
     print(f"intake           suggestions off {off:7.0f}/s   on {on:7.0f}/s   ratio {on / off:6.1%}"
+          f"   median of {len(ratios)} rounds {statistics.median(ratios):6.1%}"
           f"   ({count} mentions each, the worker embedding beside)")
     engine.dispose()
 

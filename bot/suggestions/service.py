@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -335,6 +336,7 @@ class SuggestionWorker:
         self._wake.set()
 
     def _loop(self) -> None:
+        _lower_priority()
         while not self._stop.is_set():
             self._wake.clear()
             try:
@@ -343,3 +345,16 @@ class SuggestionWorker:
             except Exception:
                 log.exception("suggestion round failed; retrying shortly")
             self._wake.wait(self._idle)
+
+
+NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """On Linux a thread is a task with its own niceness: this one (and the model's
+    work, done on it) yields the CPU to intake, the relay and Slack's requests when the
+    cores are busy, and takes whatever is left otherwise (bench/suggestions.py)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: same priority then
+        log.debug("could not lower the suggestion worker's priority", exc_info=True)
