@@ -117,6 +117,14 @@ def check(
     if report.settings and not report.settings.slack_app_token:
         report.notes.append("SLACK_APP_TOKEN is not set: fine for `vigie serve`, "
                             "required for `vigie run` (Socket Mode)")
+    if report.config and report.config.qualify.suggestions.enabled:
+        from bot.suggestions.embedder import available
+
+        report.notes.append(
+            "suggestions: the sentence model is installed; cards get sentiment, category "
+            "and priority hints" if available() else
+            "suggestions: the sentence model is not installed, cards keep the rule-based "
+            "sentiment hint (pip install 'vigie[suggestions]' to add it)")
     for note in report.notes:
         typer.echo(f"  • {note}")
     if not report.ok:

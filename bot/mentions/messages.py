@@ -167,8 +167,9 @@ def _state_lines(mention: Mention, state: CardState, locale: str) -> str:
     priority = Priority(mention.priority)
     priority_line = _label(locale, "priority", priority) + _who(marks.get("priority"), locale)
     hint = state.hints.get("priority")
-    if hint and "priority" not in marks and hint[0] != priority:
-        priority_line += " — " + _hint(locale, "priority", hint)  # nobody chose it yet
+    if hint and hint[0] != priority and "priority" not in marks and not mention.alert_terms:
+        # Nobody chose it yet: no person, no rule, no alert word (they set it unaudited).
+        priority_line += " — " + _hint(locale, "priority", hint)
     lines.append(PRIORITY_EMOJI[priority] + field("priority", priority_line))
     for name in ("category", "sentiment"):
         value = getattr(mention, name)

@@ -39,8 +39,9 @@ def wire_suggestions(suggestions: Suggestions, *, qualifier: Qualifier, replies:
             chosen = session.exec(select(AuditEntry.id)
                                   .where(col(AuditEntry.mention_id) == mention_id)
                                   .where(col(AuditEntry.field) == "priority")).first()
-        if chosen is not None:
-            return
+        mention = qualifier.get(mention_id)
+        if chosen is not None or mention is None or mention.alert_terms:
+            return  # a person, a rule or an alert word chose it: they win
         try:
             applied = qualifier.apply(mention_id, [Change("priority", "urgent")], actor=None,
                                       source=ChangeSource.RULE, rule=URGENT_RULE)

@@ -104,3 +104,14 @@ def test_report_on_a_labelled_file_and_train(workdir: Path, slack: FakeSlack,  #
 def sample_parts_training() -> list[sample.Labelled]:
     held = sample.holdout_keys()
     return [r for r in sample.sample() if r.key not in held]
+
+
+def test_check_says_whether_the_model_is_installed(workdir: Path, slack: FakeSlack,  # noqa: F811
+                                                   database_url: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    env = good_env(slack, database_url)
+    result = CliRunner().invoke(cli, ["check"], env=env)
+    assert "the sentence model is installed" in result.output, result.output
+    monkeypatch.setattr("bot.suggestions.embedder.available", lambda: False)
+    result = CliRunner().invoke(cli, ["check"], env=env)
+    assert "not installed, cards keep the rule-based sentiment hint" in result.output

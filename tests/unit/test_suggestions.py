@@ -17,7 +17,8 @@ from sqlmodel import Session, col, select
 from bot.app import Vigie, build
 from bot.clock import FrozenClock
 from bot.config import Config
-from bot.mentions.models import Author, Mention, MentionIn
+from bot.mentions.messages import CardState, mention_card
+from bot.mentions.models import Author, Mention, MentionIn, Priority
 from bot.mentions.qualify import Change
 from bot.mentions.qualify_models import ChangeSource
 from bot.replies.messages import reply_modal
@@ -213,6 +214,20 @@ def test_a_value_set_by_a_person_or_a_rule_hides_the_hint(desk: Desk) -> None:
     desk.set(mention_id, "priority", "high", actor=None)  # a newsroom rule: it wins
     text = desk.card_text(mention_id)
     assert "sure, check it" not in text and "à vérifier" not in text
+
+
+def test_a_priority_raised_by_an_alert_word_gets_no_hint() -> None:
+    """Alert words set the priority without an audit line: the hint stays out of it."""
+    hints = {"priority": ("low", 0.9), "sentiment": ("negative", 0.8)}
+    plain = Mention(id=1, source_id="s", external_id="x", platform="web", author_handle="a",
+                    text="t", fingerprint="f", created_at=START, received_at=START,
+                    channel_id="C1", priority=Priority.HIGH)
+    alerted = plain.model_copy(update={"alert_terms": "menace"})
+    for mention, shown in ((plain, True), (alerted, False)):
+        card = str(mention_card(mention, account_name=None, locale="en",
+                                state=CardState(hints=hints)).blocks)
+        assert ("High — hint: Low (90% sure, check it)" in card) is shown
+        assert "Sentiment:* not set — hint: Negative (80% sure, check it)" in card
 
 
 def test_the_newsroom_rule_can_mark_urgent_hints_urgent(database_url: str, config: Config,
