@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH = 16
+CHUNK = 64  # mentions embedded (and stored) at a time when training needs many
 RECENT = timedelta(days=2)  # older mentions get hints only when someone trains or asks
 TRAIN_JOB = "suggestions.train"
 
@@ -130,12 +131,17 @@ class Suggestions:
         missing = [i for i in mention_ids if i not in found]
         if missing:
             if texts is None or any(i not in texts for i in missing):
+                texts = {}
                 with Session(self._engine) as session:
-                    texts = {int(i or 0): text for i, text in session.exec(
-                        select(Mention.id, Mention.text).where(col(Mention.id).in_(missing)))}
-            computed = embedder.embed([texts[i] for i in missing])
-            self._store_vectors(dict(zip(missing, computed, strict=True)), embedder.name)
-            found.update(zip(missing, computed, strict=True))
+                    for start in range(0, len(missing), 500):
+                        texts.update({int(i or 0): text for i, text in session.exec(
+                            select(Mention.id, Mention.text)
+                            .where(col(Mention.id).in_(missing[start:start + 500])))})
+            for start in range(0, len(missing), CHUNK):  # training may need thousands
+                ids = missing[start:start + CHUNK]
+                computed = embedder.embed([texts[i] for i in ids])
+                self._store_vectors(dict(zip(ids, computed, strict=True)), embedder.name)
+                found.update(zip(ids, computed, strict=True))
         if not mention_ids:
             return np.zeros((0, embedder.dimensions), dtype=np.float32)
         return np.stack([found[i] for i in mention_ids]).astype(np.float32)

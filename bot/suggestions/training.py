@@ -85,8 +85,11 @@ def desk_labels(engine: Engine) -> list[Labelled]:
         for (mention_id, task), entry in last.items():
             if entry.actor_id and entry.new_value in LABELS[task]:
                 labels.setdefault(mention_id, {})[task] = entry.new_value
-        mentions = {m.id: m for m in session.exec(
-            select(Mention).where(col(Mention.id).in_(list(labels))))} if labels else {}
+        mentions: dict[int | None, Mention] = {}
+        ids = list(labels)
+        for start in range(0, len(ids), 500):
+            mentions.update({m.id: m for m in session.exec(
+                select(Mention).where(col(Mention.id).in_(ids[start:start + 500])))})
     return [Labelled(f"mention:{mention_id}", mentions[mention_id].text,
                      mentions[mention_id].lang or "?", found)
             for mention_id, found in sorted(labels.items()) if mention_id in mentions]
