@@ -9,7 +9,7 @@ MODE ?= http
 .venv/bin/vigie: pyproject.toml
 	$(PYTHON) -m venv .venv
 	.venv/bin/python -m pip install --quiet --upgrade pip
-	.venv/bin/python -m pip install --quiet -e .
+	.venv/bin/python -m pip install --quiet -e '.[suggestions]'
 	touch $@
 
 install: .venv/bin/vigie

@@ -39,11 +39,13 @@ def scripts(folder: Path = BENCH) -> list[Path]:
                   if not path.name.startswith("_") and path.name != Path(__file__).name)
 
 
-def needed(project: str = "vigie") -> set[str]:
-    """The distributions a plain install of `project` brings (its requirements, without
-    extras, and theirs), by normalised name."""
+def needed(project: str = "vigie", extras: frozenset[str] = frozenset({"suggestions"})
+           ) -> set[str]:
+    """The distributions an install of `project` with `extras` brings (its requirements
+    and theirs), by normalised name. The `suggestions` extra (the sentence model) is part
+    of what `make run` installs, so the benches may use it; `dev` is not."""
     seen: set[tuple[str, frozenset[str]]] = set()
-    todo = [(project, frozenset[str]())]
+    todo = [(project, extras)]
     while todo:
         name, extras = todo.pop()
         if (canonicalize_name(name), extras) in seen:

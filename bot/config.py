@@ -302,12 +302,24 @@ class Sla(_Strict):
         return int(getattr(self, priority))
 
 
+class Suggestions(_Strict):
+    """Hints from the sentence model (`vigie[suggestions]`). They are shown, never
+    applied, except the one rule a newsroom may set: mark a mention urgent when the
+    urgent hint is at least `apply_urgent_from` sure (and nobody, no rule, set its
+    priority)."""
+
+    enabled: bool = True
+    apply_urgent_from: Annotated[float, Field(gt=0, le=1)] | None = None
+    similar_replies: bool = True  # "answer like last time" in the Reply form
+
+
 class Qualify(_Strict):
     staff: Staff = Staff()
     rules: list[QualifyRule] = []
     round_robin: list[RoundRobin] = []
     sla: Sla = Sla()
     sentiment_suggestions: bool = True
+    suggestions: Suggestions = Suggestions()
 
     @model_validator(mode="after")
     def _unique(self) -> Qualify:

@@ -35,6 +35,7 @@ from bot.moderation.models import (
 from bot.posts.models import Post, PostApproval, PostDelivery
 from bot.replies.models import Reply, ReplyTemplateRevision, ReplyTemplateRow
 from bot.reports.models import HomeState, ReportRun
+from bot.suggestions.models import MentionEmbedding, MentionSuggestion, SuggestionModel
 
 metadata = SQLModel.metadata
 
@@ -68,6 +69,9 @@ __all__ = [
     "SavedMention",
     "Trend",
     "HomeState",
+    "MentionEmbedding",
+    "MentionSuggestion",
+    "SuggestionModel",
     "ReportRun",
     "metadata",
 ]

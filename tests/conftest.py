@@ -112,3 +112,11 @@ def config() -> Config:
 @pytest.fixture
 def environ() -> dict[str, str]:
     return newsroom_environ()
+
+
+@pytest.fixture(autouse=True)
+def _no_sentence_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apps built in tests run without the real sentence model (55 ms a mention, and a
+    second card update per mention) unless a test hands `build` an embedder: see
+    tests/support/embedder.py, and tests/e2e/test_suggestions_flow.py for the real one."""
+    monkeypatch.setattr("bot.app.available", lambda: False)

@@ -58,8 +58,10 @@ class FieldMark:
 @dataclass(frozen=True)
 class CardState:
     marks: dict[str, FieldMark] = field(default_factory=dict)
-    suggested_sentiment: str | None = None
+    suggested_sentiment: str | None = None  # the rule-based hint (bot.mentions.sentiment)
     respond_by: datetime | None = None
+    # The model's hints (bot.suggestions): field → (value, confidence 0…1).
+    hints: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
 def mention_id_of_block(block_id: str) -> int | None:
@@ -161,15 +163,21 @@ def _state_lines(mention: Mention, state: CardState, locale: str) -> str:
         line += _who(marks.get("status"), locale)
     lines = [line]
     priority = Priority(mention.priority)
-    lines.append(PRIORITY_EMOJI[priority] + field(
-        "priority", _label(locale, "priority", priority) + _who(marks.get("priority"), locale)))
+    priority_line = _label(locale, "priority", priority) + _who(marks.get("priority"), locale)
+    hint = state.hints.get("priority")
+    if hint and hint[0] != priority and "priority" not in marks and not mention.alert_terms:
+        # Nobody chose it yet: no person, no rule, no alert word (they set it unaudited).
+        priority_line += " — " + _hint(locale, "priority", hint)
+    lines.append(PRIORITY_EMOJI[priority] + field("priority", priority_line))
     for name in ("category", "sentiment"):
         value = getattr(mention, name)
         if value:
             text = _label(locale, name, value) + _who(marks.get(name), locale)
         else:
             text = t(locale, "qualify.card.unset")
-        if name == "sentiment" and state.suggested_sentiment and not value:
+        if not value and name in state.hints:
+            text += " — " + _hint(locale, name, state.hints[name])
+        elif name == "sentiment" and state.suggested_sentiment and not value:
             text += " — " + t(locale, "qualify.card.suggested_sentiment",
                               value=_label(locale, "sentiment", state.suggested_sentiment))
         lines.append(field(name, text))
@@ -179,6 +187,13 @@ def _state_lines(mention: Mention, state: CardState, locale: str) -> str:
                    "{date_short_pretty} {time}")
         lines.append(":stopwatch: " + t(locale, "qualify.card.respond_by", when=due))
     return "\n".join(lines)
+
+
+def _hint(locale: str, name: str, hint: tuple[str, float]) -> str:
+    """"hint: negative (82% sure, check it)": a model's guess, never a value."""
+    value, confidence = hint
+    return catalogue().text(locale, "qualify.card.hint", value=_label(locale, name, value),
+                            confidence=round(confidence * 100))
 
 
 def _select(mention: Mention, locale: str, name: str) -> dict[str, Any]:

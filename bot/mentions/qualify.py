@@ -104,6 +104,8 @@ class Qualifier:
         # redraw here go through the same wrapped renderer, so nothing is lost on update.
         render = card_renderer(config, locale, self.card_state)
         self._render = wrap_card(render) if wrap_card else render
+        # Set by the app: the model's hints for a mention (bot.suggestions), if any.
+        self.hints: Callable[[int], dict[str, tuple[str, float]]] = lambda mention_id: {}
         # Set by the app: (re)schedules a mention's SLA jobs after a change.
         self.on_sla_change: Callable[[int], None] = lambda mention_id: None
         # Told (mention id, new status, by = Slack user or None) after each status change.
@@ -296,7 +298,8 @@ class Qualifier:
             triage = session.get(MentionTriage, mention.id)
             suggestion = triage.suggested_sentiment if triage else None
             respond_by = triage.nudge_at if triage else None
-        return CardState(marks=marks, suggested_sentiment=suggestion, respond_by=respond_by)
+        return CardState(marks=marks, suggested_sentiment=suggestion, respond_by=respond_by,
+                         hints=self.hints(mention.id or 0))
 
     def render(self, mention: Mention) -> Message:
         return self._render(mention)

@@ -184,6 +184,8 @@ class ReplyForm:
     approvals_channel: str | None
     state: ModalState
     notices: list[str] = field(default_factory=list)
+    # "Answer like last time": templates used for the most similar answered mentions.
+    like_last_time: Sequence[str] = ()
 
 
 def loading_modal(locale: str) -> dict[str, Any]:
@@ -222,15 +224,25 @@ def _how_line(form: ReplyForm, locale: str) -> str:
         locale, f"modal.how_{target.kind}", visibility=visibility, account=escape(form.account))
 
 
-def template_options(templates: Iterable[ReplyTemplate], locale: str
-                     ) -> list[dict[str, Any]]:
-    """Option groups, one per language, in the order given (the mention's first)."""
+def template_options(templates: Iterable[ReplyTemplate], locale: str,
+                     first: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Option groups, one per language, in the order given (the mention's first); the
+    templates in `first` ("answer like last time") in a group of their own before them."""
     groups: dict[str, list[dict[str, Any]]] = {}
+    ahead: dict[str, dict[str, Any]] = {}
     for template in templates:
-        groups.setdefault(template.locale, []).append(
-            {"text": plain(template.title[:75]), "value": template.key})
-    return [{"label": plain(LANGUAGE_NAMES.get(lang, lang)), "options": options[:100]}
-            for lang, options in groups.items()]
+        option = {"text": plain(template.title[:75]), "value": template.key}
+        if template.key in first:
+            ahead[template.key] = option
+        else:
+            groups.setdefault(template.locale, []).append(option)
+    result = [{"label": plain(LANGUAGE_NAMES.get(lang, lang)), "options": options[:100]}
+              for lang, options in groups.items()]
+    if ahead:
+        options = [ahead[key] for key in first if key in ahead]
+        result.insert(0, {"label": plain(_t(locale, "modal.like_last_time")),
+                          "options": options})
+    return result
 
 
 def reply_modal(form: ReplyForm, locale: str) -> dict[str, Any]:
@@ -248,7 +260,7 @@ def reply_modal(form: ReplyForm, locale: str) -> dict[str, Any]:
     if form.sensitive:
         blocks.append({"type": "context", "block_id": "sensitive", "elements": [mrkdwn(
             ":lock: " + _t(locale, "modal.sensitive", why=escape(form.sensitive)))]})
-    options = template_options(form.templates, locale)
+    options = template_options(form.templates, locale, form.like_last_time)
     picker: dict[str, Any] = {"type": "static_select", "action_id": PICK,
                               "placeholder": plain(_t(locale, "modal.pick"))}
     if options:

@@ -133,6 +133,8 @@ class ReplyDesk:
         self._slack = slack
         self.cards = cards
         cards.platform_of = lambda mention: platforms.target(mention).platform
+        # Set by the app: template keys used for the most similar answered mentions.
+        self.like_last_time: Callable[[int], list[str]] = lambda mention_id: []
 
     # -- who may ------------------------------------------------------------------------------
     def may_reply(self, user_id: str, mention: Mention) -> bool:
@@ -176,7 +178,14 @@ class ReplyDesk:
             templates=self.library.usable(self.first_locale(mention)), text=text,
             sensitive=self.sensitive(mention, locale),
             approvals_channel=self._config.channels.approvals, state=state,
-            notices=list(notices))
+            notices=list(notices), like_last_time=self._like_last_time(mention))
+
+    def _like_last_time(self, mention: Mention) -> list[str]:
+        try:
+            return self.like_last_time(mention.id or 0)[:1]
+        except Exception:  # a hint: the form opens without it rather than not at all
+            log.exception("no 'like last time' template for mention %s", mention.id)
+            return []
 
     def opening(self, mention_id: int, user_id: str, locale: str) -> ReplyForm | str:
         """The reply modal's content, or the text saying why it cannot open."""

