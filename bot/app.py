@@ -220,6 +220,10 @@ def build(
     # Listeners wait on Slack and the database; more threads than Bolt's default 10
     # keep acks quick when many people click at once (bench/http_ack.py).
     listener_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="bolt")
+    # A mention edited or removed on its platform: its card is redrawn off the webhook's
+    # thread (Meta disables slow endpoints).
+    intake.on_amended = lambda mention_id: listener_pool.submit(qualifier.refresh_card,
+                                                                mention_id)
     bolt = _bolt_app(settings, ui_client, listener_pool)
     events = EventLedger(engine)
 
