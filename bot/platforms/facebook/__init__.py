@@ -50,6 +50,7 @@ class FacebookPlatform(Platform):
     replies = True
     publishes = True
     moderation = frozenset({"hide", "delete"})
+    undoes = frozenset({"hide"})
 
     def secret_problems(self, source: Source, index: int, environ: Mapping[str, str]
                         ) -> list[Problem]:
