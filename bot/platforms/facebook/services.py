@@ -73,9 +73,12 @@ def check_source(accounts: MetaAccounts, source: Source, platform: str,
     except GraphFailure as failure:
         raise SourceFailure(failure.reason) from None
     missing = graph.missing_permissions(granted, platform, features)
-    reason = graph.permissions_reason(accounts.label, missing)
-    if reason is not None:
-        raise SourceFailure(reason)
+    if missing:  # each with what it is for: "pages_manage_posts (publish)"
+        needed_for = {p: [f for f in features if p in graph.PERMISSIONS[platform].get(f, ())]
+                      for p in missing}
+        raise SourceFailure(Reason("meta.permissions_missing", platform=accounts.label,
+                                   permissions=", ".join(f"{p} ({', '.join(needed_for[p])})"
+                                                         for p in missing)))
     who = me.get("name") or f"@{me.get('username')}"
     usage = client.usage.reason(accounts.label)
     return f"{accounts.label} token of {who} ({me.get('id')}); {usage}"
@@ -158,7 +161,9 @@ class FacebookModerator:
             return []
         if mention.visibility == "comment":
             return [ActionKind.HIDE, ActionKind.DELETE]
-        return [ActionKind.DELETE]  # a visitor's post on the Page
+        if mention.visibility == "post":
+            return [ActionKind.DELETE]  # a visitor's post on the Page
+        return []  # the Page mentioned elsewhere: not the Page's to hide or delete
 
     def perform(self, mention: Mention, action: str, comment: str | None) -> Done:
         client = self._client(mention.account_id)
