@@ -43,6 +43,7 @@ from bench._common import environ, newsroom, percentile, settings
 from bot.app import build
 from bot.config import Source
 from bot.mentions.models import Mention
+from bot.platforms.meta.graph import DEFAULT_MAX_WAIT, SLOW_FROM
 from bot.platforms.meta.webhook import SIGNATURE_HEADER, signature
 from bot.store import make_engine, upgrade
 from tests.support.graph_server import FakeGraph
@@ -179,6 +180,8 @@ def run(args: argparse.Namespace, url: str, slack: FakeSlack, graph: FakeGraph) 
         client.close()
     finally:
         vigie.stop()
+        if graph.grants[PAGE_TOKEN].usage > SLOW_FROM:
+            time.sleep(DEFAULT_MAX_WAIT)  # a poll paced by the usage ends before teardown
 
 
 if __name__ == "__main__":
