@@ -116,3 +116,38 @@ def test_the_picture_of_an_instagram_post_is_its_first_image_link() -> None:
     assert image_of("Coulisses https://r.fr/a/b.JPG et https://r.fr/c.png") == \
         "https://r.fr/a/b.JPG"
     assert image_of("Lien https://r.fr/page.html seulement") is None
+
+
+def test_changes_amend_the_stored_comment_and_never_make_a_card_of_nothing(
+        graph: FakeGraph) -> None:
+    """A removal or hide of a comment Vigie never stored changes nothing; an edit of one
+    is stored as it now reads; the account's own comment is no mention."""
+    from bot.platforms.meta.models import MetaItem
+    from bot.platforms.meta.push import deliver
+
+    calls: list[tuple[str, object]] = []
+
+    class Intake:
+        def ingest(self, source_id: str, mention: object) -> object:
+            calls.append(("ingest", mention))
+            return type("Result", (), {"duplicate": False})()
+
+        def amend(self, source_id: str, external_id: str, **change: object) -> int | None:
+            calls.append(("amend", change))
+            return 7 if external_id == "facebook:stored" else None
+
+    source = meta_source(graph, "facebook", "123")
+    item = MetaItem(platform="facebook", account_id="123", kind="removed", item="comment",
+                    item_id="unknown")
+    assert deliver(item, source, Intake()) == "skipped"  # type: ignore[arg-type]
+    stored = MetaItem(platform="facebook", account_id="123", kind="edited", item="comment",
+                      item_id="stored", text="nouveau texte")
+    assert deliver(stored, source, Intake()) == "amended"  # type: ignore[arg-type]
+    fresh = MetaItem(platform="facebook", account_id="123", kind="edited", item="comment",
+                     item_id="fresh", text="jamais vu")
+    assert deliver(fresh, source, Intake()) == "stored"  # type: ignore[arg-type]
+    own = MetaItem(platform="facebook", account_id="123", kind="new", item="comment",
+                   item_id="own", text="merci", by_account=True)
+    assert deliver(own, source, Intake()) == "skipped"  # type: ignore[arg-type]
+    assert [kind for kind, _ in calls] == ["amend", "amend", "amend", "ingest"]
+    assert calls[1][1] == {"state": "edited", "text": "nouveau texte"}

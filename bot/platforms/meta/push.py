@@ -103,11 +103,11 @@ def deliver(item: MetaItem, source: Source, intake: Intake,
     its card. "stored", "duplicate", "amended" or "skipped"."""
     if item.by_account:
         return "skipped"  # the account's own replies are not mentions
-    if item.kind in ("removed", "hidden", "unhidden") or (
-            item.kind == "edited" and item.text is not None):
+    if item.kind != "new":
         found = intake.amend(source.id, item.external_id, state=item.kind, text=item.text)
-        if found is not None or item.kind != "edited":
+        if found is not None or item.kind != "edited" or not item.text:
             return "amended" if found is not None else "skipped"
+        # an edit of a comment Vigie never stored: stored as it now reads
     if complete is not None:
         completed = complete(item, source)
         if completed is None:
