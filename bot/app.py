@@ -306,6 +306,18 @@ def build(
     # Listeners wait on Slack and the database; more threads than Bolt's default 10
     # keep acks quick when many people click at once (bench/http_ack.py).
     listener_pool = ContextExecutor(max_workers=32, thread_name_prefix="bolt")
+
+    def redraw_amended(mention_id: int) -> None:
+        """A mention edited or removed on its platform: its card is redrawn off the
+        webhook's thread (Meta disables slow endpoints). While stopping, the pool takes
+        no more work: the stored text is right, the card catches up on its next redraw."""
+        try:
+            listener_pool.submit(qualifier.refresh_card, mention_id)
+        except RuntimeError:
+            log.info("mention %s amended while stopping; its card is redrawn later",
+                     mention_id)
+
+    intake.on_amended = redraw_amended
     bolt = _bolt_app(settings, ui_client, listener_pool)
     events = EventLedger(engine)
 

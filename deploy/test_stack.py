@@ -240,7 +240,15 @@ def main() -> int:
 
             run(podman, "kill", "-s", "KILL", stack.container("vigie1"))
             statuses = [stack.post(f"killed-{n}") for n in range(20)]
-            wait("40 cards", lambda: len(cards(slack)) == 40, 120)
+            print(f"vigie1 killed (-9): answers to the 20 mentions sent then: "
+                  f"{dict(Counter(statuses))}", flush=True)
+            try:
+                wait("40 cards", lambda: len(cards(slack)) == 40, 120)
+            except SystemExit:
+                print(f"cards: {len(cards(slack))}; vigie2's last lines:\n" + "\n".join(run(
+                    podman, "logs", stack.container("vigie2"), quiet=True,
+                    check=False).splitlines()[-40:]), file=sys.stderr)
+                raise
             print(f"vigie1 killed (-9): 20 mentions sent meanwhile, answers "
                   f"{dict(Counter(statuses))}")
             assert statuses == [201] * 20, statuses

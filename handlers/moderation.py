@@ -83,6 +83,21 @@ def register(app: App, vigie: Vigie, subcommands: dict[str, Subcommand]) -> None
             if outcome == "saved":
                 moderate.moderation.tell(channel, user, "saved")
 
+    @app.action(f"{PREFIX}unhide")
+    def on_unhide(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Show a hidden comment again (the hide's undo); the card is redrawn."""
+        ack()
+        user, channel, action_id = body["user"]["id"], _channel(body), _subject(action)
+        outcome = moderate.actions.undo(action_id or 0, actor=user)
+        if outcome.kind == "failed":
+            moderate.moderation.tell(channel, user, "failed", platform=outcome.platform or "",
+                                     reason=shown_reason(outcome.reason,
+                                                         vigie.people.locale_for(user)))
+        elif outcome.kind == "done":
+            moderate.moderation.tell(channel, user, "done_unhide", platform=outcome.platform)
+        elif outcome.kind in ("refused", "already"):
+            moderate.moderation.tell(channel, user, outcome.kind)
+
     @app.action(f"{PREFIX}act")
     def on_act(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()

@@ -22,6 +22,7 @@ from bot.i18n import catalogue
 from bot.listen.messages import alert_banner
 from bot.mentions.models import Category, Mention, Priority, Sentiment, Status
 from bot.platforms import PLATFORMS
+from bot.platforms import label as platform_label
 from bot.platforms.base import Platform
 from bot.slack_format import Message, date, escape, escaped_within, link, mrkdwn, plain
 
@@ -29,6 +30,7 @@ PLATFORM_EMOJI = {"web": ":globe_with_meridians:",
                   **{p.name: p.emoji for p in PLATFORMS if p.emoji != Platform.emoji}}
 BODY_LIMIT = 2900  # Slack refuses section text over 3000 characters.
 CARD_EVENT_TYPE = "vigie_mention"
+REMOTE_STATES = ("edited", "removed", "hidden")  # `Mention.remote_state` the card tells
 ACTION_PREFIX = "qualify."
 CONTROL_BLOCK = re.compile(r"^(?:qualify|assign|collapsed):(\d+):\d+$")
 COLLAPSED = (Status.CLOSED, Status.IGNORED)
@@ -105,6 +107,11 @@ def mention_card(mention: Mention, *, account_name: str | None, locale: str,
     banner = alert_banner(mention, locale)  # alert words (bot.listen.alerts)
     if banner:
         blocks.insert(1, banner)
+    if mention.remote_state in REMOTE_STATES:
+        when = mention.remote_state_at or mention.created_at
+        note = t(locale, f"card.remote_{mention.remote_state}", platform=escape(
+            platform_label(mention.platform)), when=date(when, when.strftime("%Y-%m-%d %H:%M UTC")))
+        blocks.append({"type": "context", "block_id": "remote", "elements": [mrkdwn(note)]})
     if len(escape(mention.text)) > BODY_LIMIT:
         note = t(locale, "card.truncated", shown=BODY_LIMIT, total=len(mention.text))
         blocks.append({"type": "context", "elements": [mrkdwn(escape(note))]})

@@ -174,3 +174,7 @@ class Mention(SQLModel, table=True):
     # Bursts: held in a spike, then listed in a digest message (see bot.listen.spikes).
     spike_id: int | None = SQLField(default=None, index=True)
     digest_id: int | None = SQLField(default=None, description="outbox row of its digest")
+    # Changed on its platform after it arrived (Facebook, Instagram webhooks): "edited",
+    # "removed" or "hidden" (`bot.mentions.service.Intake.amend`), shown on the card.
+    remote_state: str | None = SQLField(default=None, max_length=16)
+    remote_state_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime)

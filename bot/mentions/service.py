@@ -117,6 +117,8 @@ class Intake:
         self._hook = hook
         self._accounts = {a.id for a in config.accounts}
         self._statements: dict[tuple[str, ...], Any] = {}
+        # Redraws a card whose mention changed on its platform (`amend`); set by the app.
+        self.on_amended: Callable[[int], object] = lambda mention_id: None
 
     def ingest(self, source_id: str, data: MentionIn) -> IntakeResult:
         """Store `data` once; a repeat (same id, or same author and text just now) is
@@ -167,6 +169,36 @@ class Intake:
             self._hook.stored(mention_id)
         self._on_stored()
         return IntakeResult(mention_id, False, channel)
+
+    def amend(self, source_id: str, external_id: str, *, state: str,
+              text: str | None = None) -> int | None:
+        """A stored mention changed on its platform: edited (`text` is the new one),
+        removed, hidden, or shown again (`state` "unhidden" clears the mark). The card is
+        redrawn (`on_amended`); its qualification, replies and history stay. The
+        mention's id, or None when it was never stored."""
+        now = self._clock.now()
+        with Session(self._engine) as session:
+            mention = session.exec(select(Mention).where(Mention.source_id == source_id)
+                                   .where(Mention.external_id == external_id)).first()
+            if mention is None or mention.id is None:
+                return None
+            if state == "unhidden":
+                if mention.remote_state != "hidden":
+                    return mention.id
+                mention.remote_state, mention.remote_state_at = None, now
+            else:
+                if mention.remote_state == "removed" and state != "removed":
+                    return mention.id  # a late delivery does not bring it back
+                mention.remote_state, mention.remote_state_at = state, now
+            if text and text != mention.text:
+                mention.text, mention.fingerprint = text, fingerprint(text)
+            mention.version += 1
+            mention_id = mention.id
+            session.add(mention)
+            session.commit()
+        log.info("mention %s %s on its platform", mention_id, state)
+        self.on_amended(mention_id)
+        return mention_id
 
     def _prepare(self, session: Session, mention_id: int) -> str | None:
         """Run the hook in a savepoint: if it fails, the mention is stored without it

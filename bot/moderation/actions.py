@@ -18,11 +18,19 @@ from bot.moderation.messages import PLATFORM_NAMES
 from bot.moderation.models import ERROR_LENGTH, ActionKind, ActionState, ModerationAction
 from bot.moderation.platforms import ActionFailed, NotPossible, PlatformModerator
 from bot.moderation.service import Moderation, touch, write_log
+from bot.platforms import platform as platform_named
 from bot.reasons import Reason
 
 log = logging.getLogger(__name__)
 
-UNDOABLE = (ActionKind.MUTE, ActionKind.BLOCK)
+UNDOABLE = (ActionKind.MUTE, ActionKind.BLOCK)  # by author: one in force at a time
+
+
+def undoable(row: ModerationAction) -> bool:
+    """Can `row` be lifted on its platform (a mute, a block; a hide where it can be
+    shown again)?"""
+    found = platform_named(row.platform)
+    return found is not None and str(row.action) in found.undoes
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ class ActOutcome:
     kind: str  # "done" | "already" | "failed" | "refused" | "missing" | "not_possible"
     reason: str | None = None  # "failed": a stored `Reason` (`bot.reasons.shown_reason`)
     action_id: int | None = None
+    platform: str | None = None  # of an undo: its name, as staff read it
 
 
 class ModerationActions:
@@ -98,7 +107,8 @@ class ModerationActions:
         return ActOutcome("done", action_id=row.id)
 
     def undo(self, action_id: int, *, actor: str) -> ActOutcome:
-        """Lift a mute or a block (from the watchlist)."""
+        """Lift a mute or a block (from the watchlist), or show a hidden comment again
+        (from its card)."""
         with Session(self._engine, expire_on_commit=False) as session:
             row = session.get(ModerationAction, action_id)
             mention = session.get(Mention, row.mention_id) if row else None
@@ -106,7 +116,7 @@ class ModerationActions:
             return ActOutcome("missing")
         if not self._moderation.staff.may_qualify(actor, mention.channel_id):
             return ActOutcome("refused")
-        if row.state != ActionState.DONE or row.action not in UNDOABLE:
+        if row.state != ActionState.DONE or not undoable(row):
             return ActOutcome("already")
         try:
             self._platforms.undo(row)
@@ -118,7 +128,8 @@ class ModerationActions:
                           action=f"un{row.action}_failed", mention_id=row.mention_id,
                           author=row.author_key, detail=error)
                 session.commit()
-            return ActOutcome("failed", error)
+            return ActOutcome("failed", error,
+                              platform=PLATFORM_NAMES.get(row.platform, row.platform))
         now = self._clock.now()
         with Session(self._engine) as session:
             stored = session.get(ModerationAction, action_id)
@@ -130,7 +141,8 @@ class ModerationActions:
             touch(session, row.mention_id)
             session.commit()
         self._moderation.refresh_card(row.mention_id)
-        return ActOutcome("done", action_id=action_id)
+        return ActOutcome("done", action_id=action_id,
+                          platform=PLATFORM_NAMES.get(row.platform, row.platform))
 
     def _settle(self, action_id: int, *, state: ActionState, actor: str, mention_id: int,
                 key: str, action: str, target: str | None = None,

@@ -57,7 +57,8 @@ class ModerationCards:
                 .where((col(ModerationAction.author_key) == key)
                        & col(ModerationAction.action).in_([ActionKind.MUTE, ActionKind.BLOCK])
                        | (col(ModerationAction.mention_id) == mention.id)
-                       & col(ModerationAction.action).in_([ActionKind.REPORT, ActionKind.HIDE]))
+                       & col(ModerationAction.action).in_([ActionKind.REPORT, ActionKind.HIDE,
+                                                         ActionKind.DELETE]))
                 .order_by(col(ModerationAction.id))))
             delegations = list(session.exec(
                 select(Delegation).where(Delegation.mention_id == mention.id)

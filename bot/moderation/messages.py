@@ -129,6 +129,9 @@ def card_controls(mention: Mention, marks: CardMarks, locale: str) -> dict[str, 
         elements.append(_button("unmark", _t(locale, "card.unmark"), subject))
     if marks.platform_actions:
         elements.append(_button("act", _t(locale, "card.act"), subject))
+    for action in marks.actions:  # a hidden comment, where it can be shown again
+        if action.action == "hide" and action.mention_id == mention.id and _unhides(action):
+            elements.append(_button("unhide", _t(locale, "card.unhide"), str(action.id)))
     if marks.desks:
         elements.append(_button("forward", _t(locale, "card.forward"), subject))
     if marks.kinds is None:
@@ -138,6 +141,12 @@ def card_controls(mention: Mention, marks: CardMarks, locale: str) -> dict[str, 
             elements.append(_button("save", _t(locale, "card.save"), subject))
     return {"type": "actions", "block_id": f"moderate:{mention.id}:{mention.version}",
             "elements": elements}
+
+
+def _unhides(action: ModerationAction) -> bool:
+    from bot.moderation.actions import undoable
+
+    return undoable(action)
 
 
 def _button(name: str, label: str, value: str, *, prefix: str = PREFIX,

@@ -67,7 +67,8 @@ class ActionKind(StrEnum):
     MUTE = "mute"
     BLOCK = "block"
     REPORT = "report"
-    HIDE = "hide"  # hide a reply under one of our posts (Bluesky threadgate)
+    HIDE = "hide"  # hide a reply under one of our posts (Bluesky threadgate, Meta)
+    DELETE = "delete"  # delete a comment on one of our posts (Facebook, Instagram)
 
 
 class ActionState(StrEnum):

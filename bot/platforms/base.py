@@ -216,6 +216,8 @@ class Platform:
     replies: ClassVar[bool] = False
     publishes: ClassVar[bool] = False
     moderation: ClassVar[frozenset[str]] = frozenset()  # `ActionKind` values that exist
+    # Actions `Moderator.undo` lifts (a hide shown again: "unhide", offered on the card).
+    undoes: ClassVar[frozenset[str]] = frozenset({"mute", "block"})
 
     @property
     def polled(self) -> bool:
