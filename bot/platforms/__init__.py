@@ -11,9 +11,10 @@ from bot.platforms.base import Platform
 from bot.platforms.bluesky import BLUESKY
 from bot.platforms.mastodon import MASTODON
 from bot.platforms.rss import RSS
+from bot.platforms.threads import THREADS
 from bot.platforms.webhook import WEBHOOK
 
-PLATFORMS: tuple[Platform, ...] = (WEBHOOK, RSS, MASTODON, BLUESKY)
+PLATFORMS: tuple[Platform, ...] = (WEBHOOK, RSS, MASTODON, BLUESKY, THREADS)
 
 # Platforms Vigie does not speak but may name (a mention sent by a webhook, a text to
 # copy by hand): their names, and the length limits worth showing to whoever copies.
