@@ -126,7 +126,7 @@ def test_source_forms_ask_what_each_platform_uses(config: Config) -> None:
     platform declares for the form, the required ones not optional."""
     view = views.sources_view([], {}, config, locale="en")
     buttons = [e["value"] for e in view["blocks"][0]["elements"]]
-    assert buttons == ["rss", "mastodon", "bluesky", "threads", "webhook"]
+    assert buttons == ["rss", "mastodon", "bluesky", "webhook", "threads"]
     form = views.source_form("mastodon", config, locale="en", root_view="V1")
     inputs = {b["block_id"]: b["optional"] for b in form["blocks"]}
     assert inputs == {"id": False, "instance": False, "token_env": False, "interval": True,
