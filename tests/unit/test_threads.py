@@ -17,7 +17,7 @@ import pytest
 from bot.clock import FrozenClock
 from bot.config import Config, PostTarget, Source
 from bot.connectors import PollState, SourceFailure
-from bot.connectors.publishers import Outgoing, PublishRateLimited
+from bot.connectors.publishers import Outgoing, PublishRateLimited, PublishRejected
 from bot.mentions.models import Mention, MentionIn
 from bot.moderation.models import ActionKind, ActionState, ModerationAction
 from bot.moderation.platforms import ActionFailed, NotPossible
@@ -262,3 +262,34 @@ def test_threads_counts_500_characters_with_emojis_as_their_bytes() -> None:
     assert threads is not None and threads.text is not None
     assert not threads.text.too_long("é" * 500) and threads.text.too_long("é" * 501)
     assert threads.text.count("😀" * 125) == 500 and threads.text.too_long("😀" * 126)
+
+
+def test_a_retry_publishes_the_same_container_and_an_edited_text_a_new_one(
+        fake: FakeGraph, profile: str, connection: Connection) -> None:
+    """Publishing refused once: trying again publishes the container made the first
+    time (no second container); the post's text edited meanwhile gets its own."""
+    publisher = connection.publisher
+    assert publisher is not None
+    target = PostTarget(id="t", kind="threads", account="grand-debat")
+
+    def outgoing(text: str) -> Outgoing:
+        return Outgoing(post_id=1, target=target, text=text, key="post-1-t",
+                        attempt_started=NOW)
+
+    fake.fail_next(f"/{profile}/threads_publish", status=400, code=100)
+    with pytest.raises(PublishRejected):
+        publisher.publish(outgoing("Premier jet"))
+    first = publisher.publish(outgoing("Premier jet"))
+    containers = [c for c in fake.calls("POST", f"/{profile}/threads")
+                  if c.rest == f"/{profile}/threads"]
+    assert len(containers) == 1 and fake.objects[first.external_id]["text"] == "Premier jet"
+    fake.fail_next(f"/{profile}/threads_publish", status=400, code=100)
+    with pytest.raises(PublishRejected):
+        publisher.publish(outgoing("Texte corrigé"))
+    fake.fail_next(f"/{profile}/threads_publish", status=400, code=100)
+    with pytest.raises(PublishRejected):
+        publisher.publish(outgoing("Texte corrigé"))
+    second = publisher.publish(outgoing("Texte corrigé"))
+    assert fake.objects[second.external_id]["text"] == "Texte corrigé"
+    assert len([c for c in fake.calls("POST", f"/{profile}/threads")
+                if c.rest == f"/{profile}/threads"]) == 2

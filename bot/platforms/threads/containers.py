@@ -8,6 +8,7 @@ failed was never published, and a new one is made."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 
@@ -26,9 +27,15 @@ from bot.platforms.threads.models import ThreadsContainer
 NEVER_PUBLISHED = ("ERROR", "EXPIRED")
 
 
+def container_key(key: str, text: str) -> str:
+    """What a container is kept under: the send's key *and* its text, so a post edited
+    after a failed attempt gets a container with its new text."""
+    return hashlib.sha256(f"{key}\0{text}".encode()).hexdigest()
+
+
 class Containers:
-    """Container ids by key: in the database, or (no engine: `vigie check`, unit tests
-    of declarations) in memory."""
+    """Container ids by `container_key`: in the database, or (no engine: `vigie check`,
+    unit tests of declarations) in memory."""
 
     def __init__(self, engine: Engine | None, clock: Clock) -> None:
         self._engine = engine
@@ -85,25 +92,27 @@ def publish_once(client: GraphClient, user_id: str, containers: Containers, *, k
     """The published media's id. Raises `ContainerStep` (nothing published) or the
     publication's `GraphFailure` (its `outcome` says whether it may have happened; kind
     `already_published`: an earlier attempt did)."""
-    container = containers.get(key)
+    kept = container_key(key, text)
+    container = containers.get(kept)
     if container is None:
         try:
             container = threads_container(client, user_id, text, reply_to=reply_to)
         except GraphFailure as failure:
             raise ContainerStep(failure) from None
-        containers.keep(key, container)
+        containers.keep(kept, container)
     try:
         return publish_container(client, user_id, container, platform="threads", sleep=sleep)
     except GraphFailure as failure:
         if failure.reason.key == "meta.container_failed":
-            containers.forget(key)  # expired or failed: never published, make a new one
+            containers.forget(kept)  # expired or failed: never published, make a new one
         raise
 
 
-def published(client: GraphClient, containers: Containers, key: str) -> bool | None:
-    """Whether the key's container was published: None when no container was kept
+def published(client: GraphClient, containers: Containers, key: str, text: str
+              ) -> bool | None:
+    """Whether the send's container was published: None when no container was kept
     (then only a look-up by text can tell)."""
-    container = containers.get(key)
+    container = containers.get(container_key(key, text))
     if container is None:
         return None
     status = container_status(client, container, platform="threads")

@@ -12,7 +12,8 @@ from bot.store import UTCDateTime
 
 
 class ThreadsContainer(SQLModel, table=True):
-    """`key`: the reply's or the post delivery's own key (`Reply.key`, `Outgoing.key`)."""
+    """`key`: the send's own key (`Reply.key`, `Outgoing.key`) hashed with its text
+    (`containers.container_key`)."""
 
     __tablename__ = "threads_container"
 

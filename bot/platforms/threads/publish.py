@@ -87,7 +87,8 @@ class ThreadsPublisher:
     def find(self, outgoing: Outgoing) -> Published | None:
         client, user_id = self._client(outgoing)
         try:
-            done = published(client, self._containers, outgoing.key)
+            done = published(client, self._containers, outgoing.key,
+                             outgoing.text)
             if done is False:
                 return None  # the container is there, unpublished: certainly absent
             found = find_threads_post(client, user_id, text=outgoing.text,

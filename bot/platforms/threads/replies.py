@@ -65,7 +65,7 @@ class ThreadsReplier:
             raise SendFailed(Reason("reply.by_hand", kind=str(reply.kind)), retryable=False)
         client, user_id = self._client(reply)
         try:
-            done = published(client, self._containers, reply.key)
+            done = published(client, self._containers, reply.key, reply.text)
             if done is False:
                 return None  # the container is there, unpublished: certainly absent
             found = find_threads_reply(client, user_id, reply_to=mention.platform_ref or "",
