@@ -109,7 +109,7 @@ def run(args: argparse.Namespace, url: str, slack: FakeSlack, graph: FakeGraph) 
     source = Source.model_validate({
         "id": "fb-matinale", "type": "facebook", "account": "matinale", "account_id": page,
         "token_env": "BENCH_FB_TOKEN", "app_secret_env": "BENCH_META_SECRET",
-        "verify_token_env": "BENCH_META_VERIFY", "graph_url": graph.url, "interval": 10})
+        "verify_token_env": "BENCH_META_VERIFY", "api_url": graph.url, "interval": 10})
     config = config.model_copy(update={"sources": [*config.sources, source]})
     env = {**environ(), "BENCH_FB_TOKEN": PAGE_TOKEN, "BENCH_META_SECRET": APP_SECRET,
            "BENCH_META_VERIFY": "bench-verify"}

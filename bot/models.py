@@ -32,6 +32,7 @@ from bot.moderation.models import (
     Offender,
     SavedMention,
 )
+from bot.platforms.threads.models import ThreadsContainer
 from bot.posts.models import Post, PostApproval, PostDelivery
 from bot.replies.models import Reply, ReplyTemplateRevision, ReplyTemplateRow
 from bot.reports.models import HomeState, ReportRun
@@ -59,6 +60,7 @@ __all__ = [
     "SourceRow",
     "SourceState",
     "Spike",
+    "ThreadsContainer",
     "StaffPresence",
     "ContestDraw",
     "Delegation",

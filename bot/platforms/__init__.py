@@ -13,9 +13,11 @@ from bot.platforms.facebook import FACEBOOK
 from bot.platforms.instagram import INSTAGRAM
 from bot.platforms.mastodon import MASTODON
 from bot.platforms.rss import RSS
+from bot.platforms.threads import THREADS
 from bot.platforms.webhook import WEBHOOK
 
-PLATFORMS: tuple[Platform, ...] = (WEBHOOK, RSS, MASTODON, BLUESKY, FACEBOOK, INSTAGRAM)
+PLATFORMS: tuple[Platform, ...] = (WEBHOOK, RSS, MASTODON, BLUESKY, FACEBOOK, INSTAGRAM,
+                                   THREADS)
 
 # Platforms Vigie does not speak but may name (a mention sent by a webhook, a text to
 # copy by hand): their names, and the length limits worth showing to whoever copies.

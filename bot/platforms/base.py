@@ -65,6 +65,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from bot.settings import Problem
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from bot.clock import Clock
     from bot.config import Config, Source
     from bot.connectors.doubt import Doubt
@@ -141,13 +143,15 @@ class WebRoute:
 class Context:
     """What a platform's services are built from. `sources`: the sources as they stand
     now (the catalog: sources added from Slack count); `environ`: where the variables
-    the newsroom file names are read."""
+    the newsroom file names are read; `engine`: the database, for a platform that keeps
+    state of its own between a send and its retry (None in `vigie check`)."""
 
     config: Config
     environ: Mapping[str, str]
     sources: Callable[[], tuple[Source, ...]]
     clock: Clock
     timeout: float = 10.0  # seconds to wait for the platform
+    engine: Engine | None = None
 
 
 class Replier(Protocol):

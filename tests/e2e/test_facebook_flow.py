@@ -47,7 +47,7 @@ def facebook_desk(database_url: str, config: Config, environ: dict[str, str],
     source = Source.model_validate({
         "id": "fb-matinale", "type": "facebook", "account": "matinale", "account_id": page,
         "token_env": "VIGIE_TEST_FB_TOKEN", "app_secret_env": "VIGIE_TEST_META_SECRET",
-        "verify_token_env": "VIGIE_TEST_META_VERIFY", "graph_url": graph.url,
+        "verify_token_env": "VIGIE_TEST_META_VERIFY", "api_url": graph.url,
         "interval": 3600})
     targets = [*config.posts.targets, PostTarget(id="matinale-facebook", kind="facebook",
                                                  name="Page La Matinale", account="matinale")]

@@ -48,7 +48,7 @@ def insta(database_url: str, config: Config, environ: dict[str, str], slack: Fak
         "id": "ig-matinale", "type": "instagram", "account": "matinale",
         "account_id": account, "token_env": "VIGIE_TEST_IG_TOKEN",
         "app_secret_env": "VIGIE_TEST_META_SECRET", "verify_token_env": "VIGIE_TEST_VERIFY",
-        "graph_url": graph.url, "interval": 3600})
+        "api_url": graph.url, "interval": 3600})
     targets = [*config.posts.targets, PostTarget(id="matinale-instagram", kind="instagram",
                                                  name="Insta La Matinale", account="matinale")]
     newsroom = config.model_copy(update={

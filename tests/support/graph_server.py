@@ -34,7 +34,7 @@ Endpoints:
   text ≤ 500, reply_to_id), `POST /{user}/threads_publish` (250 per 24 h), `GET
   /{container}?fields=status`, `GET /{media}/replies|conversation`, `GET /{user}/replies`,
   `GET /{user}/mentions`, `POST /{reply}/manage_reply` (hide),
-  `GET /{user}/threads_publishing_limit`.
+  `GET /{user}/threads_publishing_limit`, `GET /debug_token`.
 
 Faults (tests/support/faults.py): `fail_next` (a status and Graph error code, before or —
 `created=True` — after carrying the request out), `hang_next` (answered late, to time
@@ -87,6 +87,7 @@ class Grant:
     scopes: set[str]
     expired: bool = False
     usage: float = 0.0  # percent
+    expires_at: int = 0  # Unix time the token expires (debug_token), 0: never
 
 
 def _iso(moment: datetime) -> str:
@@ -297,6 +298,21 @@ class FakeGraph:
                 "hide_status": "NOT_HUSHED" if reply_to else None,
                 "_mentions": re.findall(r"@([\w.]+)", text)}
             return media_id
+
+    def threads_webhook_value(self, media_id: str) -> dict[str, Any]:
+        """The `value` of a Threads `replies` / `mentions` webhook for a stored reply, in
+        the shape of Meta's example (https://developers.facebook.com/docs/threads/webhooks)."""
+        with self._lock:
+            media = self.objects[media_id]
+            value = {k: media[k] for k in ("id", "username", "text", "permalink",
+                                           "shortcode", "timestamp")}
+            value["media_type"] = "TEXT_POST"
+            if media["_reply_to"]:
+                root = self.objects[media["_root"]]
+                value["replied_to"] = {"id": media["_reply_to"]}
+                value["root_post"] = {"id": root["id"], "owner_id": root["_owner"],
+                                      "username": root["username"]}
+            return value
 
     # -- faults and inspection --------------------------------------------------------------------
     def fail_next(self, prefix: str = "/", *, status: int = 500, code: int = 2,
@@ -691,6 +707,12 @@ class FakeGraph:
         if grant.kind != "threads":
             return _error(400, 190, "Invalid OAuth access token - Cannot parse access token")
         parts = rest.split("/")
+        if parts == ["debug_token"]:  # graph.threads.net/v1.0/debug_token, as documented
+            return 200, {"data": {
+                "type": "USER", "application": "Vigie", "is_valid": True,
+                "expires_at": grant.expires_at, "data_access_expires_at": grant.expires_at,
+                "issued_at": int(time.time()), "scopes": sorted(grant.scopes),
+                "user_id": grant.subject}}, {}
         object_id = grant.subject if parts[0] == "me" else parts[0]
         target = self.objects.get(object_id)
         if target is None:

@@ -32,7 +32,7 @@ def meta_source(graph: FakeGraph, kind: str, account_id: str, **extra: str) -> S
         "id": f"{kind}-{account_id[-4:]}", "type": kind, "account": "matinale",
         "account_id": account_id, "token_env": extra.get("token_env", "META_TOKEN"),
         "app_secret_env": "META_SECRET", "verify_token_env": "META_VERIFY",
-        "graph_url": graph.url})
+        "api_url": graph.url})
 
 
 def test_check_names_each_missing_permission_with_its_feature_and_the_fix(

@@ -55,9 +55,9 @@ def test_every_platform_builds_exactly_what_it_declares(config: Config) -> None:
         assert (built.publisher is not None) == declared.publishes, declared.name
         assert (built.moderator is not None) == bool(declared.moderation), declared.name
     assert set(connected.pollers()) == {"rss", "mastodon", "bluesky", "facebook",
-                                         "instagram"}
+                                         "instagram", "threads"}
     assert [r.path for r in connected.routes(intake=None)] == [  # type: ignore[arg-type]
-        "/ingest/{source_id}", "/webhooks/facebook", "/webhooks/instagram"]
+        "/ingest/{source_id}", "/webhooks/facebook", "/webhooks/instagram", "/webhooks/threads"]
 
 
 class _Liar(Platform):
@@ -88,13 +88,13 @@ def test_a_platform_whose_services_differ_from_its_declarations_is_refused(
 def test_source_types_and_required_keys_come_from_the_platforms(tmp_path: Path) -> None:
     path = tmp_path / "vigie.toml"
     path.write_text('[channels]\nmentions = "C0MENTIONS"\n\n'
-                    '[[sources]]\nid = "a"\ntype = "threads"\n\n'
+                    '[[sources]]\nid = "a"\ntype = "linkedin"\n\n'
                     '[[sources]]\nid = "b"\ntype = "mastodon"\ntoken_env = "T"\n',
                     encoding="utf-8")
     with pytest.raises(ConfigurationError) as caught:
         load_config(path)
     problems = [str(p) for p in caught.value.problems]
-    assert any("sources[0].type" in p and "'threads' is not allowed" in p and
+    assert any("sources[0].type" in p and "'linkedin' is not allowed" in p and
                all(f"'{name}'" in p for name in bot.platforms.names())
                for p in problems), problems
     assert any("sources[1]" in p and "needs instance, the instance's address" in p
@@ -127,7 +127,8 @@ def test_source_forms_ask_what_each_platform_uses(config: Config) -> None:
     platform declares for the form, the required ones not optional."""
     view = views.sources_view([], {}, config, locale="en")
     buttons = [e["value"] for e in view["blocks"][0]["elements"]]
-    assert buttons[:4] == ["rss", "mastodon", "bluesky", "webhook"] and "facebook" in buttons
+    assert buttons == ["rss", "mastodon", "bluesky", "webhook", "facebook", "instagram",
+                       "threads"]
     form = views.source_form("mastodon", config, locale="en", root_view="V1")
     inputs = {b["block_id"]: b["optional"] for b in form["blocks"]}
     assert inputs == {"id": False, "instance": False, "token_env": False, "interval": True,
@@ -149,7 +150,7 @@ def test_only_platforms_that_can_reply_or_moderate_are_offered(config: Config) -
     rss = replies.target(a_mention("rss"))
     assert (rss.kind, rss.by_hand_reason, rss.platform) == (ReplyKind.BY_HAND, "platform", "RSS")
     assert set(MODERATED_PLATFORMS) == {p.name for p in PLATFORMS if p.moderation} \
-        == {"mastodon", "bluesky", "facebook", "instagram"}
+        == {"mastodon", "bluesky", "facebook", "instagram", "threads"}
 
 
 def test_text_limits_count_as_each_platform_counts() -> None:

@@ -33,7 +33,7 @@ META_FIELDS = (
                 "access token (a system user's)"),
     SourceField("app_secret_env", annotation=EnvName | None, default=None),
     SourceField("verify_token_env", annotation=EnvName | None, default=None),
-    SourceField("graph_url", annotation=HttpUrl | None, default=None, in_form=False),
+    SourceField("api_url", annotation=HttpUrl | None, default=None, in_form=False),
     SourceField("interval"),
 )
 

@@ -78,7 +78,7 @@ class MetaAccounts:
         if not token:
             raise SourceFailure(Reason("meta.token_unset", platform=self.label,
                                        variable=source.setting("token_env") or "?"))
-        base = source.setting("graph_url") or GRAPH_URL
+        base = source.setting("api_url") or GRAPH_URL
         with self._lock:
             client = self._clients.get((base, token))
             if client is None:

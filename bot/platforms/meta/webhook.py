@@ -204,15 +204,18 @@ def _threads(payload: Mapping[str, Any]) -> Iterator[MetaItem]:
         account = account or _text(payload.get("target_id")) or ""
         root_id = _text(root.get("id"))
         parent = _text(replied.get("id"))
+        author = _text(value.get("username"))
+        # A reply by the profile itself under its own post: the root's owner wrote it.
+        own = field == "replies" and author is not None and \
+            author == _text(root.get("username"))
         yield MetaItem(
             platform="threads", account_id=account, kind="new",
             item="comment" if field == "replies" else "mention",
             item_id=str(value["id"]), post_id=root_id,
             parent_id=parent if parent and parent != root_id else None,
-            author_id=None, author_name=_text(value.get("username")),
-            text=_text(value.get("text")),
+            author_id=None, author_name=author, text=_text(value.get("text")),
             created_at=parse_time(value.get("timestamp")) or parse_time(payload.get("time")),
-            permalink=_text(value.get("permalink")))
+            permalink=_text(value.get("permalink")), by_account=own)
 
 
 def _text(value: Any) -> str | None:
