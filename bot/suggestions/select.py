@@ -1,7 +1,7 @@
 """How the sentiment classifier's settings were chosen: cross-validation on the 162
 training mentions of the shipped sample, and nothing else.
 
-    python -m bot.suggestions.select            # 6 × 5 folds, a few minutes
+    python -m bot.suggestions.select            # 6 × 5 folds, about 4 min of one core
     python -m bot.suggestions.select --quick    # 2 × 5 folds
 
 The held-out mentions (`data/holdout.txt`) are never read here: every candidate is
