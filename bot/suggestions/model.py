@@ -25,6 +25,9 @@ from bot.suggestions.classifier import Classifier
 from bot.suggestions.sample import Labelled
 
 URGENT_FROM = 0.3  # chosen by cross-validation on the training part of the sample
+# Sentiment's own fit settings, chosen by `python -m bot.suggestions.select` (cross-validation
+# on the training part only); the other classifiers use classifier.fit's defaults.
+FIT_SETTINGS: dict[str, dict[str, Any]] = {"sentiment": {"l2": 100.0, "balanced": False}}
 LABELS: dict[str, tuple[str, ...]] = {
     "sentiment": tuple(Sentiment), "category": tuple(Category), "priority": tuple(Priority),
     "urgent": ("urgent", "not_urgent"),
@@ -108,7 +111,8 @@ def train(rows: Sequence[Labelled], vectors: npt.NDArray[np.float32],
         if len({label for _, label in kept}) < 2:
             raise ValueError(f"not enough labelled mentions to learn {task}")
         classifiers[task] = classifier.fit(vectors[[i for i, _ in kept]],
-                                           [label for _, label in kept], labels)
+                                           [label for _, label in kept], labels,
+                                           **FIT_SETTINGS.get(task, {}))
         counts[task] = len(kept)
     return SuggestionModel(classifiers, {**(meta or {}), "trained_on": counts})
 
