@@ -68,6 +68,10 @@ class ActionKind(StrEnum):
     BLOCK = "block"
     REPORT = "report"
     HIDE = "hide"  # hide a reply under one of our posts (Bluesky threadgate)
+    HOLD = "hold"  # YouTube: hold a comment for review (undo: publish it)
+    REJECT = "reject"  # YouTube: remove a comment
+    REJECT_BAN = "reject_ban"  # YouTube: remove it and ban its author from the channel
+    RELEASE = "release"  # YouTube: publish a comment held for review or as likely spam
 
 
 class ActionState(StrEnum):
