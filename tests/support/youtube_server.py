@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -98,8 +99,10 @@ def error(status: int, reason: str, message: str, *, domain: str = "youtube.api"
 
 
 class FakeYouTube:
-    def __init__(self, *, daily_quota: int = 10_000, access_ttl: int = 3600) -> None:
+    def __init__(self, *, daily_quota: int = 10_000, access_ttl: int = 3600,
+                 now: Callable[[], datetime] | None = None) -> None:
         self.daily_quota = daily_quota
+        self._now = now or (lambda: datetime.now(UTC))  # when comments are published
         self.access_ttl = access_ttl
         self._state = _State()
         self._lock = threading.RLock()
@@ -157,7 +160,7 @@ class FakeYouTube:
     def _tick(self) -> datetime:
         """Now, and each new comment at least a second after the previous one (distinct,
         ordered times)."""
-        self._clock = max(datetime.now(UTC).replace(microsecond=0),
+        self._clock = max(self._now().replace(microsecond=0),
                           self._clock + timedelta(seconds=1))
         return self._clock
 
