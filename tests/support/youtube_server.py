@@ -34,10 +34,10 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -198,6 +198,11 @@ class FakeYouTube:
     def status_of(self, comment_id: str) -> str:
         with self._lock:
             return str(self._state.comments[comment_id]["snippet"]["moderationStatus"])
+
+    def set_status(self, comment_id: str, status: str) -> None:
+        """What the channel's owner does in YouTube Studio (publish, hold, remove)."""
+        with self._lock:
+            self._state.comments[comment_id]["snippet"]["moderationStatus"] = status
 
     def replies_to(self, comment_id: str) -> list[dict[str, Any]]:
         with self._lock:
