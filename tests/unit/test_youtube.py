@@ -111,6 +111,17 @@ def test_a_first_read_takes_one_page_and_later_ones_stop_at_what_was_read(
     assert len(published_reads(fake)) == 5  # three pages, the third reaching known ones
 
 
+def test_comments_after_an_empty_first_read_are_all_read(fake: FakeYouTube,
+                                                        clock: FrozenClock) -> None:
+    """Nothing on the channel at first: the 150 comments that follow are all new."""
+    channel = Channel(fake, clock)
+    first = channel.poll()
+    assert first.mentions == []
+    for i in range(150):
+        fake.comment(VIDEO, f"premier {i}")
+    assert len({m.external_id for m in channel.poll_when_due(first).mentions}) == 150
+
+
 def test_a_comment_keeps_its_thread_its_link_and_its_status(fake: FakeYouTube,
                                                             clock: FrozenClock) -> None:
     """A reply carries its thread's top-level comment (where Vigie answers); a comment

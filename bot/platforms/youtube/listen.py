@@ -35,9 +35,9 @@ from bot.platforms.youtube.quota import next_read_in
 PAGE = 100  # the most Google gives per page
 MAX_PAGES = 50  # per read (5,000 threads): a burst larger than that between two reads
 # leaves its oldest threads unread
-# (cursor key, moderationStatus, slowest pace in seconds)
-STREAMS = (("p", "published", 15 * 60), ("h", "heldForReview", 60 * 60),
-           ("s", "likelySpam", 60 * 60))
+# (cursor key, moderationStatus, slowest pace when calm, when quiet: seconds)
+STREAMS = (("p", "published", 15 * 60, 45 * 60), ("h", "heldForReview", 60 * 60, 2 * 3600),
+           ("s", "likelySpam", 60 * 60, 2 * 3600))
 SMOOTHING = 0.5  # weight of the latest read in a stream's pace
 
 
@@ -55,7 +55,7 @@ def read_cursor(cursor: str | None) -> dict[str, Stream]:
     except ValueError:
         raw = {}
     streams: dict[str, Stream] = {}
-    for key, _, _ in STREAMS:
+    for key, *_ in STREAMS:
         values = raw.get(key) if isinstance(raw, dict) else None
         try:
             streams[key] = Stream(int(values[0]), float(values[1]), int(values[2]),
@@ -79,7 +79,7 @@ class YouTubeConnector:
         streams = read_cursor(state.cursor)
         now = int(state.now.timestamp())
         mentions: list[MentionIn] = []
-        for key, status, slowest in STREAMS:
+        for key, status, slowest, quiet in STREAMS:
             stream = streams[key]
             if stream.due > now:
                 continue
@@ -87,7 +87,8 @@ class YouTubeConnector:
                 stream.due = now + int(quota.seconds_to_reset())
                 continue
             try:
-                found, newest = self._read(source, status, stream.newest)
+                found, newest = self._read(source, status, stream.newest,
+                                           first=not stream.last)
             except ApiError as exc:
                 raise failure(exc, quota) from None
             fresh = [m for m in found if int(m.created_at.timestamp()) > stream.newest] \
@@ -97,15 +98,17 @@ class YouTubeConnector:
                 stream.rate = SMOOTHING * len(fresh) / hours + (1 - SMOOTHING) * stream.rate
             stream.newest, stream.last = max(stream.newest, newest), now
             stream.due = now + int(next_read_in(
-                stream.rate, fastest=source.poll_every, slowest=slowest, quota=quota,
+                stream.rate, fastest=source.poll_every, slowest=slowest, quiet=quiet, quota=quota,
                 streams=len(STREAMS)))
             mentions.extend(found)
         next_due = min(s.due for s in streams.values())
         return Fetched(mentions=mentions, cursor=write_cursor(streams),
                        next_poll_in=max(next_due - now, source.poll_every))
 
-    def _read(self, source: Source, status: str, newest: int) -> tuple[list[MentionIn], int]:
-        """The comments of one stream down to the newest thread already read."""
+    def _read(self, source: Source, status: str, newest: int, *, first: bool
+              ) -> tuple[list[MentionIn], int]:
+        """The comments of one stream down to the newest thread already read (the first
+        read: one page)."""
         params: dict[str, Any] = {"part": "snippet,replies", "order": "time",
                                   "maxResults": PAGE, "textFormat": "plainText",
                                   "allThreadsRelatedToChannelId": source.setting("channel_id")}
@@ -127,7 +130,7 @@ class YouTubeConnector:
                     if mention is not None:
                         found.append(mention)
             token = page.get("nextPageToken")
-            if not token or not newest or (oldest is not None and oldest < newest):
+            if not token or first or (oldest is not None and oldest < newest):
                 break
             params["pageToken"] = token
         return found, seen

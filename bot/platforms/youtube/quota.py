@@ -8,8 +8,9 @@ apps of the same Cloud project spent it), nothing more is tried until the reset.
 
 `next_read_in` paces one stream of comments: about `TARGET_BATCH` new comments per
 read when a video is busy (so a read is one full page, not ten nearly empty ones), at
-most `slowest` apart when it is quiet, and never faster than the budget left for
-polling allows until the reset.
+most `slowest` apart when it is calm, `quiet` apart when not even one comment is
+expected in that time (a night), and never faster than the budget left for polling
+allows until the reset.
 
 The count lives in this process: after a restart it starts again from zero for the
 day, and Google's own `quotaExceeded` remains the last word.
@@ -108,12 +109,15 @@ def reset_label(quota: Quota) -> str:
     return quota.resets_at().astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def next_read_in(rate_per_hour: float, *, fastest: float, slowest: float, quota: Quota,
-                 streams: int) -> float:
+def next_read_in(rate_per_hour: float, *, fastest: float, slowest: float, quiet: float,
+                 quota: Quota, streams: int) -> float:
     """Seconds until a stream is read again: busy → about `TARGET_BATCH` comments per
-    read; quiet → `slowest`; never faster than what the budget left for polling, shared
-    by `streams` streams, can pay for until the reset."""
-    wanted = TARGET_BATCH / rate_per_hour * 3600 if rate_per_hour > 0 else slowest
-    affordable = quota.seconds_to_reset() * streams / max(quota.for_polling(), 1)
-    return max(min(wanted, slowest), fastest, affordable if quota.for_polling() else
-               quota.seconds_to_reset())
+    read; calm → `slowest`; so quiet that not even one comment is expected in
+    `slowest` → `quiet`; never faster than what the budget left for polling, shared by
+    `streams` streams, can pay for until the reset."""
+    wanted = TARGET_BATCH / rate_per_hour * 3600 if rate_per_hour > 0 else quiet
+    cap = quiet if rate_per_hour * slowest / 3600 < 1 else slowest
+    if not quota.for_polling():
+        return quota.seconds_to_reset()
+    affordable = quota.seconds_to_reset() * streams / quota.for_polling()
+    return max(min(wanted, cap), fastest, affordable)
