@@ -222,7 +222,8 @@ def test_vigie_check_reads_held_comments_and_shows_the_quota(
                                          clock=clock))
     assert connection.check is not None
     said = connection.check(source)
-    assert said is not None and CHANNEL in said and "1 units spent today of 10000" in said
+    assert said == f"YouTube channel {CHANNEL}: token accepted, comments held for review " \
+        "readable"
     assert connection.notes() == [
         "YouTube yt-debat: 1 units spent today of 10000, 9999 left (1000 kept for replies "
         "and moderation); resets at 2030-01-08 08:00 UTC"]

@@ -1,6 +1,6 @@
 """What `vigie check` says of a YouTube channel: whether Google takes its refresh token
-and lets it read the comments held for review (one list, 1 unit), and the day's quota:
-units spent and left, the reserve, when it resets."""
+and lets it read the comments held for review (one list, 1 unit); and, in its notes,
+each channel's day: units spent and left, the reserve, when it resets."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def checker(clients: YouTubeClients) -> Callable[[Source], str | None]:
         except ApiError as exc:
             raise SourceFailure(exc.reason) from None
         return f"YouTube channel {source.setting('channel_id')}: token accepted, " \
-            f"comments held for review readable; {quota_line(source, clients.quota(source))}"
+            "comments held for review readable"
     return check
 
 
