@@ -14,7 +14,7 @@ from bot.clock import FrozenClock
 from bot.config import Config, Source
 from bot.connectors import Fetched, PollState, SourceFailure
 from bot.mentions.models import Mention
-from bot.platforms.base import Context
+from bot.platforms.base import Connected, Context
 from bot.platforms.youtube import YOUTUBE
 from bot.platforms.youtube.client import YouTubeClients
 from bot.platforms.youtube.listen import YouTubeConnector
@@ -22,6 +22,7 @@ from bot.platforms.youtube.quota import Quota, next_reset
 from bot.platforms.youtube.replies import YouTubeReplier
 from bot.replies.models import Reply, ReplyState
 from bot.replies.platforms import SendFailed, SendUnconfirmed
+from bot.reports.sections import Viewer
 from tests.support.youtube_server import FakeYouTube
 
 CHANNEL = "UCdebat" + "x" * 17
@@ -229,6 +230,24 @@ def test_vigie_check_reads_held_comments_and_shows_the_quota(
         "and moderation); resets at 2030-01-08 08:00 UTC"]
     assert [c.query.get("moderationStatus") for c in fake.calls("commentThreads.list")] == [
         ["heldForReview"]]
+
+
+def test_editors_see_the_days_quota_in_their_language_on_the_app_home(
+        fake: FakeYouTube, clock: FrozenClock, config: Config) -> None:
+    source = a_source(fake)
+    connected = Connected([YOUTUBE], Context(config=config, environ=ENV,
+                                             sources=lambda: (source,), clock=clock))
+    connection = connected.connection("youtube")
+    assert connection is not None and connection.check is not None
+    connection.check(source)
+
+    def home(is_editor: bool) -> str:
+        viewer = Viewer(user_id="U0EDITOR", locale="fr", is_editor=is_editor, now=clock.now(),
+                        zone="Europe/Paris")
+        return str(connected.home_usage(viewer, budget=3))
+
+    assert "1 unités dépensées aujourd'hui sur 10000, 9999 restantes" in home(True)
+    assert home(False) == "[]"
 
 
 def a_reply(text: str) -> tuple[Reply, Mention]:

@@ -69,13 +69,13 @@ class YouTubePlatform(Platform):
         from bot.platforms.youtube.listen import YouTubeConnector
         from bot.platforms.youtube.moderation import YouTubeModerator
         from bot.platforms.youtube.replies import YouTubeReplier
-        from bot.platforms.youtube.status import checker, notes
+        from bot.platforms.youtube.status import checker, notes, usage
 
         clients = YouTubeClients(context.environ, clock=context.clock, timeout=context.timeout,
                                  sources=context.sources)
         return Connection(poll=YouTubeConnector(clients), replier=YouTubeReplier(clients),
                           moderator=YouTubeModerator(clients), check=checker(clients),
-                          notes=notes(clients))
+                          notes=notes(clients), usage=usage(clients))
 
 
 YOUTUBE = YouTubePlatform()

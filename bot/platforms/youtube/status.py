@@ -35,10 +35,21 @@ def notes(clients: YouTubeClients) -> Callable[[], list[str]]:
     return listed
 
 
+def usage(clients: YouTubeClients) -> Callable[[str], list[str]]:
+    """The same lines for editors' App Home, in their language."""
+    def lines(locale: str) -> list[str]:
+        return [quota_reason(s, clients.quota(s)).text(locale)
+                for s in clients.youtube_sources() if s.enabled]
+    return lines
+
+
 def quota_line(source: Source, quota: Quota) -> str:
+    return str(quota_reason(source, quota))
+
+
+def quota_reason(source: Source, quota: Quota) -> Reason:
     if quota.gone and quota.spent < quota.budget:
-        return str(Reason("youtube.quota_note_gone", source=source.id,
-                          when=reset_label(quota)))
-    return str(Reason("youtube.quota_note", source=source.id, spent=quota.spent,
-                      budget=quota.budget, left=quota.left, reserve=quota.reserve,
-                      when=reset_label(quota)))
+        return Reason("youtube.quota_note_gone", source=source.id, when=reset_label(quota))
+    return Reason("youtube.quota_note", source=source.id, spent=quota.spent,
+                  budget=quota.budget, left=quota.left, reserve=quota.reserve,
+                  when=reset_label(quota))
