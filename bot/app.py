@@ -362,7 +362,8 @@ def build(
     posts_sections = PostsSections(engine=engine, config=config,
                                    workspace_url=reports.workspace_url, editors=people.editors)
     exposure_sections = ExposureSections(moderation.exposure)
-    dashboard.sections.extend([posts_sections.home, exposure_sections.home])
+    dashboard.sections.extend([posts_sections.home, exposure_sections.home,
+                               listen.platforms.home_usage])
     reports.sections.extend([posts_sections.report, exposure_sections.report])
     posts.notices.changed.append(
         lambda post_id: dashboard.touch(posts_sections.people_to_refresh(post_id)))

@@ -43,3 +43,4 @@ class Fetched:
     last_modified: str | None = None
     cursor: str | None = None
     not_modified: bool = False
+    next_poll_in: float | None = None  # seconds; None: the source's `poll_every`

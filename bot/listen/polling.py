@@ -154,7 +154,8 @@ class Poller:
                                           "since": (row.failing_since or now).isoformat()})
                 log.info("source %s works again", source.id)
             row.last_polled_at = row.last_ok_at = now
-            row.next_poll_at = now + timedelta(seconds=source.poll_every)
+            row.next_poll_at = now + timedelta(seconds=source.poll_every if fetched.next_poll_in
+                                               is None else fetched.next_poll_in)
             row.failures, row.failing_since, row.last_error = 0, None, None
             row.reported_down = False
             row.ingested += result.stored

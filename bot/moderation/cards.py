@@ -33,6 +33,9 @@ from bot.moderation.models import (
 from bot.platforms import PLATFORMS
 from bot.slack_format import Message
 
+# Actions on the mention itself (the others are on its author).
+MENTION_ACTIONS = [ActionKind.REPORT, ActionKind.HIDE, ActionKind.DELETE, ActionKind.HOLD,
+                   ActionKind.REJECT, ActionKind.REJECT_BAN, ActionKind.RELEASE]
 # Platforms where moderation actions exist at all (`Platform.moderation`).
 MODERATED_PLATFORMS = tuple(p.name for p in PLATFORMS if p.moderation)
 
@@ -57,8 +60,7 @@ class ModerationCards:
                 .where((col(ModerationAction.author_key) == key)
                        & col(ModerationAction.action).in_([ActionKind.MUTE, ActionKind.BLOCK])
                        | (col(ModerationAction.mention_id) == mention.id)
-                       & col(ModerationAction.action).in_([ActionKind.REPORT, ActionKind.HIDE,
-                                                         ActionKind.DELETE]))
+                       & col(ModerationAction.action).in_(MENTION_ACTIONS))
                 .order_by(col(ModerationAction.id))))
             delegations = list(session.exec(
                 select(Delegation).where(Delegation.mention_id == mention.id)

@@ -69,6 +69,10 @@ class ActionKind(StrEnum):
     REPORT = "report"
     HIDE = "hide"  # hide a reply under one of our posts (Bluesky threadgate, Meta)
     DELETE = "delete"  # delete a comment on one of our posts (Facebook, Instagram)
+    HOLD = "hold"  # YouTube: hold a comment for review (undo: publish it)
+    REJECT = "reject"  # YouTube: remove a comment
+    REJECT_BAN = "reject_ban"  # YouTube: remove it and ban its author from the channel
+    RELEASE = "release"  # YouTube: publish a comment held for review or as likely spam
 
 
 class ActionState(StrEnum):

@@ -47,7 +47,8 @@ instance (importing nothing heavy at module level: SDKs and clients are imported
   platform had yet (unhide, delete) is a new `ActionKind` with its `moderate.*` texts.
 - **Check**: `Connection.check(source)` is what `vigie check` asks of each source (a note
   such as "token of @x", None to skip; raise `SourceFailure` for a problem), and
-  `Connection.notes()` anything account-wide worth printing (rate-limit usage).
+  `Connection.notes()` anything account-wide worth printing (rate-limit usage);
+  `Connection.usage(locale)` the same for editors' App Home, in their language.
 - **Background**: `Connection.background` callables run once on a thread at start.
 - Texts shown in Slack go in the catalogues (`listen.ui.add_<name>`, `listen.ui.field_<key>`,
   and `replies.modal.how_<name>` when it replies), in French and English;
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
     from bot.moderation.platforms import Done
     from bot.replies.models import Reply
     from bot.replies.platforms import Sent, Target
+    from bot.reports.sections import Viewer
 
 Listen = Literal["push", "poll"]
 
@@ -203,6 +205,8 @@ class Connection:
     moderator: Moderator | None = None
     check: Callable[[Source], str | None] | None = None
     notes: Callable[[], list[str]] = field(default=lambda: [])
+    # What the platform has spent of its allowance, in a locale, for editors' App Home.
+    usage: Callable[[str], list[str]] = field(default=lambda locale: [])
     background: Sequence[Callable[[], None]] = ()
 
 
@@ -285,6 +289,16 @@ class Connected:
 
     def moderators(self) -> dict[str, Moderator]:
         return {p.name: c.moderator for p, c in self if c.moderator is not None}
+
+    def home_usage(self, viewer: Viewer, budget: int) -> list[dict[str, Any]]:
+        """An App Home section (`bot.reports.sections.HomeSection`): for editors, what
+        each platform has spent of its allowance (YouTube's daily quota)."""
+        lines = [line for _, c in self for line in c.usage(viewer.locale)] \
+            if viewer.is_editor and budget >= 1 else []
+        if not lines:
+            return []
+        return [{"type": "context", "block_id": "home_platform_usage",
+                 "elements": [{"type": "mrkdwn", "text": "\n".join(lines)[:3000]}]}]
 
     def background(self) -> list[tuple[str, Callable[[], None]]]:
         """(platform name, job) for what runs once on a thread at start."""

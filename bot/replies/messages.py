@@ -98,6 +98,8 @@ def _reply_detail(reply: Reply, *, platform: str, approvals: str | None, locale:
         "why": escape(reply.sensitive or ""),
     }
     key = "checking" if state == ReplyState.UNCONFIRMED and reply.next_check_at else state.value
+    if state == ReplyState.QUEUED and reply.next_check_at and reply.error:
+        key = "waiting"  # the platform takes it later (a quota reset): it goes by itself
     head = _t(locale, f"card.{key}", **params)
     if state == ReplyState.SENT and reply.remote_url:
         head += "  " + link(reply.remote_url, _t(locale, "card.see_reply"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 from bot.config import Config
@@ -44,12 +44,15 @@ class Sent(NamedTuple):
 
 class SendFailed(Exception):
     """Nothing was posted. `reason` is for staff (no secret in it), in their language
-    (`bot.reasons`); `str()` is its English text, for logs."""
+    (`bot.reasons`); `str()` is its English text, for logs. With `retry_at`, the reply
+    waits (queued, the card says why) and is sent by itself from then on."""
 
-    def __init__(self, reason: Reason, *, retryable: bool = True) -> None:
+    def __init__(self, reason: Reason, *, retryable: bool = True,
+                 retry_at: datetime | None = None) -> None:
         super().__init__(str(reason))
         self.reason = reason
         self.retryable = retryable
+        self.retry_at = retry_at  # the platform takes it then (a quota reset): it waits
 
 
 class SendUnconfirmed(Exception):

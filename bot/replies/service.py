@@ -310,6 +310,8 @@ class ReplyDesk:
             log.warning("reply %s: %s; looked for it: %s", reply_id, exc, values["state"])
         except SendFailed as exc:
             values = {"state": ReplyState.FAILED, "error": exc.reason.stored(ERROR_LENGTH)}
+            if exc.retry_at is not None:  # e.g. a quota used up: it waits for the reset
+                values = {**values, "state": ReplyState.QUEUED, "next_check_at": exc.retry_at}
         except Exception as exc:  # a bug, or a library surprise: it may have gone out
             log.exception("sending reply %s failed unexpectedly", reply_id)
             values = {"state": ReplyState.UNCONFIRMED,
@@ -622,7 +624,9 @@ class ReplyDesk:
                 .where(col(Reply.preview_ts).is_(None))).all()
             queued = session.exec(
                 select(Reply.id).where(col(Reply.state) == ReplyState.QUEUED)
-                .where(col(Reply.updated_at) < now - QUEUED_GRACE)).all()
+                .where(col(Reply.updated_at) < now - QUEUED_GRACE)
+                .where(col(Reply.next_check_at).is_(None)
+                       | (col(Reply.next_check_at) <= now))).all()
             lost = session.exec(
                 select(Reply.id).where(col(Reply.state) == ReplyState.SENDING)
                 .where(col(Reply.attempted_at) < now - SEND_LEASE)).all()

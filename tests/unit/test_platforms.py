@@ -55,7 +55,7 @@ def test_every_platform_builds_exactly_what_it_declares(config: Config) -> None:
         assert (built.publisher is not None) == declared.publishes, declared.name
         assert (built.moderator is not None) == bool(declared.moderation), declared.name
     assert set(connected.pollers()) == {"rss", "mastodon", "bluesky", "facebook",
-                                         "instagram", "threads"}
+                                         "instagram", "threads", "youtube"}
     assert [r.path for r in connected.routes(intake=None)] == [  # type: ignore[arg-type]
         "/ingest/{source_id}", "/webhooks/facebook", "/webhooks/instagram", "/webhooks/threads"]
 
@@ -127,8 +127,8 @@ def test_source_forms_ask_what_each_platform_uses(config: Config) -> None:
     platform declares for the form, the required ones not optional."""
     view = views.sources_view([], {}, config, locale="en")
     buttons = [e["value"] for e in view["blocks"][0]["elements"]]
-    assert buttons == ["rss", "mastodon", "bluesky", "webhook", "facebook", "instagram",
-                       "threads"]
+    assert buttons == ["rss", "mastodon", "bluesky", "youtube", "webhook", "facebook",
+                       "instagram", "threads"]
     form = views.source_form("mastodon", config, locale="en", root_view="V1")
     inputs = {b["block_id"]: b["optional"] for b in form["blocks"]}
     assert inputs == {"id": False, "instance": False, "token_env": False, "interval": True,
@@ -150,7 +150,7 @@ def test_only_platforms_that_can_reply_or_moderate_are_offered(config: Config) -
     rss = replies.target(a_mention("rss"))
     assert (rss.kind, rss.by_hand_reason, rss.platform) == (ReplyKind.BY_HAND, "platform", "RSS")
     assert set(MODERATED_PLATFORMS) == {p.name for p in PLATFORMS if p.moderation} \
-        == {"mastodon", "bluesky", "facebook", "instagram", "threads"}
+        == {"mastodon", "bluesky", "facebook", "instagram", "threads", "youtube"}
 
 
 def test_text_limits_count_as_each_platform_counts() -> None:
