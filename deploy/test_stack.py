@@ -272,9 +272,15 @@ def main() -> int:
                     wait(f"{service} ready again",
                          lambda s=service: stack.inside(s, "/readyz")[0] == 200)
             sent = len(trickle.statuses)
-            wait("every rolling mention carded", lambda: len(cards(slack)) == 40 + sent, 120)
+            accepted = trickle.statuses.count(201)
             print(f"rolling restart: {sent} mentions sent, answers "
-                  f"{dict(Counter(trickle.statuses))}")
+                  f"{dict(Counter(trickle.statuses))}", flush=True)
+            try:
+                wait("every accepted rolling mention carded",
+                     lambda: len(cards(slack)) == 40 + accepted, 120)
+            except SystemExit:
+                print(f"cards: {len(cards(slack))} of {40 + accepted}", file=sys.stderr)
+                raise
             assert set(trickle.statuses) == {201}, Counter(trickle.statuses)
             twice = {k: v for k, v in cards(slack).items() if v > 1}
             assert not twice, f"cards posted twice: {twice}"
