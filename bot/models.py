@@ -32,6 +32,7 @@ from bot.moderation.models import (
     Offender,
     SavedMention,
 )
+from bot.platforms.x.spend import XSpend
 from bot.posts.models import Post, PostApproval, PostDelivery
 from bot.replies.models import Reply, ReplyTemplateRevision, ReplyTemplateRow
 from bot.reports.models import HomeState, ReportRun
@@ -69,5 +70,6 @@ __all__ = [
     "Trend",
     "HomeState",
     "ReportRun",
+    "XSpend",
     "metadata",
 ]

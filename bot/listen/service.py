@@ -68,5 +68,5 @@ def listening(*, engine: Engine, config: Config, clock: Clock, slack: SlackGatew
         environ=environ,
         platforms=Connected(PLATFORMS, Context(config=config, environ=environ,
                                                sources=catalog.sources, clock=clock,
-                                               timeout=timeout)),
+                                               timeout=timeout, engine=engine)),
     )

@@ -12,8 +12,9 @@ from bot.platforms.bluesky import BLUESKY
 from bot.platforms.mastodon import MASTODON
 from bot.platforms.rss import RSS
 from bot.platforms.webhook import WEBHOOK
+from bot.platforms.x import X
 
-PLATFORMS: tuple[Platform, ...] = (WEBHOOK, RSS, MASTODON, BLUESKY)
+PLATFORMS: tuple[Platform, ...] = (WEBHOOK, RSS, MASTODON, BLUESKY, X)
 
 # Platforms Vigie does not speak but may name (a mention sent by a webhook, a text to
 # copy by hand): their names, and the length limits worth showing to whoever copies.

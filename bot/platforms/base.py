@@ -65,6 +65,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from bot.settings import Problem
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from bot.clock import Clock
     from bot.config import Config, Source
     from bot.connectors.doubt import Doubt
@@ -148,6 +150,7 @@ class Context:
     sources: Callable[[], tuple[Source, ...]]
     clock: Clock
     timeout: float = 10.0  # seconds to wait for the platform
+    engine: Engine | None = None  # Vigie's database, for a platform that keeps state (X's spend)
 
 
 class Replier(Protocol):
