@@ -209,8 +209,8 @@ class XConnector:
                 params["since_id"] = cursor.since
             elif state.first:
                 params["start_time"] = _iso(state.now - FIRST_POLL_REACH)
-            if oldest:
-                params["until_id"] = oldest
+            if cursor.until:
+                params["until_id"] = cursor.until  # the gap a stopped read left
             if token:
                 params["pagination_token"] = token
             try:

@@ -1,0 +1,199 @@
+"""X, piece by piece against the local X API (tests/support/x_server.py): OAuth 1.0a
+signing as X documents it, mentions read with since_id and never twice, pages and gaps,
+rate limits with their reset headers, and the monthly budget that is never exceeded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from bot.clock import FrozenClock
+from bot.config import Config, Source
+from bot.connectors import PollState, SourceFailure
+from bot.platforms.x.api import Credentials, XApi, XFailure, oauth1_signature
+from bot.platforms.x.client import Cursor, XClients, XConnector, comparable
+from bot.platforms.x.settings import XSettings
+from bot.platforms.x.spend import MICROS, Budget, BudgetSpent, Pace, Purpose
+from tests.support.x_server import FakeX
+
+ENV = {"X_KEY": "app-key", "X_SECRET": "app-secret", "X_TOKEN": "tok-matinale",
+       "X_TOKEN_SECRET": "tok-secret"}
+
+
+def test_the_signature_is_the_one_x_documents() -> None:
+    """docs.x.com "Creating a signature": the worked example gives this signature."""
+    params = {"include_entities": "true",
+              "status": "Hello Ladies + Gentlemen, a signed OAuth request!",
+              "oauth_consumer_key": "xvz1evFS4wEEPTGEFPHBog",
+              "oauth_nonce": "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg",
+              "oauth_signature_method": "HMAC-SHA1", "oauth_timestamp": "1318622958",
+              "oauth_token": "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb",
+              "oauth_version": "1.0"}
+    assert oauth1_signature("POST", "https://api.twitter.com/1.1/statuses/update.json",
+                            params, "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw",
+                            "LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE"
+                            ) == "hCtSmYh+iHYCEqBWrE7C7hYmtUk="
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeX]:
+    with FakeX() as server:
+        yield server
+
+
+@pytest.fixture
+def now() -> FrozenClock:
+    return FrozenClock(datetime.now(UTC).replace(microsecond=0))
+
+
+def source() -> Source:
+    return Source.model_validate({
+        "id": "x-matinale", "type": "x", "account": "matinale", "api_key_env": "X_KEY",
+        "api_secret_env": "X_SECRET", "token_env": "X_TOKEN",
+        "token_secret_env": "X_TOKEN_SECRET", "interval": 60})
+
+
+def clients(fake: FakeX, engine: Engine, clock: FrozenClock, **budget: object) -> XClients:
+    settings = XSettings.model_validate({"api_url": fake.url, **budget})
+    return XClients(ENV, settings, Budget(engine=engine, settings=settings, clock=clock),
+                    clock=clock, timeout=5, sources=lambda: (source(),))
+
+
+def poll(connector: XConnector, clock: FrozenClock, cursor: str | None = None,
+         first: bool = False) -> tuple[list[str], str | None]:
+    fetched = connector(source(), PollState(now=clock.now(), first=first, cursor=cursor))
+    return [m.external_id for m in fetched.mentions], fetched.cursor
+
+
+def test_a_bad_secret_is_refused_by_x_and_said_plainly(fake: FakeX, engine: Engine,
+                                                       now: FrozenClock) -> None:
+    api = XApi(Credentials("app-key", "wrong", "tok-matinale", "tok-secret"), base_url=fake.url)
+    with pytest.raises(XFailure) as refused:
+        api.call("GET", "/2/users/me", endpoint="GET /2/users/me")
+    assert refused.value.kind == "auth" and "401" in str(refused.value)
+
+
+def test_mentions_are_read_once_with_since_id(fake: FakeX, engine: Engine,
+                                              now: FrozenClock) -> None:
+    """Each mention is paid for once: the next poll asks only for what is newer."""
+    first = fake.mention("matinale", by="kev59", text="Le podcast ne marche pas &amp; 😡")
+    connector = XConnector(clients(fake, engine, now))
+    fetched = connector(source(), PollState(now=now.now(), first=True))
+    [mention] = fetched.mentions
+    assert mention.text == "@matinale Le podcast ne marche pas & 😡"
+    assert mention.author.handle == "@kev59" and mention.platform == "x"
+    assert mention.ref and mention.ref.cid == fake.user("kev59")["id"]
+    assert mention.url == f"https://x.com/kev59/status/{first['id']}"
+    assert fetched.cursor == first["id"]
+    assert poll(connector, now, fetched.cursor) == ([], first["id"])
+    second = fake.mention("matinale", by="lea", text="bravo")
+    assert poll(connector, now, first["id"]) == ([second["id"]], second["id"])
+    [*_, last] = fake.calls("GET", "/2/users/")
+    assert last.query["since_id"] == first["id"] and last.query["expansions"] == "author_id"
+    assert fake.billed["post_read"] == 2 and fake.billed["user_read"] == 3  # + users/me
+
+
+def test_a_busy_hour_is_read_page_by_page_and_nothing_twice(fake: FakeX, engine: Engine,
+                                                             now: FrozenClock) -> None:
+    start = fake.mention("matinale", text="avant")
+    posted = [fake.mention("matinale", by=f"fan{i % 7}", text=f"n°{i}")["id"]
+              for i in range(230)]
+    connector = XConnector(clients(fake, engine, now))
+    ids, cursor = poll(connector, now, start["id"])
+    assert ids == posted and cursor == posted[-1]
+    assert fake.billed["post_read"] == 230  # three pages, no post twice
+
+
+def test_a_read_stopped_by_the_budget_remembers_the_gap(fake: FakeX, engine: Engine,
+                                                        now: FrozenClock) -> None:
+    """The budget stops a busy read halfway: the next poll (budget raised) reads only
+    the gap, then jumps to the newest — none lost, none read twice."""
+    start = fake.mention("matinale", text="avant")
+    posted = [fake.mention("matinale", by="fan", text=f"n°{i}")["id"] for i in range(150)]
+    # pages sized for the worst case (every post by someone new: $0.015 each)
+    tight = clients(fake, engine, now, monthly_budget=0.60, reserve=0, slow_from=1)
+    read, cursor = poll(XConnector(tight), now, start["id"])
+    assert 0 < len(read) < 150 and read == posted[-len(read):]  # the newest first
+    assert Cursor.load(cursor) == Cursor(start["id"], read[0], posted[-1])
+    assert tight.budget.standing().spent <= tight.budget.budget
+    roomy = clients(fake, engine, now, monthly_budget=50)
+    rest, cursor = poll(XConnector(roomy), now, cursor)
+    assert rest == posted[:-len(read)] and cursor == posted[-1]
+    assert fake.billed["post_read"] == 150
+    assert poll(XConnector(roomy), now, cursor) == ([], posted[-1])
+
+
+def test_429_waits_for_the_reset_x_gives(fake: FakeX, engine: Engine,
+                                         now: FrozenClock) -> None:
+    connector = XConnector(clients(fake, engine, now))
+    fake.mention("matinale")
+    poll(connector, now, first=True)  # users/me, then a first read
+    fake.limit("GET /2/users/:id/mentions", remaining=0, reset_in=600)
+    with pytest.raises(SourceFailure) as limited:
+        poll(connector, now, "1")
+    assert limited.value.retry_after and 590 <= limited.value.retry_after <= 600
+    assert "10 min" in str(limited.value)
+    asked = len(fake.calls("GET", "/2/users/"))
+    with pytest.raises(SourceFailure):  # known blocked: X is not called again
+        poll(connector, now, "1")
+    assert len(fake.calls("GET", "/2/users/")) == asked
+
+
+def test_the_budget_is_never_exceeded_and_polling_slows_then_stops(
+        fake: FakeX, engine: Engine, now: FrozenClock) -> None:
+    budget = Budget(engine=engine, settings=XSettings(monthly_budget=1.0), clock=now)
+    assert budget.standing().pace is Pace.NORMAL
+    budget.record(account="x", purpose=Purpose.LISTEN, resources=1, cost=MICROS * 8 // 10)
+    assert budget.standing().pace is Pace.SLOW
+    with pytest.raises(BudgetSpent):  # polling may use 90 %: 0.80 + 0.15 is over
+        with budget.spend(account="x", purpose=Purpose.LISTEN, most=MICROS * 15 // 100):
+            pass
+    with budget.spend(account="x", purpose=Purpose.REPLY, most=MICROS * 15 // 100) as record:
+        record(1, MICROS * 15 // 100)  # a reply may use the reserve
+    assert budget.standing().pace is Pace.STOPPED
+    with pytest.raises(BudgetSpent):
+        with budget.spend(account="x", purpose=Purpose.REPLY, most=MICROS // 10):
+            pass
+    assert budget.standing().spent <= budget.standing().budget
+    now.advance(days=32)  # a new month: polling resumes
+    assert budget.standing().pace is Pace.NORMAL
+
+
+def test_a_slowed_poller_skips_turns_without_calling_x(fake: FakeX, engine: Engine,
+                                                        now: FrozenClock) -> None:
+    tight = clients(fake, engine, now, monthly_budget=10)
+    tight.budget.record(account="x", purpose=Purpose.LISTEN, resources=1, cost=MICROS * 85 // 10)
+    connector = XConnector(tight)
+    poll(connector, now, "1")
+    asked = len(fake.calls("GET", "/2/users/"))
+    now.advance(seconds=61)
+    assert connector(source(), PollState(now=now.now(), first=False, cursor="1")).not_modified
+    assert len(fake.calls("GET", "/2/users/")) == asked
+    now.advance(seconds=240)  # four intervals: its slowed turn
+    poll(connector, now, "1")
+    assert len(fake.calls("GET", "/2/users/")) == asked + 1
+
+
+def test_a_spent_budget_stops_polling_with_the_reason(fake: FakeX, engine: Engine,
+                                                      now: FrozenClock) -> None:
+    spent = clients(fake, engine, now, monthly_budget=1)
+    spent.budget.record(account="x", purpose=Purpose.LISTEN, resources=1, cost=MICROS)
+    with pytest.raises(SourceFailure) as stopped:
+        poll(XConnector(spent), now, "1")
+    assert "polling stopped" in str(stopped.value) and "none is lost" in str(stopped.value)
+    assert stopped.value.reason.text("fr").startswith("lecture X arrêtée")
+    assert fake.calls("GET", "/2/users/") == []
+
+
+def test_the_text_x_gives_back_compares_with_what_was_sent() -> None:
+    assert comparable("@kev59 Merci &amp; à bientôt https://t.co/abc") == \
+        comparable("Merci & à bientôt https://www.radio.example/podcast")
+
+
+def test_the_x_table_of_the_newsroom_file(config: Config) -> None:
+    assert config.x.monthly_budget == 50 and config.x.prices.post_create_with_link == 0.2
+    with pytest.raises(ValueError):
+        XSettings.model_validate({"monthly_budget": -1})
