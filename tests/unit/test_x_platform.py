@@ -5,7 +5,7 @@ rate limits with their reset headers, and the monthly budget that is never excee
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -148,15 +148,15 @@ def test_the_budget_is_never_exceeded_and_polling_slows_then_stops(
     assert budget.standing().pace is Pace.NORMAL
     budget.record(account="x", purpose=Purpose.LISTEN, resources=1, cost=MICROS * 8 // 10)
     assert budget.standing().pace is Pace.SLOW
-    with pytest.raises(BudgetSpent):  # polling may use 90 %: 0.80 + 0.15 is over
-        with budget.spend(account="x", purpose=Purpose.LISTEN, most=MICROS * 15 // 100):
-            pass
+    with pytest.raises(BudgetSpent),  \
+            budget.spend(account="x", purpose=Purpose.LISTEN, most=MICROS * 15 // 100):
+        pass  # polling may use 90 %: 0.80 + 0.15 is over
     with budget.spend(account="x", purpose=Purpose.REPLY, most=MICROS * 15 // 100) as record:
         record(1, MICROS * 15 // 100)  # a reply may use the reserve
     assert budget.standing().pace is Pace.STOPPED
-    with pytest.raises(BudgetSpent):
-        with budget.spend(account="x", purpose=Purpose.REPLY, most=MICROS // 10):
-            pass
+    with pytest.raises(BudgetSpent), \
+            budget.spend(account="x", purpose=Purpose.REPLY, most=MICROS // 10):
+        pass
     assert budget.standing().spent <= budget.standing().budget
     now.advance(days=32)  # a new month: polling resumes
     assert budget.standing().pace is Pace.NORMAL
@@ -165,7 +165,8 @@ def test_the_budget_is_never_exceeded_and_polling_slows_then_stops(
 def test_a_slowed_poller_skips_turns_without_calling_x(fake: FakeX, engine: Engine,
                                                         now: FrozenClock) -> None:
     tight = clients(fake, engine, now, monthly_budget=10)
-    tight.budget.record(account="x", purpose=Purpose.LISTEN, resources=1, cost=MICROS * 85 // 10)
+    tight.budget.record(account="x", purpose=Purpose.LISTEN, resources=1,
+                        cost=MICROS * 85 // 10)
     connector = XConnector(tight)
     poll(connector, now, "1")
     asked = len(fake.calls("GET", "/2/users/"))
