@@ -427,6 +427,7 @@ def _endpoint(method: str, path: str) -> str:
 class _Handler(BaseHTTPRequestHandler):
     server_fake: FakeX
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once (keep-alive)
 
     def log_message(self, format: str, *args: Any) -> None:
         return
