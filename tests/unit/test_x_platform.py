@@ -4,8 +4,9 @@ rate limits with their reset headers, and the monthly budget that is never excee
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -198,3 +199,28 @@ def test_the_x_table_of_the_newsroom_file(config: Config) -> None:
     assert config.x.monthly_budget == 50 and config.x.prices.post_create_with_link == 0.2
     with pytest.raises(ValueError):
         XSettings.model_validate({"monthly_budget": -1})
+
+
+def test_the_weekly_report_and_app_home_say_what_x_cost(engine: Engine,
+                                                        now: FrozenClock) -> None:
+    from bot.platforms.x.sections import XSections
+    from bot.reports.queries import Scope
+    from bot.reports.sections import ReportContext, Viewer
+
+    budget = Budget(engine=engine, settings=XSettings(monthly_budget=20), clock=now)
+    budget.record(account="x", purpose=Purpose.LISTEN, resources=300, cost=MICROS * 3 // 2)
+    budget.record(account="x", purpose=Purpose.REPLY, resources=2, cost=MICROS * 215 // 1000,
+                  calls=2)
+    sections = XSections(budget, lambda: True)
+    week = Scope(start=now.now() - timedelta(days=7), end=now.now() + timedelta(days=1))
+    output = sections.report(ReportContext(scope=week, locale="en", zone="UTC",
+                                           names=str))
+    assert output is not None
+    text = output.blocks[0]["text"]["text"]
+    assert "$1.715 this week (3 billed calls: reading $1.50, replies $0.215" in text
+    assert "this month $1.715 of $20.00" in text
+    [home] = sections.home(Viewer("U1", "fr", False, now.now(), "UTC"), 3)
+    assert "X : $1.715 dépensés sur un budget mensuel de $20.00" in json.dumps(
+        home, ensure_ascii=False)
+    assert XSections(budget, lambda: False).home(Viewer("U1", "fr", False, now.now(),
+                                                        "UTC"), 3) == []
