@@ -224,3 +224,28 @@ def test_the_weekly_report_and_app_home_say_what_x_cost(engine: Engine,
         home, ensure_ascii=False)
     assert XSections(budget, lambda: False).home(Viewer("U1", "fr", False, now.now(),
                                                         "UTC"), 3) == []
+
+
+def test_the_approval_message_says_what_x_will_bill(config: Config) -> None:
+    """Approving a post for X: its cost is shown first, far higher with a link."""
+    from bot.config import PostTarget
+    from bot.posts import messages
+    from bot.posts.models import Post, PostDelivery, PostState
+    from bot.posts.service import PostView
+
+    target = PostTarget(id="matinale-x", kind="x", account="matinale")
+    newsroom = config.model_copy(update={"posts": config.posts.model_copy(
+        update={"targets": [*config.posts.targets, target]})})
+    moment = datetime(2026, 11, 2, 8, tzinfo=UTC)
+
+    def shown(text: str, *targets: str) -> str:
+        post = Post(id=7, author_id="U0CM", text=text, publish_at=moment,
+                    state=PostState.PENDING, created_at=moment, updated_at=moment)
+        view = PostView(post=post, approvers=[], deliveries=[
+            PostDelivery(id=i, post_id=7, target_id=t, kind="x") for i, t in enumerate(targets)])
+        return json.dumps(messages.preview(view, config=newsroom, locale="en").blocks)
+
+    assert "X bills $0.015" in shown("Ce matin : l'invité", "matinale-x")
+    assert "X bills $0.20 (a post with a link costs more)" in shown(
+        "Le replay : https://radio.example/replay", "matinale-x")
+    assert "X bills" not in shown("Ce matin", "annonces")
