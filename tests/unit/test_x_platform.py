@@ -249,3 +249,19 @@ def test_the_approval_message_says_what_x_will_bill(config: Config) -> None:
     assert "X bills $0.20 (a post with a link costs more)" in shown(
         "Le replay : https://radio.example/replay", "matinale-x")
     assert "X bills" not in shown("Ce matin", "annonces")
+
+
+def test_vigie_check_names_the_account_and_the_months_spend(fake: FakeX, config: Config,
+                                                           database_url: str) -> None:
+    from bot.checks import source_problems
+
+    newsroom = config.model_copy(update={"sources": [source()], "x": XSettings(
+        api_url=fake.url, monthly_budget=20)})
+    notes: list[str] = []
+    assert source_problems(newsroom, ENV, notes, database_url=database_url) == []
+    user_id = fake.user("matinale")["id"]
+    assert f"x-matinale: X token of @matinale (user id {user_id})" in notes
+    assert "X: $0.01 of the $20.00 monthly budget spent ($19.99 left)" in notes
+    wrong = {**ENV, "X_TOKEN_SECRET": "nope"}
+    [problem] = source_problems(newsroom, wrong, [], database_url=database_url)
+    assert "401" in problem.message
