@@ -265,3 +265,19 @@ def test_vigie_check_names_the_account_and_the_months_spend(fake: FakeX, config:
     wrong = {**ENV, "X_TOKEN_SECRET": "nope"}
     [problem] = source_problems(newsroom, wrong, [], database_url=database_url)
     assert "401" in problem.message
+
+
+def test_a_page_the_budget_cannot_afford_is_not_a_silent_empty_read(
+        fake: FakeX, engine: Engine, now: FrozenClock) -> None:
+    """$0.05 left for polling buys fewer than X's smallest page (5): X is not called,
+    and the source says why."""
+    short = clients(fake, engine, now, monthly_budget=1)
+    short.budget.record(account="x", purpose=Purpose.LISTEN, resources=1,
+                        cost=MICROS * 85 // 100)
+    fake.mention("matinale")
+    connector = XConnector(short)
+    short.me(source())  # who the token is: already known
+    asked = len(fake.requests)
+    with pytest.raises(SourceFailure) as stopped:
+        poll(connector, now, "1")
+    assert "polling stopped" in str(stopped.value) and len(fake.requests) == asked

@@ -182,10 +182,7 @@ class XConnector:
         clients = self._clients
         standing = clients.budget.standing()
         if standing.pace is Pace.STOPPED:
-            raise SourceFailure(Reason("x.polling_stopped", spent=dollars(standing.spent),
-                                       budget=dollars(standing.budget),
-                                       resumes=standing.resumes.strftime("%Y-%m-%d")),
-                                retry_after=min(_until(standing.resumes, clients.clock), 3600))
+            raise self._stopped()
         if standing.pace is Pace.SLOW and self._too_soon(source, state.now):
             return Fetched(not_modified=True)  # slowed down: X is not called
         api = clients.api(source)
@@ -196,18 +193,19 @@ class XConnector:
         newest = cursor.newest
         oldest: str | None = cursor.until
         token: str | None = None
-        finished = False
+        finished = stopped = False
         for _ in range(MAX_PAGES):
             room = clients.budget.room(Purpose.LISTEN)
             size = min(clients.settings.max_results, room // per_item if per_item else 100)
             if size < MIN_RESULTS:
+                stopped = True
                 break
             params: dict[str, Any] = {"max_results": size, "expansions": "author_id",
                                       "tweet.fields": TWEET_FIELDS,
                                       "user.fields": "name,username"}
             if cursor.since:
                 params["since_id"] = cursor.since
-            elif state.first:
+            else:  # nothing read yet: the last day only (every post read is paid)
                 params["start_time"] = _iso(state.now - FIRST_POLL_REACH)
             if cursor.until:
                 params["until_id"] = cursor.until  # the gap a stopped read left
@@ -216,6 +214,7 @@ class XConnector:
             try:
                 page = self._page(source, api, user_id, params, size * per_item)
             except BudgetSpent:
+                stopped = True
                 break
             except XFailure as failure:
                 if not mentions:
@@ -238,6 +237,8 @@ class XConnector:
             if not token:
                 finished = True
                 break
+        if stopped and newest is None and oldest == cursor.until:  # not one page was affordable
+            raise self._stopped()
         with self._lock:
             self._last_read[source.id] = state.now
         if finished:
@@ -248,6 +249,16 @@ class XConnector:
             done = Cursor(cursor.since, oldest, newest)
         mentions.sort(key=lambda m: _order(m.external_id))
         return Fetched(mentions=mentions, cursor=done.dump())
+
+    def _stopped(self) -> SourceFailure:
+        """Polling's share of the month is spent: said in the source's health, retried
+        hourly (a raised budget takes effect at once), nothing read meanwhile."""
+        standing = self._clients.budget.standing()
+        return SourceFailure(Reason("x.polling_stopped", spent=dollars(standing.spent),
+                                    budget=dollars(standing.budget),
+                                    resumes=standing.resumes.strftime("%Y-%m-%d")),
+                             retry_after=min(_until(standing.resumes, self._clients.clock),
+                                             3600))
 
     def _page(self, source: Source, api: XApi, user_id: str, params: dict[str, Any],
               most: int) -> dict[str, Any]:
