@@ -199,6 +199,14 @@ def test_the_x_table_of_the_newsroom_file(config: Config) -> None:
     assert config.x.monthly_budget == 50 and config.x.prices.post_create_with_link == 0.2
     with pytest.raises(ValueError):
         XSettings.model_validate({"monthly_budget": -1})
+    keys = {"id": "x1", "type": "x", "api_key_env": "K", "api_secret_env": "S",
+            "token_env": "T", "token_secret_env": "TS"}
+    with pytest.raises(ValueError, match="a x source needs api_key_env"):
+        Source.model_validate({k: v for k, v in keys.items() if k != "api_key_env"})
+    with pytest.raises(ValueError, match="pattern"):
+        Source.model_validate({**keys, "token_secret_env": "my secret"})
+    with pytest.raises(ValueError, match="does not apply"):
+        Source.model_validate({**keys, "password_env": "PW"})
 
 
 def test_the_weekly_report_and_app_home_say_what_x_cost(engine: Engine,

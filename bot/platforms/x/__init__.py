@@ -7,7 +7,9 @@ have to."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import StringConstraints
 
 from bot.platforms.base import Connection, Context, Platform, SourceField, TextRules
 from bot.platforms.x.text import MAX_WEIGHTED, weighted_length
@@ -16,6 +18,8 @@ from bot.settings import Problem
 if TYPE_CHECKING:
     from bot.config import Source
 
+# As `bot.config.EnvName` (which imports this registry, so cannot be imported here).
+_EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")]
 _CONSOLE = ("in the X Developer Console: your app → Keys and tokens (set User authentication "
             "to Read and write first)")
 
@@ -27,13 +31,13 @@ class XPlatform(Platform):
     listens = frozenset({"poll"})
     source_fields = (
         SourceField("api_key_env", "the name of the environment variable holding the app's "
-                    "API key (consumer key)", annotation=str | None, default=None),
+                    "API key (consumer key)", annotation=_EnvName | None, default=None),
         SourceField("api_secret_env", "the name of the environment variable holding the "
-                    "app's API key secret", annotation=str | None, default=None),
+                    "app's API key secret", annotation=_EnvName | None, default=None),
         SourceField("token_env", "the name of the environment variable holding the "
                     "account's access token"),
         SourceField("token_secret_env", "the name of the environment variable holding the "
-                    "account's access token secret", annotation=str | None, default=None),
+                    "account's access token secret", annotation=_EnvName | None, default=None),
         SourceField("account_id", annotation=str | None, default=None, in_form=False),
         SourceField("interval"),
     )
