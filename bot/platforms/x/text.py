@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import re
 import unicodedata
-
-import regex
+from functools import cache
+from typing import Any
 
 MAX_WEIGHTED = 280
 URL_WEIGHT = 23
 # (first, last) code points weighing 1 (twitter-text v3 `ranges`, weight 100 of 100).
 LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 _URL = re.compile(r"(?i)\b(?:https?://)[^\s<>\"]+|\b(?:www\.)[^\s<>\"]+")
-_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
+
+
+@cache
+def _patterns() -> tuple[Any, Any]:
+    """Grapheme clusters and emoji (the `regex` module is loaded on first count: start-up
+    cost)."""
+    import regex
+
+    return regex.compile(r"\X"), regex.compile(
+        r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
 
 
 def _light(char: str) -> bool:
@@ -40,9 +49,10 @@ def weighted_length(text: str) -> int:
 
 
 def _plain_weight(text: str) -> int:
+    clusters, emoji = _patterns()
     total = 0
-    for cluster in regex.findall(r"\X", text):
-        if _EMOJI.search(cluster):
+    for cluster in clusters.findall(text):
+        if emoji.search(cluster):
             total += 2
         else:
             total += sum(1 if _light(char) else 2 for char in cluster)
