@@ -52,6 +52,8 @@ from bot.moderation.platforms import PlatformModerator
 from bot.moderation.service import Moderation
 from bot.people import Directory
 from bot.platforms.base import WebRoute
+from bot.platforms.x.sections import XSections
+from bot.platforms.x.spend import Budget
 from bot.posts.setup import PostsFeature, build_posts
 from bot.replies.setup import RepliesFeature, build_replies, reply_cards
 from bot.reports.exposure_sections import ExposureSections
@@ -365,6 +367,10 @@ def build(
     dashboard.sections.extend([posts_sections.home, exposure_sections.home,
                                listen.platforms.home_usage])
     reports.sections.extend([posts_sections.report, exposure_sections.report])
+    x_sections = XSections(Budget(engine=engine, settings=config.x, clock=clock),
+                           lambda: any(s.type == "x" for s in listen.catalog.sources()))
+    dashboard.sections.append(x_sections.home)  # X's spend against its monthly budget
+    reports.sections.append(x_sections.report)
     posts.notices.changed.append(
         lambda post_id: dashboard.touch(posts_sections.people_to_refresh(post_id)))
     replies = build_replies(engine=engine, config=config, clock=clock, locale=locale,

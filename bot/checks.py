@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
@@ -26,6 +26,9 @@ from bot.settings import (
 )
 from bot.slack import SlackError, SlackGateway, SlackRejected, make_client
 from bot.store import is_reachable, make_engine, schema_problems
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 Mode = Literal["http", "socket"]
 
@@ -71,14 +74,26 @@ def inspect(*, modes: tuple[Mode, ...], online: bool = True, schema: bool = True
     if online:
         report.problems.extend(_slack_problems(settings, report))
         if report.config:
-            report.problems.extend(source_problems(report.config, env, report.notes))
+            report.problems.extend(source_problems(report.config, env, report.notes,
+                                                   database_url=settings.database_url))
     return report
 
 
-def source_problems(config: Config, environ: dict[str, str], notes: list[str]) -> list[Problem]:
+def source_problems(config: Config, environ: dict[str, str], notes: list[str], *,
+                    database_url: str | None = None) -> list[Problem]:
     """Ask each source's platform what it checks (`Connection.check`: read each feed
     once, ask each Mastodon instance who the token belongs to, open a session for each
     Bluesky account…), then what each platform says of itself (`Connection.notes`)."""
+    engine = make_engine(database_url) if database_url else None  # X's spend this month
+    try:
+        return _ask_platforms(config, environ, notes, engine)
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+def _ask_platforms(config: Config, environ: dict[str, str], notes: list[str],
+                   engine: Engine | None) -> list[Problem]:
     from bot.clock import SystemClock
     from bot.connectors import SourceFailure
     from bot.platforms import PLATFORMS
@@ -86,7 +101,7 @@ def source_problems(config: Config, environ: dict[str, str], notes: list[str]) -
 
     connected = Connected(PLATFORMS, Context(config=config, environ=environ,
                                              sources=lambda: tuple(config.sources),
-                                             clock=SystemClock()))
+                                             clock=SystemClock(), engine=engine))
     problems = []
     for index, source in enumerate(config.sources):
         connection = connected.connection(source.type)

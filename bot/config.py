@@ -27,6 +27,7 @@ from pydantic import (
 
 from bot.platforms import PLATFORMS, names, platform
 from bot.platforms.base import Platform
+from bot.platforms.x.settings import XSettings
 from bot.settings import ConfigurationError, Problem
 
 CHANNEL_ID = r"^[CGD][A-Z0-9]{2,}$"
@@ -467,6 +468,7 @@ class Config(_Strict):
     desks: list[Desk] = []
     contests: Contests = Contests()
     reports: Reports = Reports()
+    x: XSettings = XSettings()  # X's API address, prices and monthly budget
 
     @model_validator(mode="after")
     def _post_targets_exist(self) -> Config:

@@ -33,6 +33,7 @@ from bot.moderation.models import (
     SavedMention,
 )
 from bot.platforms.threads.models import ThreadsContainer
+from bot.platforms.x.spend import XSpend
 from bot.posts.models import Post, PostApproval, PostDelivery
 from bot.replies.models import Reply, ReplyTemplateRevision, ReplyTemplateRow
 from bot.reports.models import HomeState, ReportRun
@@ -75,5 +76,6 @@ __all__ = [
     "MentionSuggestion",
     "SuggestionModel",
     "ReportRun",
+    "XSpend",
     "metadata",
 ]

@@ -15,10 +15,11 @@ from bot.platforms.mastodon import MASTODON
 from bot.platforms.rss import RSS
 from bot.platforms.threads import THREADS
 from bot.platforms.webhook import WEBHOOK
+from bot.platforms.x import X
 from bot.platforms.youtube import YOUTUBE
 
 PLATFORMS: tuple[Platform, ...] = (WEBHOOK, RSS, MASTODON, BLUESKY, FACEBOOK, INSTAGRAM,
-                                   THREADS, YOUTUBE)
+                                   THREADS, YOUTUBE, X)
 
 # Platforms Vigie does not speak but may name (a mention sent by a webhook, a text to
 # copy by hand): their names, and the length limits worth showing to whoever copies.

@@ -308,6 +308,9 @@ def preview(view: PostView, *, config: Config, locale: str,
     ]
     if post.recurrence:
         facts.append(_recurrence(post, locale))
+    x_cost = _x_cost(view, config, locale)
+    if x_cost:
+        facts.append(x_cost)
     blocks.append({"type": "context", "block_id": "facts",
                    "elements": [mrkdwn("  ·  ".join(facts), verbatim=False)]})
     if post.note:
@@ -335,6 +338,21 @@ def preview(view: PostView, *, config: Config, locale: str,
     return Message(text=fallback, blocks=blocks,
                    metadata={"event_type": PREVIEW_EVENT_TYPE,
                              "event_payload": {"post_id": view.id}})
+
+
+def _x_cost(view: PostView, config: Config, locale: str) -> str | None:
+    """What X will bill for this post (far more with a link), shown before approval."""
+    from bot.platforms.x.spend import dollars, micros
+    from bot.platforms.x.text import has_link
+
+    targets = [config.posts.target(d.target_id) for d in view.deliveries]
+    count = sum(1 for t in targets if t is not None and t.kind == "x")
+    if not count:
+        return None
+    prices = config.x.prices
+    price = prices.post_create_with_link if has_link(view.post.text) else prices.post_create
+    return _t(locale, "posts.preview.x_cost", cost=dollars(micros(price) * count),
+              link=_t(locale, "posts.preview.x_link") if has_link(view.post.text) else "")
 
 
 def _body(text: str) -> str:

@@ -222,8 +222,12 @@ def _how_line(form: ReplyForm, locale: str) -> str:
                               platform=escape(target.platform), account=escape(form.account))
     speaker = platform(str(target.kind))
     visibility = _t(locale, f"modal.visibility.{target.visibility or 'default'}")
-    return f"{speaker.emoji if speaker else ':speech_balloon:'} " + _t(
+    line = f"{speaker.emoji if speaker else ':speech_balloon:'} " + _t(
         locale, f"modal.how_{target.kind}", visibility=visibility, account=escape(form.account))
+    if target.cost:  # a platform that bills per post (X): say what it costs first
+        line += " :money_with_wings: " + _t(locale, "modal.cost", cost=target.cost,
+                                            with_link=target.cost_with_link or target.cost)
+    return line
 
 
 def template_options(templates: Iterable[ReplyTemplate], locale: str,

@@ -77,6 +77,8 @@ class Target:
     prefix: str = ""  # what Vigie puts in front of the text (Mastodon: "@author ")
     by_hand_reason: str | None = None  # text key: why Vigie cannot send it itself
     visibility: str | None = None
+    cost: str | None = None  # what the platform bills for sending it ("$0.015"), if it does
+    cost_with_link: str | None = None  # …when the text carries a link
 
     def final_text(self, text: str) -> str:
         """The text exactly as it goes out."""

@@ -55,7 +55,7 @@ def test_every_platform_builds_exactly_what_it_declares(config: Config) -> None:
         assert (built.publisher is not None) == declared.publishes, declared.name
         assert (built.moderator is not None) == bool(declared.moderation), declared.name
     assert set(connected.pollers()) == {"rss", "mastodon", "bluesky", "facebook",
-                                         "instagram", "threads", "youtube"}
+                                         "instagram", "threads", "youtube", "x"}
     assert [r.path for r in connected.routes(intake=None)] == [  # type: ignore[arg-type]
         "/ingest/{source_id}", "/webhooks/facebook", "/webhooks/instagram", "/webhooks/threads"]
 
@@ -127,7 +127,7 @@ def test_source_forms_ask_what_each_platform_uses(config: Config) -> None:
     platform declares for the form, the required ones not optional."""
     view = views.sources_view([], {}, config, locale="en")
     buttons = [e["value"] for e in view["blocks"][0]["elements"]]
-    assert buttons == ["rss", "mastodon", "bluesky", "youtube", "webhook", "facebook",
+    assert buttons == ["rss", "mastodon", "bluesky", "youtube", "x", "webhook", "facebook",
                        "instagram", "threads"]
     form = views.source_form("mastodon", config, locale="en", root_view="V1")
     inputs = {b["block_id"]: b["optional"] for b in form["blocks"]}
@@ -150,7 +150,7 @@ def test_only_platforms_that_can_reply_or_moderate_are_offered(config: Config) -
     rss = replies.target(a_mention("rss"))
     assert (rss.kind, rss.by_hand_reason, rss.platform) == (ReplyKind.BY_HAND, "platform", "RSS")
     assert set(MODERATED_PLATFORMS) == {p.name for p in PLATFORMS if p.moderation} \
-        == {"mastodon", "bluesky", "facebook", "instagram", "threads", "youtube"}
+        == {"mastodon", "bluesky", "facebook", "instagram", "threads", "youtube", "x"}
 
 
 def test_text_limits_count_as_each_platform_counts() -> None:
@@ -164,6 +164,13 @@ def test_text_limits_count_as_each_platform_counts() -> None:
     assert mastodon.text.count(f"Lire {link}") == 5 + 23
     assert mastodon.text.count("@kev@mamot.example salut") == len("@kev salut")
     assert mastodon.text.limit == 500 and bluesky.text.limit == 300
+    x = platform("x")
+    assert x and x.text and x.text.limit == 280
+    assert x.text.count(f"Lire {link}") == 5 + 23  # X wraps every link in t.co: 23
+    assert x.text.count("日本語のテキスト") == 16  # CJK counts double
+    assert x.text.count("Bravo 👏🏽") == 6 + 2  # an emoji sequence counts 2
+    assert not x.text.too_long("é" * 280) and x.text.too_long("é" * 281)
+    assert x.text.too_long("漢" * 141)
 
 
 def test_vigie_check_prints_what_a_platform_says_of_itself(
