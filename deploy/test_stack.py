@@ -124,6 +124,13 @@ class Stack:
         except httpx.TransportError:
             return 0
 
+    def served_by(self, service: str) -> bool:
+        """Whether the proxy sends `service` traffic now (X-Vigie-Replica: replica1 for
+        vigie1): a few requests through it, round-robin, one of them answered by it."""
+        server = service.replace("vigie", "replica")
+        return any(self.client.get(f"{self.base}/healthz").headers.get("x-vigie-replica")
+                   == server for _ in range(4))
+
     def post_until_accepted(self, external_id: str, tries: int = 10) -> int:
         """Sent again until accepted; every answer before that is counted in `errors`."""
         for _ in range(tries):
@@ -271,6 +278,9 @@ def main() -> int:
                     run(podman, "start", stack.container(service))
                     wait(f"{service} ready again",
                          lambda s=service: stack.inside(s, "/readyz")[0] == 200)
+                    # and back in the proxy's rotation before the next one stops
+                    wait(f"{service} served through the proxy",
+                         lambda s=service: stack.served_by(s))
             sent = len(trickle.statuses)
             accepted = trickle.statuses.count(201)
             print(f"rolling restart: {sent} mentions sent, answers "
