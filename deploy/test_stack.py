@@ -91,7 +91,9 @@ class Stack:
         return f"{PROJECT}_{service}_1"
 
     def up(self) -> None:
-        subprocess.run([*self.compose, "up", "-d"], cwd=self.folder, check=True,
+        # --build: the proxy and database images follow deploy/ (a stale proxy image
+        # would keep an old haproxy.cfg).
+        subprocess.run([*self.compose, "up", "-d", "--build"], cwd=self.folder, check=True,
                        stdout=subprocess.DEVNULL)
 
     def down(self) -> None:
