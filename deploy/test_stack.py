@@ -91,9 +91,11 @@ class Stack:
         return f"{PROJECT}_{service}_1"
 
     def up(self) -> None:
-        # --build: the proxy and database images follow deploy/ (a stale proxy image
-        # would keep an old haproxy.cfg).
-        subprocess.run([*self.compose, "up", "-d", "--build"], cwd=self.folder, check=True,
+        # The proxy and database images are rebuilt from deploy/ (a stale proxy image would
+        # keep an old haproxy.cfg); Vigie's own image was built from the checkout above.
+        subprocess.run([*self.compose, "build", "postgres", "proxy"], cwd=self.folder,
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*self.compose, "up", "-d"], cwd=self.folder, check=True,
                        stdout=subprocess.DEVNULL)
 
     def down(self) -> None:
