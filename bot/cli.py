@@ -7,6 +7,7 @@ or `vigie db current` do not pay for the whole bot.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -62,6 +63,20 @@ def _print_problems(problems: list[Problem]) -> None:
         typer.echo(f"  ✗ {problem}", err=True)
 
 
+def _log_problems(problems: list[Problem]) -> None:
+    """The same, as JSON log lines (VIGIE_LOG_FORMAT=json): a replica that refuses to start
+    says why in the lines the log collector reads, not in text it cannot parse."""
+    import logging
+
+    from bot.logs import JsonFormatter, Redactor
+
+    formatter = JsonFormatter(Redactor())
+    for message in [f"{len(problems)} problem(s) to fix", *(str(p) for p in problems),
+                    "Nothing was started. Fix the above, then run `vigie check`."]:
+        record = logging.LogRecord("bot.cli", logging.ERROR, __file__, 0, message, None, None)
+        typer.echo(formatter.format(record), err=True)
+
+
 def _ready(modes: tuple[Mode, ...]) -> Report:
     """Settings, newsroom file, secrets and schema, checked offline: Slack is asked once
     running (`bot.serving`), feeds and social accounts by their first poll."""
@@ -69,6 +84,11 @@ def _ready(modes: tuple[Mode, ...]) -> Report:
 
     report = inspect(modes=modes, online=False)
     if not report.ok:
+        fmt = report.settings.log_format if report.settings else \
+            os.environ.get("VIGIE_LOG_FORMAT", "text")
+        if fmt == "json":
+            _log_problems(report.problems)
+            raise typer.Exit(2)
         _print_problems(report.problems)
         typer.echo("Nothing was started. Fix the above, then run `vigie check`.", err=True)
         raise typer.Exit(2)

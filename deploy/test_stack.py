@@ -306,7 +306,10 @@ def main() -> int:
                                    capture_output=True, text=True).stderr
             lines = [line for line in logs.splitlines() if line.strip()]
             for line in lines:
-                json.loads(line)
+                try:
+                    json.loads(line)
+                except ValueError:
+                    raise SystemExit(f"a log line is not JSON: {line[:300]!r}") from None
             for secret in (SIGNING_SECRET, WEBHOOK_SECRET, ALERTS_SECRET, POSTGRES_PASSWORD,
                            slack.token):
                 assert secret not in logs, "a secret reached the logs"

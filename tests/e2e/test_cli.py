@@ -122,6 +122,20 @@ def test_serve_refuses_to_start_on_a_database_that_is_behind(
     assert "run: vigie db upgrade" in result.output and "Nothing was started" in result.output
 
 
+def test_with_json_logs_a_refused_start_says_why_in_json_lines(
+    workdir: Path, slack: FakeSlack
+) -> None:
+    """A replica started before `vigie db upgrade` (compose without ordering): the log
+    collector gets JSON lines naming the problem and the fix, not plain text."""
+    env = {**good_env(slack, f"sqlite:///{workdir / 'empty.db'}"), "VIGIE_LOG_FORMAT": "json"}
+    result = CliRunner().invoke(cli, ["serve", "--port", "0"], env=env)
+    assert result.exit_code == 2
+    lines = [json.loads(line) for line in result.output.splitlines() if line.strip()]
+    assert {line["level"] for line in lines} == {"error"}
+    assert any("run: vigie db upgrade" in line["message"] for line in lines)
+    assert "Nothing was started" in lines[-1]["message"]
+
+
 def test_serve_needs_the_signing_secret(workdir: Path, slack: FakeSlack,
                                         database_url: str) -> None:
     """HTTP mode without SLACK_SIGNING_SECRET says so, and where to find it."""
