@@ -43,11 +43,12 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.faults import Fault, play_before, take
+from tests.support.local_server import LocalServer
 
 __all__ = ["FakeBluesky", "Request"]
 
@@ -124,7 +125,7 @@ _MENTION = re.compile(r"(?:^|\s|\()@([a-zA-Z0-9][a-zA-Z0-9.-]*\.[a-zA-Z]{2,})")
 _LINK = re.compile(r"https?://[^\s]+")
 
 
-class FakeBluesky:
+class FakeBluesky(LocalServer):
     """One PDS + AppView. `accounts` maps handle → app password for accounts that log in."""
 
     def __init__(self, *, accounts: dict[str, str] | None = None,
@@ -139,40 +140,9 @@ class FakeBluesky:
         self.expired_status = 400
         self.requests: list[Request] = []
         self._issued_access: set[str] = set()
-        self._server: ThreadingHTTPServer | None = None
         for handle, password in (accounts or {"matinale.bsky.social": "app-pass-matinale"}
                                  ).items():
             self.add_account(handle, password=password)
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def __enter__(self) -> FakeBluesky:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> FakeBluesky:
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True, name="FakeBluesky").start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "FakeBluesky is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- seeding -----------------------------------------------------------------------------
     def add_account(self, handle: str, *, password: str | None = None,
@@ -745,3 +715,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+FakeBluesky.handler = _Handler

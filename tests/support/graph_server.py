@@ -52,11 +52,12 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.support.faults import Fault, play_before, take
+from tests.support.local_server import LocalServer
 
 __all__ = ["FakeGraph", "Grant", "Request", "threads_length"]
 
@@ -117,7 +118,7 @@ def _missing(object_id: str) -> Answer:
                   "support this operation.", subcode=33, kind="GraphMethodException")
 
 
-class FakeGraph:
+class FakeGraph(LocalServer):
     """Pages, Instagram accounts and Threads profiles with their posts and comments."""
 
     def __init__(self, *, version: str = "v21.0", threads_version: str = "v1.0",
@@ -136,37 +137,6 @@ class FakeGraph:
         self._ids = itertools.count(17_841_400_000_000_001)
         self._faults: list[Fault] = []
         self._published: dict[str, list[float]] = {}  # subject → publish times
-        self._server: ThreadingHTTPServer | None = None
-
-    # -- lifecycle -----------------------------------------------------------------------------
-    def __enter__(self) -> FakeGraph:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> FakeGraph:
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True, name="FakeGraph").start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "FakeGraph is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def threads_url(self) -> str:
@@ -974,3 +944,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+FakeGraph.handler = _Handler

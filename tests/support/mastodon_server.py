@@ -31,11 +31,12 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.faults import Fault, play_before, take
+from tests.support.local_server import LocalServer
 
 __all__ = ["FakeMastodon", "Request"]
 
@@ -68,7 +69,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-class FakeMastodon:
+class FakeMastodon(LocalServer):
     """One instance, one logged-in account per token (`tokens` maps token → username)."""
 
     def __init__(self, *, domain: str = "pouet.example",
@@ -83,39 +84,8 @@ class FakeMastodon:
         self._in_flight: set[str] = set()  # Idempotency-Keys of requests being processed
         self._down = False
         self.requests: list[Request] = []
-        self._server: ThreadingHTTPServer | None = None
         for username in set(self.tokens.values()):
             self.add_account(username, display_name=username.capitalize())
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def __enter__(self) -> FakeMastodon:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> FakeMastodon:
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True, name="FakeMastodon").start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "FakeMastodon is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- seeding -----------------------------------------------------------------------------
     def next_id(self) -> str:
@@ -534,3 +504,5 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
+
+FakeMastodon.handler = _Handler

@@ -38,11 +38,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from tests.support.faults import Fault, play_before, take
+from tests.support.local_server import LocalServer
 
 __all__ = ["FakeX", "Request"]
 
@@ -87,7 +88,7 @@ def _enc(value: str) -> str:
     return quote(value, safe="~-._")
 
 
-class FakeX:
+class FakeX(LocalServer):
     """One developer app (`api_key`/`api_secret`) and an account per access token
     (`tokens` maps token → (token secret, username))."""
 
@@ -104,40 +105,9 @@ class FakeX:
         self.tokens: dict[str, tuple[str, str]] = {}
         self.requests: list[Request] = []
         self.billed: Counter[str] = Counter()
-        self._server: ThreadingHTTPServer | None = None
         for token, (secret, username) in (tokens or {"tok-matinale": ("tok-secret",
                                                                         "matinale")}).items():
             self.add_token(token, secret, username)
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def __enter__(self) -> FakeX:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> FakeX:
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True, name="FakeX").start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "FakeX is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- seeding -----------------------------------------------------------------------------
     def add_token(self, token: str, secret: str, username: str) -> dict[str, Any]:
@@ -471,3 +441,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+FakeX.handler = _Handler

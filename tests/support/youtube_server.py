@@ -37,11 +37,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.faults import Fault, play_before, take
+from tests.support.local_server import LocalServer
 
 __all__ = ["COSTS", "FakeYouTube", "Request"]
 
@@ -98,7 +99,7 @@ def error(status: int, reason: str, message: str, *, domain: str = "youtube.api"
                       "status": names.get(status, "UNKNOWN")}}
 
 
-class FakeYouTube:
+class FakeYouTube(LocalServer):
     def __init__(self, *, daily_quota: int = 10_000, access_ttl: int = 3600,
                  now: Callable[[], datetime] | None = None) -> None:
         self.daily_quota = daily_quota
@@ -111,38 +112,6 @@ class FakeYouTube:
         self._ids = itertools.count(1)
         self._clock = datetime(2000, 1, 1, tzinfo=UTC)
         self.requests: list[Request] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle --------------------------------------------------------------------------
-    def __enter__(self) -> FakeYouTube:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> FakeYouTube:
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- the world --------------------------------------------------------------------------
     def add_channel(self, channel_id: str, *, title: str = "La Matinale",
@@ -531,3 +500,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+FakeYouTube.handler = _Handler

@@ -1,0 +1,42 @@
+"""The lifecycle every local platform server shares (Mastodon, Bluesky, Graph, YouTube, X):
+a `ThreadingHTTPServer` on a free port of 127.0.0.1, serving the fake's request handler on
+a daemon thread, the handler reaching the fake through its `server_fake` attribute."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar, Self
+
+
+class LocalServer:
+    """Subclasses name their request handler in `handler`; `with Fake() as fake:` or
+    `start()`/`stop()`, and `url` once started."""
+
+    handler: ClassVar[type[BaseHTTPRequestHandler]]
+    _server: ThreadingHTTPServer | None = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Self:
+        handler = type("Handler", (self.handler,), {"server_fake": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True, name=type(self).__name__).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, f"{type(self).__name__} is not started"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
