@@ -12,8 +12,6 @@ from bot.connectors import Fetched, PollState, SourceFailure
 from bot.connectors.publishers import (
     Outgoing,
     Published,
-    PublishRejected,
-    outgoing_account,
 )
 from bot.mentions.models import Mention
 from bot.moderation.models import ActionKind, ModerationAction
@@ -31,7 +29,7 @@ from bot.platforms.meta.accounts import (
     publish_failure,
     reply_failure,
 )
-from bot.platforms.meta.graph import GraphClient, GraphFailure
+from bot.platforms.meta.graph import GraphFailure
 from bot.platforms.meta.push import webhook_routes
 from bot.reasons import Reason
 from bot.replies.models import Reply
@@ -119,7 +117,7 @@ class FacebookReplier:
         return Target("facebook", "Facebook", COMMENT_LIMIT)
 
     def send(self, reply: Reply, mention: Mention) -> Sent:
-        client, _ = self._client(reply)
+        client, _ = self._accounts.for_reply(reply)
         reply_id = graph_call(lambda: actions.reply_facebook(
             client, mention.platform_ref or "", reply.text), reply_failure)
         return Sent(reply_id, facebook_url(reply_id))
@@ -127,7 +125,7 @@ class FacebookReplier:
     def find(self, reply: Reply, mention: Mention) -> Sent | None:
         if reply.attempted_at is None:
             raise SendFailed(Reason("reply.by_hand", kind=str(reply.kind)), retryable=False)
-        client, source = self._client(reply)
+        client, source = self._accounts.for_reply(reply)
         # A reply to a reply lands in the first-level comment's thread.
         thread = mention.platform_cid or mention.platform_ref or ""
         try:
@@ -138,17 +136,6 @@ class FacebookReplier:
             raise SendFailed(failure.reason) from None
         return Sent(found, facebook_url(found)) if found else None
 
-    def _client(self, reply: Reply) -> tuple[GraphClient, Source]:
-        source = self._accounts.by_vigie_account(reply.account_id)
-        if source is None:
-            raise SendFailed(Reason("meta.no_source", platform="Facebook",
-                                    account=reply.account_id or "?"), retryable=False)
-        try:
-            return self._accounts.client(source), source
-        except SourceFailure as failure:
-            raise SendFailed(failure.reason, retryable=False) from None
-
-
 class FacebookModerator:
     """Hide (undo: show again) and delete a comment on one of the Page's posts."""
 
@@ -156,7 +143,8 @@ class FacebookModerator:
         self._accounts = accounts
 
     def actions_for(self, mention: Mention) -> list[str]:
-        self._source(mention.account_id)
+        if self._accounts.by_vigie_account(mention.account_id) is None:
+            raise NotPossible("no_account")
         if not mention.platform_ref or mention.remote_state == "removed":
             return []
         if mention.visibility == "comment":
@@ -166,7 +154,7 @@ class FacebookModerator:
         return []  # the Page mentioned elsewhere: not the Page's to hide or delete
 
     def perform(self, mention: Mention, action: str, comment: str | None) -> Done:
-        client = self._client(mention.account_id)
+        client = self._accounts.for_action(mention.account_id)
         target = mention.platform_ref or ""
         if action == ActionKind.HIDE:
             graph_call(lambda: actions.hide_facebook(client, target, True), action_failure)
@@ -179,28 +167,9 @@ class FacebookModerator:
     def undo(self, row: ModerationAction) -> None:
         if row.action != ActionKind.HIDE or not row.remote_ref:
             raise NotPossible("no_platform")
-        client = self._client_for(row.account_id)
+        client = self._accounts.for_action(row.account_id)
         ref = row.remote_ref
         graph_call(lambda: actions.hide_facebook(client, ref, False), action_failure)
-
-    def _source(self, account: str | None) -> Source:
-        source = self._accounts.by_vigie_account(account)
-        if source is None:
-            raise NotPossible("no_account")
-        return source
-
-    def _client(self, account: str | None) -> GraphClient:
-        return self._client_for(account or "")
-
-    def _client_for(self, account: str) -> GraphClient:
-        source = self._source(account)
-        try:
-            return self._accounts.client(source)
-        except SourceFailure as failure:
-            from bot.moderation.platforms import ActionFailed
-
-            raise ActionFailed(failure.reason) from None
-
 
 class FacebookPublisher:
     """Approved posts on the Page (`POST /{page-id}/feed`). No idempotency key either:
@@ -224,31 +193,19 @@ class FacebookPublisher:
         return source is not None and bool(self._accounts.secret(source, "token_env"))
 
     def publish(self, outgoing: Outgoing) -> Published:
-        client, page_id = self._client(outgoing)
+        client, page_id = self._accounts.for_post(outgoing)
         post_id = graph_call(lambda: actions.publish_facebook(client, page_id, outgoing.text),
                              publish_failure)
         return Published(post_id, facebook_url(post_id))
 
     def find(self, outgoing: Outgoing) -> Published | None:
-        client, page_id = self._client(outgoing)
+        client, page_id = self._accounts.for_post(outgoing)
         try:
             found = actions.find_facebook_post(client, page_id, text=outgoing.text,
                                                since=outgoing.attempt_started)
         except GraphFailure as failure:
             raise publish_failure(failure) from None
         return Published(found, facebook_url(found)) if found else None
-
-    def _client(self, outgoing: Outgoing) -> tuple[GraphClient, str]:
-        account = outgoing_account(outgoing)
-        source = self._accounts.by_vigie_account(account)
-        if source is None:
-            raise PublishRejected(Reason("meta.no_source", platform="Facebook",
-                                         account=account), permanent=True)
-        try:
-            return self._accounts.client(source), source.setting("account_id") or ""
-        except SourceFailure as failure:
-            raise PublishRejected(failure.reason, permanent=True) from None
-
 
 def facebook_url(object_id: str) -> str:
     """Where a Page post or comment opens: facebook.com resolves an object's id."""

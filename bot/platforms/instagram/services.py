@@ -17,11 +17,10 @@ from bot.connectors.publishers import (
     Published,
     PublishRateLimited,
     PublishRejected,
-    outgoing_account,
 )
 from bot.mentions.models import Mention
 from bot.moderation.models import ActionKind, ModerationAction
-from bot.moderation.platforms import ActionFailed, Done, NotPossible
+from bot.moderation.platforms import Done, NotPossible
 from bot.platforms.base import Connection, Context, WebRoute
 from bot.platforms.facebook.services import check_source
 from bot.platforms.instagram import CAPTION_LIMIT
@@ -147,7 +146,7 @@ class InstagramReplier:
         return Target("instagram", "Instagram", CAPTION_LIMIT)
 
     def send(self, reply: Reply, mention: Mention) -> Sent:
-        client, source = self._client(reply)
+        client, source = self._accounts.for_reply(reply)
         comment_id = mention.platform_ref or ""
         if mention.visibility == "mention":
             media = mention.root_ref or comment_id
@@ -178,7 +177,7 @@ class InstagramReplier:
     def find(self, reply: Reply, mention: Mention) -> Sent | None:
         if reply.attempted_at is None:
             raise SendFailed(Reason("reply.by_hand", kind=str(reply.kind)), retryable=False)
-        client, source = self._client(reply)
+        client, source = self._accounts.for_reply(reply)
         if mention.visibility == "mention" and mention.platform_ref == mention.root_ref:
             raise Unproven("a reply on a media where the account was mentioned")
         try:
@@ -189,17 +188,6 @@ class InstagramReplier:
         except GraphFailure as failure:
             raise SendFailed(failure.reason) from None
         return Sent(found, mention.url) if found else None
-
-    def _client(self, reply: Reply) -> tuple[GraphClient, Source]:
-        source = self._accounts.by_vigie_account(reply.account_id)
-        if source is None:
-            raise SendFailed(Reason("meta.no_source", platform="Instagram",
-                                    account=reply.account_id or "?"), retryable=False)
-        try:
-            return self._accounts.client(source), source
-        except SourceFailure as failure:
-            raise SendFailed(failure.reason, retryable=False) from None
-
 
 class InstagramModerator:
     """Hide (undo: show again) and delete a comment on the account's media."""
@@ -216,7 +204,7 @@ class InstagramModerator:
         return [ActionKind.HIDE, ActionKind.DELETE]
 
     def perform(self, mention: Mention, action: str, comment: str | None) -> Done:
-        client = self._client(mention.account_id or "")
+        client = self._accounts.for_action(mention.account_id)
         target = mention.platform_ref or ""
         if action == ActionKind.HIDE:
             graph_call(lambda: actions.hide_instagram(client, target, True), action_failure)
@@ -229,19 +217,9 @@ class InstagramModerator:
     def undo(self, row: ModerationAction) -> None:
         if row.action != ActionKind.HIDE or not row.remote_ref:
             raise NotPossible("no_platform")
-        client = self._client(row.account_id)
+        client = self._accounts.for_action(row.account_id)
         ref = row.remote_ref
         graph_call(lambda: actions.hide_instagram(client, ref, False), action_failure)
-
-    def _client(self, account: str) -> GraphClient:
-        source = self._accounts.by_vigie_account(account)
-        if source is None:
-            raise NotPossible("no_account")
-        try:
-            return self._accounts.client(source)
-        except SourceFailure as failure:
-            raise ActionFailed(failure.reason) from None
-
 
 def image_of(text: str) -> str | None:
     """The post's picture: its first link to a .jpg / .png (Instagram fetches it)."""
@@ -274,7 +252,7 @@ class InstagramPublisher:
         image = image_of(outgoing.text)
         if image is None:  # refused before anything is sent, on the post's card
             raise PublishRejected(Reason("meta.needs_image"), permanent=True)
-        client, ig_user_id = self._client(outgoing)
+        client, ig_user_id = self._accounts.for_post(outgoing)
         try:
             quota = actions.instagram_quota(client, ig_user_id)
             if quota.left <= 0:
@@ -289,7 +267,7 @@ class InstagramPublisher:
         return Published(media_id, self._permalink(client, media_id))
 
     def find(self, outgoing: Outgoing) -> Published | None:
-        client, ig_user_id = self._client(outgoing)
+        client, ig_user_id = self._accounts.for_post(outgoing)
         try:
             found = actions.find_instagram_post(client, ig_user_id, caption=outgoing.text,
                                                 since=outgoing.attempt_started)
@@ -304,14 +282,3 @@ class InstagramPublisher:
                 or None
         except GraphFailure:
             return None  # published all the same: the link is a nicety
-
-    def _client(self, outgoing: Outgoing) -> tuple[GraphClient, str]:
-        account = outgoing_account(outgoing)
-        source = self._accounts.by_vigie_account(account)
-        if source is None:
-            raise PublishRejected(Reason("meta.no_source", platform="Instagram",
-                                         account=account), permanent=True)
-        try:
-            return self._accounts.client(source), source.setting("account_id") or ""
-        except SourceFailure as failure:
-            raise PublishRejected(failure.reason, permanent=True) from None

@@ -20,9 +20,10 @@ from bot.connectors.publishers import (
     PublishRateLimited,
     PublishRejected,
     PublishUnavailable,
+    outgoing_account,
 )
 from bot.mentions.models import Author, MentionIn, PlatformRef
-from bot.moderation.platforms import ActionFailed
+from bot.moderation.platforms import ActionFailed, NotPossible
 from bot.platforms.meta.graph import GRAPH_URL, GraphClient, GraphFailure
 from bot.platforms.meta.models import MetaItem
 from bot.reasons import Reason
@@ -30,7 +31,9 @@ from bot.replies.platforms import SendFailed, SendUnconfirmed
 
 if TYPE_CHECKING:
     from bot.config import Source
+    from bot.connectors.publishers import Outgoing
     from bot.platforms.base import Context
+    from bot.replies.models import Reply
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,6 +95,39 @@ class MetaAccounts:
             quick._usage = client.usage
             return quick
         return client
+
+    # The client speaking for one of Vigie's accounts, each failure in the words of the
+    # service asking: a reply (`SendFailed`), a moderation action, a publication.
+    def for_reply(self, reply: Reply) -> tuple[GraphClient, Source]:
+        source = self.by_vigie_account(reply.account_id)
+        if source is None:
+            raise SendFailed(Reason("meta.no_source", platform=self.label,
+                                    account=reply.account_id or "?"), retryable=False)
+        try:
+            return self.client(source), source
+        except SourceFailure as failure:
+            raise SendFailed(failure.reason, retryable=False) from None
+
+    def for_action(self, account: str | None) -> GraphClient:
+        source = self.by_vigie_account(account)
+        if source is None:
+            raise NotPossible("no_account")
+        try:
+            return self.client(source)
+        except SourceFailure as failure:
+            raise ActionFailed(failure.reason) from None
+
+    def for_post(self, outgoing: Outgoing) -> tuple[GraphClient, str]:
+        """The client and the Page / Instagram account id to publish `outgoing` to."""
+        account = outgoing_account(outgoing)
+        source = self.by_vigie_account(account)
+        if source is None:
+            raise PublishRejected(Reason("meta.no_source", platform=self.label,
+                                         account=account), permanent=True)
+        try:
+            return self.client(source), source.setting("account_id") or ""
+        except SourceFailure as failure:
+            raise PublishRejected(failure.reason, permanent=True) from None
 
     def clients(self) -> list[tuple[Source, GraphClient]]:
         found: list[tuple[Source, GraphClient]] = []
