@@ -128,7 +128,8 @@ def card_controls(mention: Mention, marks: CardMarks, locale: str) -> dict[str, 
     else:
         elements.append(_button("unmark", _t(locale, "card.unmark"), subject))
     if marks.platform_actions:
-        elements.append(_button("act", _t(locale, "card.act"), subject))
+        platform = PLATFORM_NAMES.get(mention.platform, mention.platform)
+        elements.append(_button("act", _t(locale, "card.act", platform=platform), subject))
     for action in marks.actions:  # a hidden comment, where it can be shown again
         if action.action == "hide" and action.mention_id == mention.id and _unhides(action):
             elements.append(_button("unhide", _t(locale, "card.unhide"), str(action.id)))

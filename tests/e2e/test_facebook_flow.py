@@ -184,6 +184,10 @@ def test_a_reply_answered_too_late_is_not_sent_again(facebook_desk: Desk, graph:
 
 
 def moderate(desk: Desk, mention: Mention, action: str) -> None:
+    card = desk.card(desk.mention(mention.id or 0))
+    [act] = [e for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]
+             if e["action_id"] == "moderate.act"]
+    assert act["text"]["text"] == "Modérer sur Facebook…"  # not Mastodon's mute/block/report
     desk.driver.click(STAFF, "moderate.act", message={"ts": mention.slack_ts},
                       channel_id=mention.slack_channel)
     modal = until(desk.slack, lambda: [v for v in desk.slack.views_for(STAFF)
