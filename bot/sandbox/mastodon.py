@@ -74,12 +74,13 @@ class FakeMastodon(LocalServer):
     """One instance, one logged-in account per token (`tokens` maps token → username)."""
 
     def __init__(self, *, domain: str = "pouet.example",
-                 tokens: dict[str, str] | None = None, max_characters: int = 500) -> None:
+                 tokens: dict[str, str] | None = None, max_characters: int = 500,
+                 first_id: int = 110_000_000_000_000_001) -> None:
         self.domain = domain
         self.max_characters = max_characters  # the instance's setting, as Mastodon serves it
         self.tokens = dict(tokens or {"token-matinale": "matinale"})
         self._lock = threading.RLock()
-        self._ids = itertools.count(110_000_000_000_000_001)
+        self._ids = itertools.count(first_id)  # Mastodon's ids grow with time
         self._state = _State()
         self._faults: list[Fault] = []
         self._in_flight: set[str] = set()  # Idempotency-Keys of requests being processed

@@ -11,7 +11,9 @@ what the tests prove is what a person sees.
 
 from __future__ import annotations
 
+import base64
 import copy
+import dataclasses
 import itertools
 import json
 import math
@@ -1133,6 +1135,41 @@ class FakeSlack:
         with self._lock:
             found = self._files.get(file_id)
             return copy.deepcopy(found) if found is not None else None
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the workspace shows (messages, ephemerals, views, files, DMs), as JSON:
+        the sandbox keeps it across restarts, as Slack would."""
+        with self._lock:
+            serial = next(self._ids)
+            self._ids = itertools.count(serial)
+            files = {}
+            for file_id, stored in self._files.items():
+                item = dataclasses.asdict(stored)
+                item["content"] = base64.b64encode(stored.content).decode()
+                files[file_id] = item
+            return copy.deepcopy({
+                "version": 1, "serial": serial, "last_us": self._last_us,
+                "messages": self._messages, "ephemerals": self._ephemerals,
+                "views": self._views, "view_users": self._view_users, "home": self._home,
+                "files": files, "dms": self._dms, "dm_users": self._dm_users})
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """Show again what `snapshot` saved (modals are closed, as after a reload)."""
+        with self._lock:
+            self._ids = itertools.count(int(saved["serial"]))
+            self._last_us = max(self._last_us, int(saved["last_us"]))
+            self._messages = copy.deepcopy(dict(saved["messages"]))
+            self._ephemerals = copy.deepcopy(dict(saved["ephemerals"]))
+            self._views = copy.deepcopy(dict(saved["views"]))
+            self._view_users = dict(saved["view_users"])
+            self._home = dict(saved["home"])
+            self._dms = dict(saved["dms"])
+            self._dm_users = {k: list(v) for k, v in saved["dm_users"].items()}
+            self._files = {}
+            for file_id, item in saved["files"].items():
+                content = base64.b64decode(item.pop("content"))
+                self._files[file_id] = UploadedFile(**item, content=content)
+            self.notify("restored")
 
     def reset(self, *, directory: bool = False) -> None:
         """Forget calls, messages, views, files and faults (``directory=True``: seeds too)."""
