@@ -346,7 +346,15 @@ class Demo:
         return now
 
     def paste_mention(self, body: dict[str, Any]) -> dict[str, Any]:
-        """"Paste a mention": through the signed webhook, as a monitoring tool would."""
+        """"Paste a mention": through the signed webhook, as a monitoring tool would, or
+        (`via`) as a Mastodon notification or a feed entry, read at once by the source."""
+        via = str(body.get("via") or "webhook")
+        if via in ("mastodon", "rss"):
+            return self._paste_polled(via, body)
+        if via != "webhook":
+            from bot.sandbox.api import ApiError
+
+            raise ApiError(400, "invalid_via", "via: webhook, mastodon or rss")
         author = str(body.get("author") or "").strip() or "@lecteur@pouet.example"
         mention: dict[str, Any] = {
             "external_id": f"collage-{uuid.uuid4().hex[:12]}",
@@ -367,6 +375,26 @@ class Demo:
                            f"{data.get('details') or data.get('error') or ''}")
         return {"id": data.get("id"), "duplicate": bool(data.get("duplicate")),
                 "channel": data.get("channel")}
+
+    def _paste_polled(self, via: str, body: dict[str, Any]) -> dict[str, Any]:
+        text = str(body["text"])
+        author = str(body.get("author") or "").strip()
+        item = {"id": f"collage-{uuid.uuid4().hex[:12]}", "account": "matinale",
+                "platform": "mastodon" if via == "mastodon" else "web", "text": text,
+                "lang": str(body.get("lang") or body.get("language") or "fr"),
+                "author": {"handle": author or ("@lecteur@pouet.example" if via == "mastodon"
+                                                else "blog.example"),
+                           "name": str(body.get("name") or "")}}
+        self.deliver(item)
+        source_id = "masto-matinale" if via == "mastodon" else "alertes"
+        assert self.vigie is not None and self.vigie.listen is not None
+        source = self.vigie.listen.catalog.source(source_id)
+        poller = self.vigie.listen.poller
+        if source is None or poller is None:
+            return {"via": via, "stored": 0}
+        result = poller.poll(source)  # the source's own read, now rather than in 10 s
+        return {"via": via, "stored": result.stored, "duplicate": result.stored == 0,
+                "error": result.error}
 
     def _webhook(self, source: str, mention: dict[str, Any]) -> httpx.Response:
         raw = json.dumps(mention, ensure_ascii=False).encode("utf-8")

@@ -311,3 +311,40 @@ def test_vigie_demo_starts_serves_its_page_and_stops_on_ctrl_c(tmp_path: Path) -
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def test_a_mastodon_mention_is_answered_with_a_template_on_the_local_instance(
+        demo: Demo, page: httpx.Client) -> None:
+    """Pasted as a Mastodon notification → card → Reply → template → Send: the answer is a
+    reply to the status on the local instance, and the page's Mastodon view shows it."""
+    text = "À quelle heure passe la chronique météo ?"
+    pasted = post(page, "mention", {"text": text, "author": "@kev59@mamot.example",
+                                    "via": "mastodon"})
+    assert pasted["stored"] == 1
+    card = wait(demo, lambda: next((c for c in cards(page, MENTIONS)
+                                    if text in json.dumps(c["blocks"], ensure_ascii=False)),
+                                   None))
+    post(page, "action", {"user": CM, "channel": MENTIONS, "message_ts": card["ts"],
+                          "action_id": "reply.open"})
+    form = wait(demo, lambda: next((m for m in modals(page, CM)
+                                    if m["callback_id"] == "reply_modal"), None))
+    first_block = json.loads(form["private_metadata"])["b"]
+    post(page, "action", {"user": CM, "view_id": form["id"], "action_id": "reply.template",
+                          "selected_option": "fr/broadcast_time"})
+    form = wait(demo, lambda: next((m for m in modals(page, CM) if m["id"] == form["id"] and
+                                    json.loads(m["private_metadata"])["b"] > first_block),
+                                   None))
+    block = f"text-{json.loads(form['private_metadata'])['b']}"
+    written = next(b for b in form["blocks"] if b.get("block_id") == block)["element"][
+        "initial_value"]
+    assert written.startswith("Bonjour")
+    answer = post(page, "view_submission", {"user": CM, "view_id": form["id"], "values": {
+        block: {"reply.text": {"type": "plain_text_input", "value": written}}}})
+    assert "response_action" not in answer
+
+    def replied() -> list[dict[str, Any]]:
+        return [s for s in page.get("/sandbox/api/mastodon").json()["statuses"]
+                if s["in_reply_to_id"] and written in s["text"]]
+
+    [status] = wait(demo, replied)
+    assert status["text"].startswith("@kev59@mamot.example ")
