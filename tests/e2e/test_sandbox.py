@@ -326,14 +326,19 @@ def test_a_mastodon_mention_is_answered_with_a_template_on_the_local_instance(
                                    None))
     post(page, "action", {"user": CM, "channel": MENTIONS, "message_ts": card["ts"],
                           "action_id": "reply.open"})
-    form = wait(demo, lambda: next((m for m in modals(page, CM)
-                                    if m["callback_id"] == "reply_modal"), None))
+    def reply_form(after: int = 0) -> dict[str, Any] | None:
+        """The reply modal once drawn (it opens as "Working…"), past text block `after`."""
+        for modal in modals(page, CM):
+            if modal["callback_id"] == "reply_modal" and modal["private_metadata"] and \
+                    json.loads(modal["private_metadata"])["b"] > after:
+                return modal
+        return None
+
+    form = wait(demo, reply_form)
     first_block = json.loads(form["private_metadata"])["b"]
     post(page, "action", {"user": CM, "view_id": form["id"], "action_id": "reply.template",
                           "selected_option": "fr/broadcast_time"})
-    form = wait(demo, lambda: next((m for m in modals(page, CM) if m["id"] == form["id"] and
-                                    json.loads(m["private_metadata"])["b"] > first_block),
-                                   None))
+    form = wait(demo, lambda: reply_form(first_block))
     block = f"text-{json.loads(form['private_metadata'])['b']}"
     written = next(b for b in form["blocks"] if b.get("block_id") == block)["element"][
         "initial_value"]
@@ -348,3 +353,23 @@ def test_a_mastodon_mention_is_answered_with_a_template_on_the_local_instance(
 
     [status] = wait(demo, replied)
     assert status["text"].startswith("@kev59@mamot.example ")
+
+
+def test_typing_in_a_modal_input_reaches_the_bot_only_on_submission(
+        demo: Demo, page: httpx.Client) -> None:
+    """An input's value is kept for the submission (Slack sends no action for it) and
+    checked then; writing in one's DM with Vigie is refused, as its tab is read only."""
+    view = open_draft(demo, page, CM, "Le grand débat de jeudi")
+    kept = post(page, "action", {"user": CM, "view_id": view["id"], "action_id": "value",
+                                 "block_id": "when_text", "value": "à la saint-glinglin"})
+    assert kept["dispatched"] is False
+    answer = post(page, "view_submission", {"user": CM, "view_id": view["id"], "values": {
+        "targets": {"value": {"type": "multi_static_select", "selected_options": [
+            {"text": {"type": "plain_text", "text": "#annonces"}, "value": "annonces"}]}}}})
+    assert "ne comprends pas" in answer["errors"]["when_text"]
+    post(page, "view_closed", {"user": CM, "view_id": view["id"]})
+    dm = next(c["id"] for c in page.get("/sandbox/api/bootstrap", params={"user": CM}).json()[
+        "channels"] if c["is_im"])
+    refused = page.post("/sandbox/api/message", json={"user": CM, "channel": dm,
+                                                      "text": "bonjour"})
+    assert refused.status_code == 400 and refused.json()["error"] == "messages_tab_read_only"
