@@ -324,6 +324,8 @@ class SandboxApi:
                                "This modal is closed.")
             found_block, element = self._element(view.get("blocks", []), action_id, block_id)
             state = body.get("state")
+            if isinstance(state, dict) and isinstance(state.get("values"), dict):
+                state = state["values"]  # Slack's own shape: {"values": {…}}
             if isinstance(state, dict):  # what the person typed in the other inputs
                 self.slack.set_view_state(view["id"], state)
             answer = _answer_of(body, element)
