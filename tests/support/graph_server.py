@@ -36,7 +36,7 @@ Endpoints:
   `GET /{user}/mentions`, `POST /{reply}/manage_reply` (hide),
   `GET /{user}/threads_publishing_limit`, `GET /debug_token`.
 
-Faults (tests/support/faults.py): `fail_next` (a status and Graph error code, before or —
+Faults (bot/sandbox/faults.py): `fail_next` (a status and Graph error code, before or —
 `created=True` — after carrying the request out), `hang_next` (answered late, to time
 the client out; carried out in the end unless `create=False`), `expire_token`,
 `revoke`, `set_usage`. Signed webhook deliveries are built by
@@ -56,8 +56,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from tests.support.faults import Fault, play_before, take
-from tests.support.local_server import LocalServer
+from bot.sandbox.faults import Fault, play_before, take
+from bot.sandbox.local_server import LocalServer
 
 __all__ = ["FakeGraph", "Grant", "Request", "threads_length"]
 
