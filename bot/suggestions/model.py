@@ -26,13 +26,8 @@ from bot.suggestions.sample import Labelled
 
 URGENT_FROM = 0.3  # chosen by cross-validation on the training part of the sample
 # Sentiment's own fit settings, chosen by `python -m bot.suggestions.select` (cross-validation
-# on the training part only): the mean of six softmaxes (regularisation 30, 100 and 300,
-# classes weighted and not). The other classifiers are one softmax with classifier.fit's
-# defaults. Each member after the first is stored as "<task>#<n>".
-FIT_SETTINGS: dict[str, list[dict[str, Any]]] = {
-    "sentiment": [{"l2": l2, "balanced": balanced} for l2 in (30.0, 100.0, 300.0)
-                  for balanced in (False, True)],
-}
+# on the training part only); the other classifiers use classifier.fit's defaults.
+FIT_SETTINGS: dict[str, dict[str, Any]] = {"sentiment": {"l2": 100.0, "balanced": False}}
 LABELS: dict[str, tuple[str, ...]] = {
     "sentiment": tuple(Sentiment), "category": tuple(Category), "priority": tuple(Priority),
     "urgent": ("urgent", "not_urgent"),
@@ -65,7 +60,7 @@ class SuggestionModel:
     def hints(self, vectors: npt.NDArray[np.float32]) -> list[Hints]:
         if len(vectors) == 0:
             return []
-        found = {task: self.probabilities(task, vectors) for task in LABELS}
+        found = {task: self.classifiers[task].probabilities(vectors) for task in LABELS}
         result: list[Hints] = []
         for row in range(len(vectors)):
             picked = {task: _best(self.classifiers[task].labels, found[task][row])
@@ -80,16 +75,6 @@ class SuggestionModel:
                 priority = _best(labels, scores / scores.sum())
             result.append(Hints(picked["sentiment"], picked["category"], priority))
         return result
-
-    def probabilities(self, task: str, vectors: npt.NDArray[np.float32]
-                      ) -> npt.NDArray[np.float64]:
-        """The task's classifier's probabilities, or the mean of its members' (a model
-        stored before ensembles has one member per task)."""
-        members = [self.classifiers[task]] + [
-            c for name, c in self.classifiers.items() if name.startswith(f"{task}#")]
-        found: npt.NDArray[np.float64] = np.mean(
-            [member.probabilities(vectors) for member in members], axis=0)
-        return found
 
     def to_bytes(self) -> bytes:
         return classifier.save(self.classifiers, self.meta)
@@ -117,7 +102,7 @@ def targets(row: Labelled, task: str) -> str | None:
 
 def train(rows: Sequence[Labelled], vectors: npt.NDArray[np.float32],
           meta: dict[str, Any] | None = None) -> SuggestionModel:
-    """One classifier (or ensemble) per task, each on the rows that carry its label."""
+    """One classifier per task, each on the rows that carry its label."""
     classifiers: dict[str, Classifier] = {}
     counts: dict[str, int] = {}
     for task, labels in LABELS.items():
@@ -125,10 +110,9 @@ def train(rows: Sequence[Labelled], vectors: npt.NDArray[np.float32],
         kept = [(i, label) for i, label in picked if label in labels]
         if len({label for _, label in kept}) < 2:
             raise ValueError(f"not enough labelled mentions to learn {task}")
-        for number, settings in enumerate(FIT_SETTINGS.get(task, [{}]), 1):
-            name = task if number == 1 else f"{task}#{number}"
-            classifiers[name] = classifier.fit(vectors[[i for i, _ in kept]],
-                                               [label for _, label in kept], labels, **settings)
+        classifiers[task] = classifier.fit(vectors[[i for i, _ in kept]],
+                                           [label for _, label in kept], labels,
+                                           **FIT_SETTINGS.get(task, {}))
         counts[task] = len(kept)
     return SuggestionModel(classifiers, {**(meta or {}), "trained_on": counts})
 
