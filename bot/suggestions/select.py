@@ -402,6 +402,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{result.accuracy[0]:7.1%} ± {result.accuracy[1]:.1%} "
               f"{result.positive_recall:10.1%} {result.french_minus_english * 100:+7.1f}{note}",
               flush=True)
+    if not any(r.candidate.eligible and "passage" not in r.candidate.features
+               for r in results):
+        print("\nno eligible one-embedding candidate in this run: nothing to choose")
+        return 0
     chosen = choose(results)
     print(f"\nchosen (best mean macro-F1; a second embedding needs +{SECOND_EMBEDDING_MARGIN}):"
           f" {chosen.candidate.name} on {chosen.candidate.features}")
