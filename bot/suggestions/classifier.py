@@ -58,10 +58,14 @@ class Classifier:
 
 def fit(vectors: Matrix, targets: Sequence[str], labels: Sequence[str], *,
         l2: float = L2, steps: int = STEPS, balanced: bool = True,
-        standardise: bool = True) -> Classifier:
+        standardise: bool = True, emphasis: npt.NDArray[np.float64] | None = None
+        ) -> Classifier:
     """Fit a softmax regression; `targets` holds one of `labels` per vector. Classes
     weigh inversely to their frequency unless `balanced` is False; each dimension is
-    scaled to unit variance unless `standardise` is False (then only centred)."""
+    scaled to unit variance unless `standardise` is False (then only centred).
+    `emphasis` (one factor per column) multiplies columns after scaling, so the
+    penalty shrinks an emphasised column's weight less: a handful of extra features
+    beside the 384 embedding dimensions."""
     x = np.asarray(vectors, dtype=np.float64)
     index = {label: i for i, label in enumerate(labels)}
     y = np.array([index[t] for t in targets], dtype=np.int64)
@@ -70,6 +74,8 @@ def fit(vectors: Matrix, targets: Sequence[str], labels: Sequence[str], *,
         raise ValueError("nothing to train on")
     mean = x.mean(axis=0)
     scale = x.std(axis=0) + 1e-6 if standardise else np.ones(x.shape[1])
+    if emphasis is not None:
+        scale = scale / emphasis
     design = _design(x, mean, scale)
     onehot = np.eye(k)[y]
     counts = np.bincount(y, minlength=k).astype(np.float64)

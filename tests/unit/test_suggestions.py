@@ -170,6 +170,39 @@ def test_the_settings_search_chooses_by_its_stated_rule() -> None:
     assert choose([one, close, far, rules]) is far
 
 
+def test_an_emphasised_column_is_shrunk_less() -> None:
+    """Extra features beside the embedding (`select --only "[16]"`) can weigh more than
+    one of its dimensions: the same informative column, emphasised, moves the fit more,
+    and a model saved with it gives the same probabilities back."""
+    rng = np.random.default_rng(4)
+    noise = rng.normal(size=(60, 20))
+    cue = np.repeat([1.0, -1.0], 30)[:, None] + rng.normal(scale=0.5, size=(60, 1))
+    x = np.hstack([noise, cue])
+    y = ["a"] * 30 + ["b"] * 30
+    plain = classifier.fit(x, y, ("a", "b"), l2=100.0)
+    emphasis = np.ones(21)
+    emphasis[-1] = 4.0
+    strong = classifier.fit(x, y, ("a", "b"), l2=100.0, emphasis=emphasis)
+    probe = np.hstack([np.zeros((1, 20)), [[1.0]]])
+    assert strong.probabilities(probe)[0, 0] > plain.probabilities(probe)[0, 0] > 0.5
+    loaded, _ = classifier.load(classifier.save({"s": strong}, {}))
+    assert np.allclose(loaded["s"].probabilities(probe), strong.probabilities(probe))
+
+
+def test_the_settings_search_deals_inner_folds_by_label() -> None:
+    """The nested cross-validation's inner folds cover every training mention once and
+    spread each sentiment evenly."""
+    from bot.suggestions.select import _inner_folds
+
+    train_part, _ = sample_parts()
+    labels = [row.labels["sentiment"] for row in train_part.rows]
+    parts = _inner_folds(labels, 4)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(len(labels)))
+    for label in set(labels):
+        sizes = [sum(labels[i] == label for i in part) for part in parts]
+        assert max(sizes) - min(sizes) <= 1
+
+
 def test_an_unreadable_labelled_file_is_refused_with_its_line(tmp_path: object) -> None:
     from pathlib import Path
 
@@ -364,6 +397,8 @@ def test_the_first_model_reaches_its_documented_held_out_figures() -> None:
     assert figures["n"] == 78
     assert round(figures["sentiment"]["accuracy"] * 100, 1) == 74.4
     assert round(figures["sentiment"]["macro_f1"], 3) == 0.721
+    languages = figures["sentiment"]["languages"]
+    assert languages["fr"]["accuracy"] >= languages["en"]["accuracy"] - 0.05  # 76.2 vs 66.7
     assert round(figures["category"]["macro_f1"], 2) == 0.76
     assert figures["priority"]["labels"]["urgent"]["recall"] == 1.0
 
