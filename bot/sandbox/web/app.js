@@ -152,7 +152,8 @@ function messageKey(m) {
 
 function authorOf(m) {
   if (m.user && m.user !== state.boot.bot_user_id && !m.bot_id) return { name: userName(m.user) || m.user, bot: false };
-  return { name: m.username || m.bot_profile?.name || "Vigie", bot: true };
+  const name = m.username || (m.user && userName(m.user)) || m.bot_profile?.name || "Vigie";
+  return { name, bot: true };
 }
 
 /** One message as an <article>. inThread: rendered in the thread pane (no reply counter). */

@@ -120,8 +120,8 @@ function blockNodes(text, parent, ctx) {
 
 function inlineNodes(text, parent, ctx) {
   let last = 0;
-  INLINE.lastIndex = 0;
-  for (let m = INLINE.exec(text); m; m = INLINE.exec(text)) {
+  const re = new RegExp(INLINE.source, "g"); // own lastIndex: this function recurses
+  for (let m = re.exec(text); m; m = re.exec(text)) {
     if (m.index > last) parent.append(replaceShortcodes(decodeEntities(text.slice(last, m.index))));
     const token = m[0];
     if (m[1]) {
