@@ -15,12 +15,13 @@ MODE ?= http
 install: .venv/bin/vigie
 
 # Install if needed, then one process applies migrations and serves:
-# MODE=http (vigie serve) or MODE=socket (vigie run).
+# MODE=http (vigie serve) or MODE=socket (vigie run). With no Slack setting at all it
+# starts the sandbox instead (`vigie demo`: a local workspace in the browser).
 run: .venv/bin/vigie
 ifeq ($(MODE),socket)
-	.venv/bin/vigie run --migrate --host $(HOST) --http-port $(PORT)
+	.venv/bin/vigie run --migrate --demo-without-slack --host $(HOST) --http-port $(PORT)
 else
-	.venv/bin/vigie serve --migrate --host $(HOST) --port $(PORT)
+	.venv/bin/vigie serve --migrate --demo-without-slack --host $(HOST) --port $(PORT)
 endif
 
 test:

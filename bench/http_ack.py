@@ -33,10 +33,10 @@ from starlette.routing import Route  # noqa: E402
 
 from bench._common import SIGNING_SECRET, newsroom, percentile, settings  # noqa: E402
 from bot.app import build  # noqa: E402
+from bot.sandbox.driver import SlackDriver  # noqa: E402
+from bot.sandbox.slack import FakeSlack  # noqa: E402
 from bot.store import make_engine, upgrade  # noqa: E402
 from tests.support.harness import RunningVigie  # noqa: E402
-from tests.support.slack_driver import SlackDriver  # noqa: E402
-from tests.support.slack_server import FakeSlack  # noqa: E402
 
 
 class BoltAdapterVigie(RunningVigie):

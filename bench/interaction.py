@@ -47,8 +47,8 @@ from bench._common import (  # noqa: E402
     settings,
 )
 from bot.platforms.webhook.receiver import sign  # noqa: E402
-from tests.support.slack_driver import SlackDriver  # noqa: E402
-from tests.support.slack_server import FakeSlack  # noqa: E402
+from bot.sandbox.driver import SlackDriver  # noqa: E402
+from bot.sandbox.slack import FakeSlack  # noqa: E402
 
 STAFF = "U0STAFF1"
 CHANNEL = "C0MENTIONS"

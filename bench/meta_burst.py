@@ -45,11 +45,11 @@ from bot.config import Source
 from bot.mentions.models import Mention
 from bot.platforms.meta.graph import DEFAULT_MAX_WAIT, SLOW_FROM
 from bot.platforms.meta.webhook import SIGNATURE_HEADER, signature
+from bot.sandbox.slack import FakeSlack
 from bot.store import make_engine, upgrade
 from tests.support.graph_server import FakeGraph
 from tests.support.harness import RunningVigie
 from tests.support.meta_webhooks import encode, page_comment
-from tests.support.slack_server import FakeSlack
 
 APP_SECRET = "bench-meta-app-secret-0123456789"
 PAGE_TOKEN = "bench-page-token"

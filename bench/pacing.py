@@ -43,8 +43,8 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from bot.sandbox.slack import SLACK_POSTING_RATE, Call, FakeSlack
 from tests.support.posts import due_together
-from tests.support.slack_server import SLACK_POSTING_RATE, Call, FakeSlack
 
 APPROVALS = "C0APPROVALS"
 EDITOR = "U0EDITOR"

@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import SIGNING_SECRET, WEBHOOK_SECRET, percentile  # noqa: E402
+from bot.sandbox.driver import SlackDriver  # noqa: E402
+from bot.sandbox.slack import FakeSlack  # noqa: E402
 from bot.store import make_engine, upgrade  # noqa: E402
 from tests.support.cluster import (  # noqa: E402
     PrivatePostgres,
@@ -51,8 +53,6 @@ from tests.support.cluster import (  # noqa: E402
     webhook_headers,
 )
 from tests.support.processes import free_port  # noqa: E402
-from tests.support.slack_driver import SlackDriver  # noqa: E402
-from tests.support.slack_server import FakeSlack  # noqa: E402
 
 P99_TARGET = 0.200
 STAFF, CHANNEL = "U0STAFF1", "C0MENTIONS"

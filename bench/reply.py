@@ -44,11 +44,11 @@ from bot.paths import templates_dir  # noqa: E402
 from bot.replies.messages import ModalState  # noqa: E402
 from bot.replies.templates import read_shipped, render, validate  # noqa: E402
 from bot.replies.variables import sample_contexts  # noqa: E402
+from bot.sandbox.driver import SlackDriver  # noqa: E402
+from bot.sandbox.mastodon import FakeMastodon  # noqa: E402
+from bot.sandbox.slack import FakeSlack  # noqa: E402
 from bot.store import make_engine, upgrade  # noqa: E402
 from tests.support.harness import RunningVigie  # noqa: E402
-from tests.support.mastodon_server import FakeMastodon  # noqa: E402
-from tests.support.slack_driver import SlackDriver  # noqa: E402
-from tests.support.slack_server import FakeSlack  # noqa: E402
 
 STAFF = "U0STAFF1"
 

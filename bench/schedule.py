@@ -44,7 +44,7 @@ CHANNELS = [f"C0BENCH{i:02d}" for i in range(10)]
 
 def serve_fake_slack(conn: Any) -> None:
     """A Slack-compatible server in its own process, so it does not share our GIL."""
-    from tests.support.slack_server import FakeSlack
+    from bot.sandbox.slack import FakeSlack
 
     with FakeSlack() as slack:
         conn.send(slack.base_url)

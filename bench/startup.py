@@ -43,7 +43,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.slack_server import FakeSlack  # noqa: E402
+from bot.sandbox.slack import FakeSlack  # noqa: E402
 
 NEWSROOM = ROOT / "tests" / "fixtures" / "newsroom.toml"
 TOKEN = "xoxb-bench"

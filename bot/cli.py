@@ -164,15 +164,91 @@ def _stopped(problems: list[Problem]) -> None:
     typer.echo("Vigie stopped. Fix the above, then run `vigie check`.", err=True)
 
 
+DemoWithoutSlack = Annotated[bool, typer.Option(
+    "--demo-without-slack", help="With no Slack setting at all (SLACK_BOT_TOKEN, "
+    "SLACK_SIGNING_SECRET, SLACK_APP_TOKEN), start the sandbox (`vigie demo`) instead of "
+    "stopping: what `make run` does on a fresh machine.")]
+
+
+def _demo_instead(wanted: bool) -> bool:
+    """True when `--demo-without-slack` applies: nothing about Slack is configured."""
+    if not wanted:
+        return False
+    from bot.settings import read_environ
+
+    environ = read_environ()
+    return not any(environ.get(name) for name in
+                   ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"))
+
+
+@cli.command()
+def demo(
+    reset: Annotated[bool, typer.Option("--reset", help="Start over: forget the demo's "
+                                        "mentions, cards, posts and clock.")] = False,
+    port: Annotated[int, typer.Option(help="Port of the sandbox's page (0: any free "
+                                      "port).")] = 3100,
+    host: Annotated[str, typer.Option(help="Interface for the page.")] = "127.0.0.1",
+    data_dir: Annotated[str, typer.Option(help="Where the demo keeps its data.")] =
+    ".vigie-demo",
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the "
+                                             "page.")] = False,
+    locale: Annotated[str, typer.Option(help="fr or en: the bot's language.")] = "fr",
+) -> None:
+    """Try Vigie with no Slack at hand: a local newsroom workspace in the browser, with
+    the real bot, a local Mastodon instance and sample mentions arriving by themselves."""
+    import logging
+    import signal
+    import threading
+    from pathlib import Path
+
+    from bot.sandbox.demo import Demo, DemoOptions, open_browser
+
+    if locale not in ("fr", "en"):
+        typer.secho("--locale: fr or en", fg="red", err=True)
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    options = DemoOptions(data_dir=Path(data_dir), port=port, host=host, reset=reset,
+                          locale=locale)
+    try:
+        sandbox = Demo(options).start()
+    except OSError as exc:
+        typer.secho(f"The sandbox could not start: {exc} (is port {port} taken? "
+                    "try --port 0)", fg="red", err=True)
+        raise typer.Exit(1) from None
+    import gc
+
+    gc.enable()  # `vigie` (bot.cli.main) held collection off while it was built
+    typer.secho(f"Vigie sandbox: {sandbox.url}", fg="green", bold=True)
+    typer.echo(f"  data in {sandbox.data_dir} (`vigie demo --reset` starts over); "
+               "Ctrl-C stops.")
+    if not no_browser and open_browser(sandbox.url):
+        typer.echo("  opened in your browser.")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        stop.wait()
+    finally:
+        typer.echo("Stopping the sandbox…")
+        sandbox.stop()
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
     migrate: Migrate = False,
+    demo_without_slack: DemoWithoutSlack = False,
 ) -> None:
     """Run in HTTP mode: /slack/events, /ingest/{source}, /healthz."""
     from bot import serving
 
+    if _demo_instead(demo_without_slack):
+        typer.echo("No Slack configured (SLACK_BOT_TOKEN…): starting the sandbox instead. "
+                   "README, 'Try it without Slack'.")
+        demo(reset=False, port=3100, host="127.0.0.1", data_dir=".vigie-demo",
+             no_browser=False, locale="fr")
+        return
     if migrate:
         _migrate()
     report = _ready(("http",))
@@ -189,10 +265,17 @@ def run(
                                            "them off.")] = 3000,
     host: Annotated[str, typer.Option(help="Interface for /ingest and /healthz.")] = "127.0.0.1",
     migrate: Migrate = False,
+    demo_without_slack: DemoWithoutSlack = False,
 ) -> None:
     """Run in Socket Mode: no public URL needed for Slack."""
     from bot import serving
 
+    if _demo_instead(demo_without_slack):
+        typer.echo("No Slack configured (SLACK_APP_TOKEN…): starting the sandbox instead. "
+                   "README, 'Try it without Slack'.")
+        demo(reset=False, port=3100, host="127.0.0.1", data_dir=".vigie-demo",
+             no_browser=False, locale="fr")
+        return
     if migrate:
         _migrate()
     report = _ready(("socket",))

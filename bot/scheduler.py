@@ -186,6 +186,19 @@ class Scheduler:
         except JobLookupError:
             return False
 
+    def run_due(self, until: datetime) -> int:
+        """Run now every job due by `until`; how many. The sandbox's clock (`vigie demo`)
+        is moved ahead of the wall's, and a post planned for tomorrow 9:00 must go out when
+        a person moves it past; each job checks the time on Vigie's clock as usual."""
+        now = datetime.now(self._scheduler.timezone)
+        due = [job for job in self._scheduler.get_jobs(jobstore="default")
+               if job.next_run_time is not None and job.next_run_time <= until]
+        for job in due:
+            job.modify(next_run_time=now)
+        if due:
+            self._scheduler.wakeup()
+        return len(due)
+
     def next_run(self, job_id: str) -> datetime | None:
         job = self._scheduler.get_job(job_id, jobstore="default")
         return job.next_run_time if job else None

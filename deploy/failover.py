@@ -50,6 +50,8 @@ from bot.clock import SystemClock  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.mentions.models import Mention  # noqa: E402
 from bot.posts.models import DraftIn, Post, PostState  # noqa: E402
+from bot.sandbox.driver import SlackDriver  # noqa: E402
+from bot.sandbox.slack import FakeSlack  # noqa: E402
 from bot.store import make_engine, upgrade  # noqa: E402
 from tests.support.cluster import (  # noqa: E402
     HAProxy,
@@ -65,8 +67,6 @@ from tests.support.newsroom import (  # noqa: E402
     WEBHOOK_SECRET,
     newsroom_environ,
 )
-from tests.support.slack_driver import SlackDriver  # noqa: E402
-from tests.support.slack_server import FakeSlack  # noqa: E402
 
 STAFF = "U0STAFF1"
 CHANNEL = "C0MENTIONS"

@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.platforms.webhook.receiver import sign  # noqa: E402
+from bot.sandbox.slack import FakeSlack  # noqa: E402
 from tests.support.cluster import newsroom_file  # noqa: E402
-from tests.support.slack_server import FakeSlack  # noqa: E402
 
 PROJECT = "vigietest"
 CAP = 300.0

@@ -9,11 +9,11 @@ import pytest
 from bot.app import build
 from bot.clock import SystemClock
 from bot.config import Config
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, make_settings
 from tests.support.edge import Edge, recording_logs
 from tests.support.harness import RunningVigie
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ from sqlmodel import Session, select
 from bot.config import Config, Source
 from bot.listen import views
 from bot.mentions.models import Mention
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.slack import FakeSlack
 from tests.e2e.test_listen_admin import EDITOR, modal, submit
 from tests.e2e.test_webhook_flow import wait_for_cards
 from tests.support.bluesky_server import FakeBluesky
 from tests.support.harness import RunningVigie
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 PASSWORD_ENV = "VIGIE_TEST_BSKY_PASSWORD"
 SPORT = "sporttalk.bsky.social"

@@ -18,9 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import cli
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import BOT_TOKEN, FIXTURES, SIGNING_SECRET, WEBHOOK_SECRET
 from tests.support.processes import CAP
-from tests.support.slack_server import FakeSlack
 
 VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL",
              "DATABASE_URL", "VIGIE_CONFIG", "VIGIE_LOCALE")

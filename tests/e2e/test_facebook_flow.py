@@ -18,14 +18,14 @@ from bot.clock import SystemClock
 from bot.config import Config, PostTarget, Source
 from bot.mentions.models import Mention
 from bot.moderation.models import ActionState, ModerationAction
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, make_settings
 from tests.e2e.replies.conftest import STAFF, Desk, until
 from tests.e2e.test_posts_flow import APPROVALS, EDITOR, open_draft, preview, submit
 from tests.support.graph_server import FakeGraph
 from tests.support.harness import RunningVigie
 from tests.support.meta_webhooks import Meta, page_comment
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 APP_SECRET, VERIFY_TOKEN, PAGE_TOKEN = "meta-app-secret-0123456789", "verify-me-42", "page-tok"
 

@@ -16,11 +16,11 @@ from bot.clock import SystemClock
 from bot.config import Config
 from bot.mentions.flag_models import MentionFlag
 from bot.mentions.models import Mention, Status
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, make_settings
 from tests.support.fetchers import ScriptedFetcher
 from tests.support.harness import RunningVigie
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 POST = "https://mastodon.social/@furax/111"
 DOWN = "https://mastodon.example/@furax/222"

@@ -14,11 +14,11 @@ from bot.app import build
 from bot.clock import SystemClock
 from bot.config import Config, Source
 from bot.mentions.models import Mention
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.mastodon import FakeMastodon
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, make_settings
 from tests.support.harness import RunningVigie
-from tests.support.mastodon_server import FakeMastodon
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 TOKEN_ENV = "VIGIE_TEST_MASTODON_TOKEN"
 

@@ -27,12 +27,12 @@ from slack_bolt.request.internals import build_context
 from bot.mentions.flag_messages import MODAL_CALLBACK
 from bot.posts import messages as post_messages
 from bot.reports.home_view import PAGE_ACTIONS
+from bot.sandbox.driver import SlackDriver, sign
+from bot.sandbox.slack import FakeSlack
 from bot.slack_edge import Refused
 from bot.slack_edge import parse as parse_slack_body
 from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET
 from tests.support.edge import Answer, Edge, recorded_bodies, tracebacks
-from tests.support.slack_driver import SlackDriver, sign
-from tests.support.slack_server import FakeSlack
 
 EXAMPLES = int(os.environ.get("VIGIE_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

@@ -18,14 +18,14 @@ from bot.app import build
 from bot.clock import SystemClock
 from bot.config import Config, PostTarget, Source
 from bot.mentions.models import Mention
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, make_settings
 from tests.e2e.replies.conftest import STAFF, Desk, until
 from tests.e2e.test_posts_flow import APPROVALS, EDITOR, open_draft, preview, submit
 from tests.support.graph_server import FakeGraph
 from tests.support.harness import RunningVigie
 from tests.support.meta_webhooks import Meta, instagram
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 APP_SECRET, IG_TOKEN = "meta-app-secret-0123456789", "ig-tok"
 

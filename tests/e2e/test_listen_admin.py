@@ -10,11 +10,11 @@ from sqlmodel import Session, select
 
 from bot.listen import views
 from bot.listen.models import ConfigChange
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import WEBHOOK_SECRET
 from tests.e2e.test_webhook_flow import a_mention, cards, wait_for_cards
 from tests.support.harness import RunningVigie
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 EDITOR = "U0EDITOR"
 

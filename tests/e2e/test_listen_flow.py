@@ -17,12 +17,12 @@ from sqlmodel import Session, col, select
 from bot.config import Alerts, Bursts, Config, Source
 from bot.listen.models import OutboxMessage, OutboxState
 from bot.mentions.models import Mention, Priority, RelayState
+from bot.sandbox.feed import FeedServer, rss
+from bot.sandbox.mastodon import FakeMastodon
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import WEBHOOK_SECRET
 from tests.e2e.test_webhook_flow import a_mention, cards, wait_for_cards
-from tests.support.feed_server import FeedServer, rss
 from tests.support.harness import RunningVigie
-from tests.support.mastodon_server import FakeMastodon
-from tests.support.slack_server import FakeSlack
 
 TOKEN_ENV = "VIGIE_TEST_MASTODON_TOKEN"
 

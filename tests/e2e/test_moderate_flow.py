@@ -19,13 +19,13 @@ from bot.config import Config, Contests, Desk, Moderation, Source
 from bot.mentions.models import Mention, Status
 from bot.moderation.contests import redo, seed_of
 from bot.moderation.models import ContestDraw, ModerationLog
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.mastodon import FakeMastodon
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET, make_settings
 from tests.e2e.test_posts_flow import AUTHOR, open_draft, preview, submit, until
 from tests.support.bluesky_server import FakeBluesky
 from tests.support.harness import RunningVigie
-from tests.support.mastodon_server import FakeMastodon
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 STAFF, OTHER_STAFF, LAWYER = "U0STAFF1", "U0STAFF2", "U0LAWYER"
 MASTODON_TOKEN, BLUESKY_PASSWORD = "VIGIE_TEST_MASTODON_TOKEN", "VIGIE_TEST_BSKY_PASSWORD"

@@ -9,10 +9,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from bot.metrics import CONTENT_TYPE
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import WEBHOOK_SECRET
 from tests.e2e.test_webhook_flow import a_mention, wait_for_cards
 from tests.support.harness import RunningVigie
-from tests.support.slack_server import FakeSlack
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -15,9 +15,9 @@ from sqlmodel import Session, select
 
 from bot.app import Vigie
 from bot.posts.models import DraftIn, NoticeState, Post, PostDelivery, PostNotice, PostState
+from bot.sandbox.slack import SLACK_POSTING_RATE, FakeSlack
 from tests.e2e.conftest import StartVigie
 from tests.support.posts import due_together
-from tests.support.slack_server import SLACK_POSTING_RATE, FakeSlack
 
 AUTHOR = "U0CM"
 EDITOR = "U0EDITOR"

@@ -17,12 +17,12 @@ from sqlmodel import Session, col, select
 
 from bot.connectors.slack_channel import SlackChannelPublisher
 from bot.posts.models import Post, PostDelivery, PostState
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.slack import FakeSlack
 from bot.slack import SlackGateway, make_client
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.e2e.conftest import StartVigie
 from tests.support.harness import RunningVigie
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 T = TypeVar("T")
 AUTHOR = "U0CM"

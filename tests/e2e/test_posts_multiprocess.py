@@ -28,8 +28,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.posts.models import NoticeState, Post, PostDelivery, PostNotice, PostState
+from bot.sandbox.slack import SLACK_POSTING_RATE, FakeSlack
 from tests.conftest import PG_URL
-from tests.support.slack_server import SLACK_POSTING_RATE, FakeSlack
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTS = 30

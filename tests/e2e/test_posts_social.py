@@ -11,6 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from bot.config import Config, PostTarget, Source
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.mastodon import FakeMastodon
+from bot.sandbox.slack import FakeSlack
 from tests.e2e.test_posts_flow import (
     APPROVALS,
     EDITOR,
@@ -25,9 +28,6 @@ from tests.e2e.test_posts_flow import (
 )
 from tests.support.bluesky_server import FakeBluesky
 from tests.support.harness import RunningVigie
-from tests.support.mastodon_server import FakeMastodon
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 TOKEN_ENV = "VIGIE_TEST_MASTODON_TOKEN"
 PASSWORD_ENV = "VIGIE_TEST_BSKY_PASSWORD"

@@ -14,11 +14,11 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.mentions.models import Mention, RelayState
+from bot.sandbox.slack import FakeSlack
 from bot.store import make_engine
 from tests.conftest import BOT_TOKEN, FIXTURES, SIGNING_SECRET
 from tests.e2e.test_startup import post_mention
 from tests.support.processes import VigieProcess, clean_environ, free_port
-from tests.support.slack_server import FakeSlack
 
 pytestmark = pytest.mark.timeout(300)  # real processes on a loaded machine
 

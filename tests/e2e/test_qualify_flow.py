@@ -19,10 +19,10 @@ from bot.clock import FrozenClock
 from bot.config import Config
 from bot.mentions.models import Mention
 from bot.mentions.qualify_models import AuditEntry, MentionTriage, SlaState
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET, make_settings
 from tests.support.harness import RunningVigie
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 STAFF, OTHER_STAFF, OUTSIDER = "U0STAFF1", "U0STAFF2", "U0OUTSIDER"
 MONDAY_0800_UTC = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)  # 09:00 in Paris; in the future,

@@ -13,11 +13,11 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.posts.models import Post, PostState
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import WEBHOOK_SECRET
 from tests.support.harness import RunningVigie
 from tests.support.report_data import add
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 STAFF, OTHER_STAFF, OUTSIDER = "U0STAFF1", "U0STAFF2", "U0OUTSIDER"
 

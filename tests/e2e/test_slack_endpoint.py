@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.slack import FakeSlack
 from tests.support.harness import RunningVigie
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 
 def test_url_verification_echoes_the_challenge(driver: SlackDriver) -> None:

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bot.platforms.webhook.receiver import sign
+from bot.sandbox.slack import FakeSlack
 from bot.scheduler import JOBSTORE_TABLE
 from bot.store import at_head, make_engine
 from tests.conftest import BOT_TOKEN, FIXTURES, SIGNING_SECRET
 from tests.support.processes import VigieProcess, clean_environ, closed_port, free_port
-from tests.support.slack_server import FakeSlack
 
 pytestmark = pytest.mark.timeout(300)  # each test starts real processes: a loaded machine
 

@@ -16,13 +16,13 @@ from bot.app import build
 from bot.cli import cli
 from bot.clock import SystemClock
 from bot.config import Config
+from bot.sandbox.slack import FakeSlack
 from bot.suggestions import sample
 from bot.suggestions.embedder import E5Embedder, available
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.e2e.test_cli import good_env, workdir  # noqa: F401 (fixture)
 from tests.support.embedder import held_out_rows, sample_row
 from tests.support.harness import RunningVigie
-from tests.support.slack_server import FakeSlack
 
 HINT = " %, à vérifier)"  # how a model hint ends on a French card
 

@@ -21,6 +21,8 @@ from bot.config import Config, PostTarget, Source
 from bot.listen.models import SourceState
 from bot.mentions.models import Mention
 from bot.platforms.threads.models import ThreadsContainer
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, make_settings
 from tests.e2e.replies.conftest import EDITOR, OTHER_STAFF, OUTSIDER, STAFF, Desk
 from tests.e2e.test_posts_flow import open_draft, preview, previews, soon, stored, submit
@@ -29,8 +31,6 @@ from tests.e2e.test_webhook_flow import wait_for_cards
 from tests.support.graph_server import FakeGraph, Request
 from tests.support.harness import RunningVigie
 from tests.support.meta_webhooks import Meta, threads
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 TOKEN_ENV, SECRET_ENV, VERIFY_ENV = "VIGIE_TEST_THREADS_TOKEN", "VIGIE_TEST_META_SECRET", \
     "VIGIE_TEST_META_VERIFY"

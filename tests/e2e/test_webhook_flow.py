@@ -10,10 +10,10 @@ import pytest
 from sqlmodel import Session, col, select
 
 from bot.mentions.models import Mention, RelayState
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import WEBHOOK_SECRET
 from tests.e2e.conftest import StartVigie
 from tests.support.harness import RunningVigie
-from tests.support.slack_server import FakeSlack
 
 
 def a_mention(external_id: str = "m0001", **fields: Any) -> dict[str, Any]:

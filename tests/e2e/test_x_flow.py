@@ -18,10 +18,10 @@ from bot.config import Config, Source
 from bot.listen.models import SourceState
 from bot.mentions.models import Mention
 from bot.platforms.x.spend import MICROS, Budget, Purpose
+from bot.sandbox.mastodon import FakeMastodon
+from bot.sandbox.slack import FakeSlack
 from tests.e2e.replies.conftest import STAFF, Desk, start
 from tests.support.bluesky_server import FakeBluesky
-from tests.support.mastodon_server import FakeMastodon
-from tests.support.slack_server import FakeSlack
 from tests.support.x_server import FakeX
 
 ENV = {"VIGIE_TEST_X_KEY": "app-key", "VIGIE_TEST_X_SECRET": "app-secret",

@@ -20,12 +20,12 @@ from bot.clock import FrozenClock
 from bot.config import Config, Source
 from bot.mentions.models import Mention
 from bot.platforms.youtube.quota import next_reset
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, make_settings
 from tests.e2e.replies.conftest import STAFF, Desk, until
 from tests.e2e.test_webhook_flow import cards
 from tests.support.harness import RunningVigie
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 from tests.support.youtube_server import FakeYouTube
 
 CHANNEL = "UCgranddebat" + "x" * 12

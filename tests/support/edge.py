@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from bot.app import Vigie
 from bot.models import metadata
 from bot.platforms.webhook.receiver import sign as sign_webhook
+from bot.sandbox.driver import SlackDriver
 from bot.web import create_web_app
-from tests.support.slack_driver import SlackDriver
 
 QUIET = ("httpx", "httpcore")  # the test client's own request lines
 
@@ -146,7 +146,7 @@ class Edge:
 def slack_headers(body: bytes, secret: str, *, content_type: str,
                   timestamp: int | None = None) -> dict[str, str]:
     """The headers Slack sends with `body` (signed with `secret`)."""
-    from tests.support.slack_driver import sign
+    from bot.sandbox.driver import sign
 
     ts = str(int(time.time()) if timestamp is None else timestamp)
     return {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts,

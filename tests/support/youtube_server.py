@@ -41,8 +41,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.faults import Fault, play_before, take
-from tests.support.local_server import LocalServer
+from bot.sandbox.faults import Fault, play_before, take
+from bot.sandbox.local_server import LocalServer
 
 __all__ = ["COSTS", "FakeYouTube", "Request"]
 

@@ -12,8 +12,8 @@ from bot.mentions.flag_messages import (
     shortcut_modal,
 )
 from bot.reasons import Reason
-from tests.support.slack_driver import build_state_values
-from tests.support.slack_server import validate_blocks
+from bot.sandbox.driver import build_state_values
+from bot.sandbox.slack import validate_blocks
 
 
 def test_modal_offers_the_accounts_and_reads_back_the_answers(config: Config) -> None:

@@ -25,9 +25,9 @@ from bot.mentions.routing import Router
 from bot.mentions.service import Intake
 from bot.people import Directory
 from bot.reasons import Reason
+from bot.sandbox.slack import FakeSlack
 from bot.slack import SlackGateway, make_client
 from tests.support.fetchers import ScriptedFetcher
-from tests.support.slack_server import FakeSlack
 
 POST = "https://mastodon.social/@furax/111"
 DOWN = "https://mastodon.example/@furax/222"

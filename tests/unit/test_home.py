@@ -20,8 +20,8 @@ from bot.people import Directory
 from bot.reports.home import Dashboard, Refresher
 from bot.reports.home_view import MAX_BLOCKS, PER_PAGE
 from bot.reports.sections import Viewer
+from bot.sandbox.slack import validate_blocks
 from tests.support.report_data import ALICE, BOB, NOW, OfflineSlack, add, seed_week
-from tests.support.slack_server import validate_blocks
 
 
 class RecordingSlack(OfflineSlack):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bot.checks import source_problems
 from bot.config import Config, Source
-from tests.support.feed_server import FeedServer, rss
-from tests.support.mastodon_server import FakeMastodon
+from bot.sandbox.feed import FeedServer, rss
+from bot.sandbox.mastodon import FakeMastodon
 
 
 def test_check_reads_feeds_and_verifies_mastodon_tokens(config: Config) -> None:

@@ -19,7 +19,7 @@ from bot.mentions.models import Mention
 from bot.mentions.routing import Router
 from bot.mentions.service import Intake
 from bot.platforms.mastodon.client import MastodonClients, MastodonConnector
-from tests.support.mastodon_server import FakeMastodon
+from bot.sandbox.mastodon import FakeMastodon
 
 TOKEN_ENV = "VIGIE_TEST_MASTODON_TOKEN"
 

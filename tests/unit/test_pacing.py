@@ -22,6 +22,7 @@ from bot.mentions.pacing import ChannelPacer
 from bot.mentions.routing import Router
 from bot.mentions.service import Intake
 from bot.posts.models import DraftIn
+from bot.sandbox.slack import FakeSlack
 from bot.slack import (
     UPDATES,
     PacedSlack,
@@ -32,7 +33,6 @@ from bot.slack import (
 )
 from bot.slack_format import Message
 from tests.conftest import make_settings
-from tests.support.slack_server import FakeSlack
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 HELLO = Message("Bonjour", [])

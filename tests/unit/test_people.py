@@ -6,8 +6,8 @@ import pytest
 
 from bot.config import Config
 from bot.people import Directory
+from bot.sandbox.slack import FakeSlack
 from bot.slack import SlackGateway, make_client
-from tests.support.slack_server import FakeSlack
 
 
 @pytest.fixture

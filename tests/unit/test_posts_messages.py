@@ -15,8 +15,8 @@ from bot.posts.messages import ModalState
 from bot.posts.models import DeliveryState, Post, PostDelivery, PostState
 from bot.posts.service import PostView
 from bot.posts.templates import PostTemplateError, PostTemplates
-from tests.support.slack_driver import build_state_values
-from tests.support.slack_server import validate_blocks
+from bot.sandbox.driver import build_state_values
+from bot.sandbox.slack import validate_blocks
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 HOSTILE = "Urgent <!channel> <@U0BOSS> & <https://evil.example|cliquez> https://radio.example/live"

@@ -20,9 +20,9 @@ from bot.posts.jobs import Publishing
 from bot.posts.models import NoticeState, PostNotice
 from bot.posts.notify import SlackNotices
 from bot.posts.service import PostDesk
+from bot.sandbox.slack import FakeSlack
 from bot.slack import PacedSlack, SlackGateway, make_client
 from tests.support.posts import AUTHOR, EDITOR, Editors, RecordingTimer, ScriptedPublisher, a_draft
-from tests.support.slack_server import FakeSlack
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 

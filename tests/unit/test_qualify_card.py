@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.mentions.messages import CardState, FieldMark, mention_card, mention_id_of_block
 from bot.mentions.models import Mention
-from tests.support.slack_server import validate_blocks
+from bot.sandbox.slack import validate_blocks
 
 AT = datetime(2026, 11, 2, 9, 14, tzinfo=UTC)
 HOSTILE = "<!channel> <@U123> <!subteam^S1> <https://evil.example|radio.example> & *gras*"

@@ -23,8 +23,8 @@ from bot.reasons import Reason
 from bot.replies.messages import ModalState
 from bot.replies.models import Reply, ReplyState
 from bot.replies.platforms import Platforms, SendFailed, SendUnconfirmed, Sent, Target
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import make_settings
-from tests.support.slack_server import FakeSlack
 
 STAFF, EDITOR = "U0STAFF1", "U0EDITOR"
 # Now, to the second: the fake Slack stamps messages with the real time, and looking for a

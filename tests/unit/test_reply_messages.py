@@ -15,7 +15,7 @@ from bot.replies.messages import ModalState, ReplyForm
 from bot.replies.models import Reply, ReplyKind, ReplyState
 from bot.replies.platforms import Target
 from bot.replies.templates import ReplyTemplate
-from tests.support.slack_server import validate_blocks
+from bot.sandbox.slack import validate_blocks
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 HOSTILE = "<!channel> *gras* ```code``` <@U0BOSS> <https://evil.example|banque>"

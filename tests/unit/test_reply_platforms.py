@@ -19,7 +19,7 @@ from bot.platforms.mastodon.client import MastodonClients
 from bot.platforms.mastodon.replies import MastodonReplier
 from bot.replies.models import Reply, ReplyKind, ReplyState
 from bot.replies.platforms import Platforms, SendFailed, SendUnconfirmed, Target
-from tests.support.mastodon_server import FakeMastodon
+from bot.sandbox.mastodon import FakeMastodon
 
 TOKEN_ENV = "MASTO_TOKEN"
 

@@ -24,7 +24,7 @@ from bot.mentions.routing import Router
 from bot.mentions.service import Intake
 from bot.platforms.rss.feed import RssConnector
 from bot.reasons import Reason
-from tests.support.feed_server import FeedServer, atom, rss
+from bot.sandbox.feed import FeedServer, atom, rss
 
 ITEMS = [
     {"title": "Grève à la &lt;b&gt;Matinale&lt;/b&gt; ?", "link": "https://alerts.example/1",

@@ -21,8 +21,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
-from tests.support.slack_driver import SlackDriver, build_state_values
-from tests.support.slack_server import FakeSlack
+from bot.sandbox.driver import SlackDriver, build_state_values
+from bot.sandbox.slack import FakeSlack
 
 SECRET = "test-signing-secret"
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}

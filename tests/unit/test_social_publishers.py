@@ -30,8 +30,8 @@ from bot.platforms.mastodon.text import mastodon_length
 from bot.posts.jobs import Publishing
 from bot.posts.models import DeliveryState, DraftForm, PostDelivery
 from bot.posts.service import PostDesk, job_id
+from bot.sandbox.mastodon import FakeMastodon
 from tests.support.bluesky_server import FakeBluesky
-from tests.support.mastodon_server import FakeMastodon
 from tests.support.posts import AUTHOR, EDITOR, Editors, RecordedNotices, RecordingTimer, a_draft
 
 TOKEN_ENV = "VIGIE_TEST_MASTODON_TOKEN"

@@ -16,8 +16,8 @@ from bot.mentions.models import Author, MentionIn
 from bot.mentions.relay import Relay
 from bot.mentions.routing import Router
 from bot.mentions.service import Intake
+from bot.sandbox.slack import FakeSlack
 from bot.slack import SlackGateway, make_client
-from tests.support.slack_server import FakeSlack
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from bot.replies.messages import reply_modal
 from bot.replies.models import Reply, ReplyKind, ReplyState
 from bot.reports.queries import Scope
 from bot.reports.sections import ReportContext
+from bot.sandbox.slack import FakeSlack
 from bot.suggestions import classifier, sample
 from bot.suggestions.agreement import agreement
 from bot.suggestions.model import SuggestionModel, evaluate, train
@@ -36,7 +37,6 @@ from bot.suggestions.service import SuggestionWorker
 from bot.suggestions.training import _sample_model, desk_held_out, sample_parts
 from tests.conftest import make_settings
 from tests.support.embedder import SampleEmbedder, held_out_rows, sample_row
-from tests.support.slack_server import FakeSlack
 
 STAFF = "U0STAFF1"
 START = datetime.now(UTC).replace(microsecond=0)

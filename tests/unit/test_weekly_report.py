@@ -16,10 +16,10 @@ from bot.clock import FrozenClock
 from bot.config import Config, Reports
 from bot.reports.service import WEEKLY_JOB, WEEKLY_RETRY
 from bot.reports.service import Reports as ReportService
+from bot.sandbox.slack import FakeSlack
 from bot.scheduler import Scheduler
 from bot.slack import SlackGateway, make_client
 from tests.support.report_data import NOW, WEEK_END, OfflineSlack, make_reports, seed_week
-from tests.support.slack_server import FakeSlack
 
 CHANNEL = "C0REPORTS"
 

@@ -17,12 +17,12 @@ from bot.config import Config, Source
 from bot.mentions.models import Mention
 from bot.replies.messages import ModalState
 from bot.replies.models import Reply
+from bot.sandbox.driver import SlackDriver
+from bot.sandbox.mastodon import FakeMastodon
+from bot.sandbox.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET, make_settings
 from tests.support.bluesky_server import FakeBluesky
 from tests.support.harness import RunningVigie
-from tests.support.mastodon_server import FakeMastodon
-from tests.support.slack_driver import SlackDriver
-from tests.support.slack_server import FakeSlack
 
 T = TypeVar("T")
 

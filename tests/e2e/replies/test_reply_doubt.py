@@ -17,10 +17,10 @@ from bot.config import Config
 from bot.mentions.models import Mention
 from bot.reasons import Reason
 from bot.replies.models import Reply
+from bot.sandbox.mastodon import FakeMastodon
+from bot.sandbox.slack import FakeSlack
 from tests.e2e.replies.conftest import SPORT, STAFF, Desk, start
 from tests.support.bluesky_server import FakeBluesky
-from tests.support.mastodon_server import FakeMastodon
-from tests.support.slack_server import FakeSlack
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from bot.clock import FrozenClock
 from bot.config import Config
 from bot.mentions.qualify_models import AuditEntry
 from bot.reasons import Reason
+from bot.sandbox.mastodon import FakeMastodon
+from bot.sandbox.slack import FakeSlack
 from tests.e2e.replies.conftest import (
     EDITOR,
     OTHER_STAFF,
@@ -28,8 +30,6 @@ from tests.e2e.replies.conftest import (
     until,
 )
 from tests.support.bluesky_server import FakeBluesky
-from tests.support.mastodon_server import FakeMastodon
-from tests.support.slack_server import FakeSlack
 
 
 # -- Mastodon --------------------------------------------------------------------------------

@@ -1,22 +1,28 @@
-"""A local, Slack-faithful Web API server for end-to-end tests and benchmarks.
+"""A local, Slack-faithful Web API server: the test suite's Slack and the sandbox's.
 
 Why: the bot must be exercised through the real ``slack_sdk.WebClient`` (HTTP, auth header,
 JSON vs form bodies, error handling) without network access, and tests must be able to
 reproduce what production Slack does to us: rejected blocks, 429 with ``Retry-After``, 5xx,
 hangs after the message was actually posted, expired ``trigger_id``s.  Point the client at
-``FakeSlack.base_url``; nothing else changes.
+``FakeSlack.base_url``; nothing else changes. The sandbox (`vigie demo`) serves a browser
+client from the same server (``extra_routes``) and follows what changes (``changes_since``):
+what the tests prove is what a person sees.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import dataclasses
 import itertools
 import json
 import math
+import mimetypes
 import re
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +38,8 @@ __all__ = [
     "KNOWN_BLOCK_TYPES",
     "SLACK_POSTING_RATE",
     "Call",
+    "Change",
+    "ExtraRoutes",
     "FakeSlack",
     "UploadedFile",
     "validate_blocks",
@@ -74,6 +82,19 @@ _MESSAGE_MAX_BLOCKS: Final = 50
 _VIEW_MAX_BLOCKS: Final = 100
 _TEXT_MAX: Final = 40_000
 _BLOCKS_ONLY_TEXT: Final = "This content can't be displayed."
+_CHANGES_KEPT: Final = 5000  # what a browser that slept may still catch up on
+
+#: One change a watcher can follow (`FakeSlack.changes_since`): ``kind`` is message,
+#: update, delete, reaction, ephemeral, view, view_closed or home (the sandbox adds its
+#: own kinds), with ``channel``, ``ts``, ``user``, ``view_id`` where they apply, and the
+#: ``cursor`` it was given.
+Change = dict[str, Any]
+#: ``(method, path, query, body, headers)`` → ``(status, body, content type, headers)``
+#: or None for "not mine": how the sandbox serves its browser API beside the Web API.
+ExtraRoutes = Callable[
+    [str, str, str, bytes, Mapping[str, str]],
+    "tuple[int, bytes, str, dict[str, str]] | None",
+]
 
 
 @dataclass(frozen=True)
@@ -501,7 +522,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/response_url/"):
             answer = fake._http_response_url(path[len("/response_url/") :], raw)
         else:
-            answer = _Answer(404, b"not found", "text/plain")
+            answer = fake._http_extra(self.command, path, parts.query, raw, dict(self.headers))
         if answer.delay > 0:
             fake._stopping.wait(answer.delay)
         try:
@@ -567,8 +588,11 @@ class FakeSlack:
         self.scopes = scopes
         self._port = port
         self.socket_mode_url: str | None = None  # set by a Socket Mode test server
+        self.extra_routes: ExtraRoutes | None = None  # the sandbox's browser API
 
         self._lock = threading.RLock()
+        self._changed_cond = threading.Condition(self._lock)
+        self._cursor = 0  # never goes back, even on reset(): watchers keep their place
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -627,6 +651,8 @@ class FakeSlack:
         self._down = False
         self._ratelimited = 0
         self._ratelimited_in: dict[str, int] = {}
+        self._changes: deque[Change] = deque(maxlen=_CHANGES_KEPT)
+        self._open_modals: dict[str, list[str]] = {}  # user -> view ids, bottom to top
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -812,8 +838,10 @@ class FakeSlack:
                     if user not in reaction["users"]:
                         reaction["users"].append(user)
                         reaction["count"] += 1
+                        self.notify("reaction", channel=self._canonical_channel(channel), ts=ts)
                     return
             reactions.append({"name": name, "users": [user], "count": 1})
+            self.notify("reaction", channel=self._canonical_channel(channel), ts=ts)
 
     def remove_reaction(self, channel: str, ts: str, name: str, *, user: str) -> None:
         """Undo :meth:`add_reaction` (used by the driver's ``reaction_removed``)."""
@@ -830,6 +858,7 @@ class FakeSlack:
                 msg["reactions"] = kept
             else:
                 msg.pop("reactions", None)
+            self.notify("reaction", channel=self._canonical_channel(channel), ts=ts)
 
     # ---------------------------------------------------------------- fault injection
 
@@ -1008,6 +1037,140 @@ class FakeSlack:
                 raise TimeoutError(f"condition not met within {timeout}s; last value: {result!r}")
             time.sleep(interval)
 
+    # ---------------------------------------------------------------- changes & modals
+
+    @property
+    def cursor(self) -> int:
+        """The number of the latest change (0: none yet)."""
+        with self._lock:
+            return self._cursor
+
+    def notify(self, kind: str, **info: Any) -> None:
+        """Record a change and wake the watchers (the sandbox adds its own kinds)."""
+        with self._lock:
+            self._cursor += 1
+            self._changes.append({"kind": kind, "cursor": self._cursor,
+                                  **{k: v for k, v in info.items() if v is not None}})
+            self._changed_cond.notify_all()
+
+    def changes_since(self, cursor: int, timeout: float = 0.0) -> tuple[int, list[Change]]:
+        """The changes after ``cursor``, waiting up to ``timeout`` seconds for one.
+
+        Why: a browser long-polls this instead of re-reading every channel.
+        """
+        with self._changed_cond:
+            if cursor > self._cursor:  # the server restarted: everything is new
+                cursor = 0
+            if self._cursor <= cursor and timeout > 0:
+                self._changed_cond.wait_for(
+                    lambda: self._cursor > cursor or self._stopping.is_set(), timeout)
+            return self._cursor, [copy.deepcopy(c) for c in self._changes
+                                  if c["cursor"] > cursor]
+
+    def open_modals(self, user_id: str) -> list[dict[str, Any]]:
+        """The modals on ``user_id``'s screen, bottom to top (what Slack shows them)."""
+        with self._lock:
+            return [copy.deepcopy(self._views[v]) for v in self._open_modals.get(user_id, [])
+                    if v in self._views]
+
+    def close_modal(self, user_id: str, view_id: str, *, all_views: bool = False) -> None:
+        """A modal leaves the screen: submitted, cancelled, or ``clear``ed with its stack."""
+        with self._lock:
+            stack = self._open_modals.get(user_id, [])
+            if all_views:
+                stack.clear()
+            elif view_id in stack:
+                del stack[stack.index(view_id):]
+            self.notify("view_closed", user=user_id, view_id=view_id)
+
+    def replace_modal(self, user_id: str, view_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """``response_action: update`` — the submitted modal shows ``spec`` instead."""
+        with self._lock:
+            current = self._views[view_id]
+            spec = self._validate_view(spec, expected="modal")
+            view = self._make_view(spec, view_id=view_id, root_view_id=current["root_view_id"],
+                                   previous_view_id=current["previous_view_id"])
+            self.notify("view", user=user_id, view_id=view_id)
+            return view
+
+    def push_modal(self, user_id: str, parent_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """``response_action: push`` — ``spec`` opens on top of the submitted modal."""
+        with self._lock:
+            parent = self._views[parent_id]
+            spec = self._validate_view(spec, expected="modal")
+            view = self._make_view(spec, root_view_id=parent["root_view_id"],
+                                   previous_view_id=parent_id)
+            self._view_users[view["id"]] = user_id
+            self._open_modals.setdefault(user_id, []).append(view["id"])
+            self.notify("view", user=user_id, view_id=view["id"])
+            return view
+
+    def set_view_state(self, view_id: str, values: dict[str, Any]) -> None:
+        """What the person typed in a modal so far (sent with its next interaction)."""
+        with self._lock:
+            if view_id in self._views:
+                self._views[view_id]["state"] = {"values": copy.deepcopy(values)}
+
+    def respond(self, channel: str, user: str, params: dict[str, Any]) -> bool:
+        """What Slack does with the body of an app's answer to a slash command: its text
+        or blocks shown to the user (``in_channel``: to everyone). False: nothing shown."""
+        with self._lock:
+            ctx = _ResponseUrl(self._canonical_channel(channel), user, None)
+            answer = self._apply_response_url(ctx, _decode_params(params))
+            return answer.status == 200
+
+    def users(self) -> list[dict[str, Any]]:
+        """Everyone ``users.info`` knows, the bot included."""
+        with self._lock:
+            return copy.deepcopy(list(self._users.values()))
+
+    def channels(self) -> list[dict[str, Any]]:
+        """The channels seeded with ``add_channel``, with the members given them."""
+        with self._lock:
+            return [{"id": c.id, "name": c.name, "is_private": c.is_private,
+                     "is_member": c.is_member, "members": list(self._members.get(c.id, []))}
+                    for c in self._channels.values()]
+
+    def file(self, file_id: str) -> UploadedFile | None:
+        with self._lock:
+            found = self._files.get(file_id)
+            return copy.deepcopy(found) if found is not None else None
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the workspace shows (messages, ephemerals, views, files, DMs), as JSON:
+        the sandbox keeps it across restarts, as Slack would."""
+        with self._lock:
+            serial = next(self._ids)
+            self._ids = itertools.count(serial)
+            files = {}
+            for file_id, stored in self._files.items():
+                item = dataclasses.asdict(stored)
+                item["content"] = base64.b64encode(stored.content).decode()
+                files[file_id] = item
+            return copy.deepcopy({
+                "version": 1, "serial": serial, "last_us": self._last_us,
+                "messages": self._messages, "ephemerals": self._ephemerals,
+                "views": self._views, "view_users": self._view_users, "home": self._home,
+                "files": files, "dms": self._dms, "dm_users": self._dm_users})
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """Show again what `snapshot` saved (modals are closed, as after a reload)."""
+        with self._lock:
+            self._ids = itertools.count(int(saved["serial"]))
+            self._last_us = max(self._last_us, int(saved["last_us"]))
+            self._messages = copy.deepcopy(dict(saved["messages"]))
+            self._ephemerals = copy.deepcopy(dict(saved["ephemerals"]))
+            self._views = copy.deepcopy(dict(saved["views"]))
+            self._view_users = dict(saved["view_users"])
+            self._home = dict(saved["home"])
+            self._dms = dict(saved["dms"])
+            self._dm_users = {k: list(v) for k, v in saved["dm_users"].items()}
+            self._files = {}
+            for file_id, item in saved["files"].items():
+                content = base64.b64decode(item.pop("content"))
+                self._files[file_id] = UploadedFile(**item, content=content)
+            self.notify("restored")
+
     def reset(self, *, directory: bool = False) -> None:
         """Forget calls, messages, views, files and faults (``directory=True``: seeds too)."""
         with self._lock:
@@ -1161,6 +1324,17 @@ class FakeSlack:
             return _json_answer(err.status, err.body(), self._headers(err.headers))
         return _json_answer(200, {"ok": True, **result}, self._headers())
 
+    def _http_extra(self, method: str, path: str, query: str, raw: bytes,
+                    headers: Mapping[str, str]) -> _Answer:
+        """Anything but the Web API: the sandbox's routes when it set them, else 404."""
+        found = None
+        if self.extra_routes is not None:
+            found = self.extra_routes(method, path, query, raw, headers)
+        if found is None:
+            return _Answer(404, b"not found", "text/plain")
+        status, body, content_type, extra = found
+        return _Answer(status, body, content_type, dict(extra))
+
     def _http_upload(self, key: str, raw: bytes) -> _Answer:
         with self._lock:
             file_id = self._upload_keys.get(key)
@@ -1214,15 +1388,15 @@ class FakeSlack:
             original = self._find(channel, ctx.message_ts)
             if original is None:
                 return _Answer(404, b"message_not_found", "text/plain")
-            self._apply_update(original, params)
+            self._apply_update(channel, original, params)
             return _json_answer(200, {"ok": True})
         if params.get("response_type") == "in_channel":
             ts = self._next_ts()
             self._store_bot_message(channel, params, ts)
         else:
-            self._ephemerals.setdefault(channel, []).append(
-                self._ephemeral(channel, ctx.user_id or "", params, self._next_ts())
-            )
+            ephemeral = self._ephemeral(channel, ctx.user_id or "", params, self._next_ts())
+            self._ephemerals.setdefault(channel, []).append(ephemeral)
+            self.notify("ephemeral", channel=channel, ts=ephemeral["ts"], user=ctx.user_id)
         return _json_answer(200, {"ok": True})
 
     # ---------------------------------------------------------------- storage helpers
@@ -1291,6 +1465,9 @@ class FakeSlack:
         msgs = self._messages.setdefault(channel, [])
         msgs.append(msg)
         msgs.sort(key=lambda m: _ts_key(m["ts"]))
+        thread_ts = msg.get("thread_ts")
+        self.notify("message", channel=channel, ts=msg["ts"],
+                    thread_ts=thread_ts if thread_ts != msg["ts"] else None)
 
     def _find(self, channel: str, ts: str) -> dict[str, Any] | None:
         for msg in self._messages.get(channel, []):
@@ -1300,6 +1477,7 @@ class FakeSlack:
 
     def _remove(self, channel: str, ts: str) -> None:
         self._messages[channel] = [m for m in self._messages.get(channel, []) if m["ts"] != ts]
+        self.notify("delete", channel=channel, ts=ts)
 
     def _parent_user(self, channel: str, thread_ts: str) -> str | None:
         parent = self._find(channel, thread_ts)
@@ -1408,7 +1586,7 @@ class FakeSlack:
         self._insert(channel, msg)
         return msg
 
-    def _apply_update(self, msg: dict[str, Any], params: dict[str, Any]) -> None:
+    def _apply_update(self, channel: str, msg: dict[str, Any], params: dict[str, Any]) -> None:
         if "blocks" in params and params["blocks"] is not None:
             if params["blocks"]:
                 msg["blocks"] = _fill_ids(params["blocks"])
@@ -1430,6 +1608,7 @@ class FakeSlack:
                 "event_payload": copy.deepcopy(meta.get("event_payload", {})),
             }
         msg["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
+        self.notify("update", channel=channel, ts=msg["ts"], thread_ts=msg.get("thread_ts"))
 
     def _ephemeral(
         self, channel: str, user: str, params: dict[str, Any], ts: str
@@ -1492,7 +1671,7 @@ class FakeSlack:
         if msg.get("user") != self.bot_user_id:
             raise _ApiError("cant_update_message")
         self._message_content(params)
-        self._apply_update(msg, params)
+        self._apply_update(channel, msg, params)
         return {
             "channel": channel,
             "ts": ts,
@@ -1509,6 +1688,7 @@ class FakeSlack:
         self._message_content(params)
         ts = self._next_ts()
         self._ephemerals.setdefault(channel, []).append(self._ephemeral(channel, user, params, ts))
+        self.notify("ephemeral", channel=channel, ts=ts, user=user)
         return {"message_ts": ts}
 
     def _chat_delete(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -1793,6 +1973,9 @@ class FakeSlack:
         self._use_trigger(params, consume=True)
         view = self._make_view(spec)
         self._view_users[view["id"]] = trigger.user_id
+        if trigger.user_id:
+            self._open_modals[trigger.user_id] = [view["id"]]
+            self.notify("view", user=trigger.user_id, view_id=view["id"])
         return {"view": view}
 
     def _views_push(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -1814,6 +1997,9 @@ class FakeSlack:
             previous_view_id=parent["id"] if parent else None,
         )
         self._view_users[view["id"]] = trigger.user_id
+        if trigger.user_id:
+            self._open_modals.setdefault(trigger.user_id, []).append(view["id"])
+            self.notify("view", user=trigger.user_id, view_id=view["id"])
         return {"view": view}
 
     def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -1841,6 +2027,8 @@ class FakeSlack:
             root_view_id=current["root_view_id"],
             previous_view_id=current["previous_view_id"],
         )
+        owner = self._view_users.get(view["id"])
+        self.notify("home" if view["type"] == "home" else "view", user=owner, view_id=view["id"])
         return {"view": view}
 
     def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -1856,6 +2044,7 @@ class FakeSlack:
         view = self._make_view(spec, view_id=current_id)
         self._home[user_id] = view["id"]
         self._view_users[view["id"]] = user_id
+        self.notify("home", user=user_id, view_id=view["id"])
         return {"view": view}
 
     # ---------------------------------------------------------------- methods: misc
@@ -1879,9 +2068,15 @@ class FakeSlack:
                     raise _ApiError("already_reacted")
                 reaction["users"].append(self.bot_user_id)
                 reaction["count"] += 1
+                self._reaction_changed(params, msg)
                 return {}
         reactions.append({"name": name, "users": [self.bot_user_id], "count": 1})
+        self._reaction_changed(params, msg)
         return {}
+
+    def _reaction_changed(self, params: dict[str, Any], msg: dict[str, Any]) -> None:
+        self.notify("reaction", channel=self._canonical_channel(str(params.get("channel"))),
+                    ts=msg["ts"])
 
     def _reactions_remove(self, params: dict[str, Any]) -> dict[str, Any]:
         msg, name = self._reaction_target(params)
@@ -1892,6 +2087,7 @@ class FakeSlack:
                 msg["reactions"] = [r for r in msg["reactions"] if r["count"] > 0]
                 if not msg["reactions"]:
                     msg.pop("reactions")
+                self._reaction_changed(params, msg)
                 return {}
         raise _ApiError("no_reaction")
 
@@ -1952,8 +2148,8 @@ class FakeSlack:
                     "timestamp": int(time.time()),
                     "name": stored.filename,
                     "title": stored.title,
-                    "mimetype": "",
-                    "filetype": "",
+                    "mimetype": mimetypes.guess_type(stored.filename)[0] or "",
+                    "filetype": stored.filename.rpartition(".")[2].lower(),
                     "user": self.bot_user_id,
                     "size": len(stored.content),
                     "is_public": channel is not None and channel.startswith("C"),

@@ -1,5 +1,5 @@
-"""A Mastodon-compatible API server on 127.0.0.1 for tests: the real Mastodon.py client,
-unchanged, is pointed at `FakeMastodon.url`.
+"""A Mastodon-compatible API server on 127.0.0.1 for the tests and the sandbox (`vigie demo`):
+the real Mastodon.py client, unchanged, is pointed at `FakeMastodon.url`.
 
 Why: connectors, replies, moderation and publishing must be tested through Mastodon.py's
 real HTTP calls (auth header, form and JSON bodies, pagination by Link headers, error
@@ -29,14 +29,15 @@ import itertools
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.faults import Fault, play_before, take
-from tests.support.local_server import LocalServer
+from bot.sandbox.faults import Fault, play_before, take
+from bot.sandbox.local_server import LocalServer
 
 __all__ = ["FakeMastodon", "Request"]
 
@@ -73,17 +74,19 @@ class FakeMastodon(LocalServer):
     """One instance, one logged-in account per token (`tokens` maps token → username)."""
 
     def __init__(self, *, domain: str = "pouet.example",
-                 tokens: dict[str, str] | None = None, max_characters: int = 500) -> None:
+                 tokens: dict[str, str] | None = None, max_characters: int = 500,
+                 first_id: int = 110_000_000_000_000_001) -> None:
         self.domain = domain
         self.max_characters = max_characters  # the instance's setting, as Mastodon serves it
         self.tokens = dict(tokens or {"token-matinale": "matinale"})
         self._lock = threading.RLock()
-        self._ids = itertools.count(110_000_000_000_000_001)
+        self._ids = itertools.count(first_id)  # Mastodon's ids grow with time
         self._state = _State()
         self._faults: list[Fault] = []
         self._in_flight: set[str] = set()  # Idempotency-Keys of requests being processed
         self._down = False
         self.requests: list[Request] = []
+        self.on_post: Callable[[dict[str, Any]], None] | None = None
         for username in set(self.tokens.values()):
             self.add_account(username, display_name=username.capitalize())
 
@@ -363,6 +366,8 @@ class FakeMastodon(LocalServer):
                                      in_reply_to_id=str(reply_to) if reply_to else None)
             status["_posted"] = True
             status["_text"] = text
+            if self.on_post is not None:  # the sandbox's page shows it
+                self.on_post(status)
             if key:
                 self._state.idempotency[key] = status["id"]
             return 200, _public(status), {}

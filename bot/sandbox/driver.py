@@ -1,4 +1,5 @@
 """Plays Slack's side of the bot's HTTP endpoint: Events API, interactivity, slash commands.
+The test suite drives the bot with it, and so does the sandbox when a person clicks.
 
 Why: end-to-end tests must hit the bot exactly as Slack does (same body shapes, same
 content types, same v0 signature, same retry headers) so that request verification, bolt
@@ -26,7 +27,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from tests.support.slack_server import FakeSlack
+from bot.sandbox.slack import FakeSlack
 
 __all__ = ["SentRequest", "SlackDriver", "sign"]
 
@@ -99,6 +100,7 @@ class SlackDriver:
         bot_user_id: str | None = None,
         verification_token: str = "legacy-verification-token",
         timeout: float = 10.0,
+        record: bool = True,
     ) -> None:
         self.app_url = app_url
         self.signing_secret = signing_secret
@@ -111,6 +113,7 @@ class SlackDriver:
         self._own_client = client is None
         self.client = client if client is not None else httpx.Client(timeout=timeout)
         self.sent: list[SentRequest] = []
+        self.record = record  # False: a long-running sandbox keeps no log of its requests
         self.last_event: dict[str, Any] | None = None
         self.last_payload: dict[str, Any] | None = None
         self._last_envelope: dict[str, Any] | None = None
@@ -191,7 +194,8 @@ class SlackDriver:
 
     def _post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
         response = self.client.post(self.app_url, content=body, headers=headers)
-        self.sent.append(SentRequest(body, dict(headers), response.status_code))
+        if self.record:
+            self.sent.append(SentRequest(body, dict(headers), response.status_code))
         return response
 
     def _send_interaction(self, payload: dict[str, Any]) -> httpx.Response:

@@ -1,0 +1,209 @@
+"""The sandbox (`vigie demo`): the real Vigie behind the browser API, as a person uses it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from bot.sandbox.demo import Demo, DemoOptions
+from bot.sandbox.driver import build_state_values
+
+T = TypeVar("T")
+EDITOR, CM, JOURNALIST = "U0EDITOR", "U0CM1", "U0JOURNO"
+MENTIONS, APPROVALS = "C0MENTIONS", "C0APPROVALS"
+WAIT = 30.0  # generous: CI is a busy 2-core machine
+
+
+def options(data_dir: Path, **more: Any) -> DemoOptions:
+    # No sentence model (it loads for seconds); modals may open late on a busy machine.
+    base: dict[str, Any] = {"data_dir": data_dir, "port": 0, "suggestions": False,
+                            "trigger_ttl": 30.0, "feed_every": 0}
+    return DemoOptions(**{**base, **more})
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    with Demo(options(tmp_path_factory.mktemp("demo"), feed_every=600, first_after=0)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def page(demo: Demo) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=demo.url, timeout=40) as client:
+        yield client
+
+
+def wait(demo: Demo, found: Callable[[], T | None]) -> T:
+    assert demo.slack is not None
+    result = demo.slack.wait_for(found, timeout=WAIT, interval=0.05)
+    assert result is not None
+    return result
+
+
+def history(page: httpx.Client, channel: str, user: str = CM) -> list[dict[str, Any]]:
+    answer = page.get("/sandbox/api/history", params={"channel": channel, "user": user})
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["messages"])
+
+
+def cards(page: httpx.Client, channel: str) -> list[dict[str, Any]]:
+    return [m for m in history(page, channel)
+            if m.get("bot_id") and any(b.get("type") == "actions" for b in m.get("blocks", []))]
+
+
+def post(page: httpx.Client, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    answer = page.post(f"/sandbox/api/{name}", json=body)
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["ok"] is True
+    return dict(result)
+
+
+def modals(page: httpx.Client, user: str) -> list[dict[str, Any]]:
+    return list(page.get("/sandbox/api/views", params={"user": user}).json()["modals"])
+
+
+def paste(demo: Demo, page: httpx.Client, text: str) -> dict[str, Any]:
+    """A mention pasted in the page; its card, once it is in the mentions channel."""
+    pasted = post(page, "mention", {"text": text, "author": "@auditeur@pouet.example"})
+    assert pasted["duplicate"] is False
+    return wait(demo, lambda: next((c for c in cards(page, MENTIONS)
+                                    if text in json.dumps(c["blocks"], ensure_ascii=False)),
+                                   None))
+
+
+def test_the_page_and_the_workspace_are_served(page: httpx.Client) -> None:
+    """The sandbox serves its page and a newsroom: people by role, channels, commands."""
+    home = page.get("/")
+    assert home.status_code == 200 and home.headers["content-type"].startswith("text/html")
+    boot = page.get("/sandbox/api/bootstrap", params={"user": JOURNALIST}).json()
+    roles = {u["id"]: u["role"] for u in boot["users"]}
+    assert "Editor" in roles[EDITOR] and "Journalist" in roles[JOURNALIST]
+    assert {"mentions", "validations"} <= {c["name"] for c in boot["channels"]}
+    assert any(c["is_im"] for c in boot["channels"])
+    assert {"/vigie", "/draft", "/calendar"} <= {c["command"] for c in boot["commands"]}
+    assert boot["shortcuts"][0]["callback_id"] == "send_to_vigie"
+    unknown = page.get("/sandbox/api/nothing")
+    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_method"
+
+
+def test_a_sample_mention_from_the_feeder_becomes_a_card(demo: Demo, page: httpx.Client
+                                                          ) -> None:
+    """The first sample mention arrives by itself and shows as a card in its channel."""
+    first = demo._sample[0]
+    channel = "C0DEBAT" if first["account"] == "grand-debat" else MENTIONS
+    card = wait(demo, lambda: next((c for c in cards(page, channel)
+                                    if first["text"][:40] in json.dumps(
+                                        c["blocks"], ensure_ascii=False)), None))
+    assert card["user"] == "U0BOT"
+
+
+def test_clicking_a_card_button_reaches_the_bot_and_updates_the_card(
+        demo: Demo, page: httpx.Client) -> None:
+    """Take on a card: the card says who took it, for everyone."""
+    card = paste(demo, page, "Bonjour, à quelle heure passe la chronique météo ?")
+    post(page, "action", {"user": CM, "channel": MENTIONS, "message_ts": card["ts"],
+                          "action_id": "qualify.take"})
+
+    def taken() -> dict[str, Any] | None:
+        now = next(c for c in history(page, MENTIONS, EDITOR) if c["ts"] == card["ts"])
+        return now if "edited" in now and CM in json.dumps(now["blocks"]) else None
+
+    wait(demo, taken)
+    missing = page.post("/sandbox/api/action", json={
+        "user": CM, "channel": MENTIONS, "message_ts": card["ts"], "action_id": "nope"})
+    assert missing.status_code == 404 and missing.json()["error"] == "element_not_found"
+
+
+def open_draft(demo: Demo, page: httpx.Client, user: str, text: str) -> dict[str, Any]:
+    before = {m["id"] for m in modals(page, user)}
+    assert post(page, "message", {"user": user, "channel": MENTIONS,
+                                  "text": f"/draft {text}"})["command"] == "/draft"
+    return wait(demo, lambda: next((m for m in modals(page, user) if m["id"] not in before),
+                                   None))
+
+
+def draft_values(view: dict[str, Any], when: str) -> dict[str, Any]:
+    return build_state_values(view, {"targets": {"value": ["matinale-mastodon"]},
+                                     "when_text": {"value": when}})
+
+
+def test_a_slash_command_opens_its_modal_and_bad_input_is_answered_in_it(
+        demo: Demo, page: httpx.Client) -> None:
+    """/draft opens the draft modal; an unreadable time comes back as an error under it."""
+    view = open_draft(demo, page, CM, "Ce soir, le grand débat")
+    assert view["type"] == "modal" and view["submit"]
+    answer = post(page, "view_submission", {"user": CM, "view_id": view["id"],
+                                            "values": draft_values(view, "à la saint-glinglin")})
+    assert answer["response_action"] == "errors"
+    assert "ne comprends pas" in answer["errors"]["when_text"]
+    assert [m["id"] for m in modals(page, CM)] == [view["id"]]  # still open
+    post(page, "view_closed", {"user": CM, "view_id": view["id"]})
+    assert modals(page, CM) == []
+    unknown = page.post("/sandbox/api/message", json={"user": CM, "channel": MENTIONS,
+                                                      "text": "/météo"})
+    assert unknown.status_code == 400 and unknown.json()["error"] == "unknown_command"
+
+
+def test_a_draft_approved_with_a_reaction_publishes_to_mastodon_when_the_clock_moves(
+        demo: Demo, page: httpx.Client) -> None:
+    """Draft "demain 9h" → the editor reacts ✅ → nothing yet → clock moved → on Mastodon."""
+    text = "Demain dans La Matinale : le climat, avec vos questions."
+    view = open_draft(demo, page, CM, text)
+    answer = post(page, "view_submission", {"user": CM, "view_id": view["id"],
+                                            "values": draft_values(view, "demain 9h")})
+    assert "response_action" not in answer
+    assert modals(page, CM) == []
+
+    def preview() -> dict[str, Any] | None:
+        return next((m for m in history(page, APPROVALS, EDITOR)
+                     if text[:30] in json.dumps(m.get("blocks", []), ensure_ascii=False)),
+                    None)
+
+    card = wait(demo, preview)
+    post(page, "reaction", {"user": EDITOR, "channel": APPROVALS, "ts": card["ts"],
+                            "name": "white_check_mark", "add": True})
+    wait(demo, lambda: "Approuvée" in json.dumps(preview(), ensure_ascii=False) or None)
+    statuses = page.get("/sandbox/api/mastodon").json()["statuses"]
+    assert not any(text in s["text"] for s in statuses)  # not before its time
+
+    now = datetime.fromisoformat(page.get("/sandbox/api/bootstrap").json()["now"])
+    paris = now.astimezone(ZoneInfo("Europe/Paris"))
+    nine = (paris + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    minutes = (nine - paris).total_seconds() / 60 + 2
+    moved = post(page, "clock", {"advance_minutes": minutes})
+    assert datetime.fromisoformat(moved["now"]) >= nine
+
+    def published() -> list[dict[str, Any]]:
+        return [s for s in page.get("/sandbox/api/mastodon").json()["statuses"]
+                if text in s["text"]]
+
+    [status] = wait(demo, published)
+    assert status["account"]["acct"] == "matinale"
+    wrong = page.post("/sandbox/api/clock", json={"advance_minutes": -5})
+    assert wrong.status_code == 400
+
+
+def test_reset_starts_over_and_a_restart_continues(tmp_path: Path) -> None:
+    """Stopped and started again, the workspace is as it was; with --reset it is empty."""
+    text = "Le podcast d'hier est-il en ligne ?"
+
+    def mention_cards(running: Demo) -> list[dict[str, Any]]:
+        with httpx.Client(base_url=running.url, timeout=40) as client:
+            return [c for c in cards(client, MENTIONS) if text in json.dumps(
+                c["blocks"], ensure_ascii=False)]
+
+    with Demo(options(tmp_path)) as first, httpx.Client(base_url=first.url, timeout=40) as pg:
+        paste(first, pg, text)
+    with Demo(options(tmp_path)) as again:
+        assert len(mention_cards(again)) == 1
+    with Demo(options(tmp_path, reset=True)) as fresh:
+        assert mention_cards(fresh) == []
+        assert fresh.state.fed == 0
