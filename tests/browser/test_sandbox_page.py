@@ -79,3 +79,75 @@ def test_a_pasted_mention_is_qualified_taken_and_answered_on_mastodon(page: Page
     first_words = typed.split("\n")[0][:40]
     expect(page.locator("#mastodon-pane")).to_contain_text(first_words)
     screenshot(page, "3-mastodon")
+
+
+def test_a_draft_for_tomorrow_9am_is_approved_with_a_reaction_and_published(
+        page: Page, demo: Demo) -> None:
+    """/draft "demain 9h" → the editor reacts ✅ → the clock moves → it is published,
+    on the local Mastodon and in the calendar."""
+    open_page(page, demo, CM)
+    text = "Demain dans La Matinale : le climat, avec vos questions"
+    composer = page.get_by_role("combobox", name=re.compile("Message à"))
+    composer.fill("/dra")
+    expect(page.get_by_role("option", name=re.compile("draft"))).to_contain_text(
+        "[text / texte]")
+    composer.press("Tab")
+    expect(composer).to_have_value("/draft ")
+    composer.press_sequentially(text)
+    composer.press("Enter")
+
+    modal = page.get_by_role("dialog", name="Nouvelle publication")
+    expect(modal).to_be_visible()
+    modal.get_by_label("Où publier").select_option(value="matinale-mastodon")
+    modal.get_by_label("Quand (en toutes lettres)").fill("demain 9h")
+    screenshot(page, "4-draft")
+    modal.get_by_role("button", name="Soumettre aux éditeurs").click()
+    expect(modal).to_be_hidden()
+
+    switch_user(page, EDITOR)
+    page.get_by_role("button", name="# validations").click()
+    preview = message(page, text[:30])
+    expect(preview).to_be_visible()
+    preview.hover()
+    preview.get_by_role("button", name="Ajouter une réaction white_check_mark").click()
+    expect(preview.get_by_role("button", name=re.compile("white_check_mark : 1 réaction"))
+           ).to_have_attribute("aria-pressed", "true")
+    expect(preview).to_contain_text("Approuvée")
+    screenshot(page, "5-approved")
+
+    page.get_by_role("button", name="Mastodon (local)").click()
+    expect(page.locator("#mastodon-pane .statuses, #mastodon-pane .empty")).to_be_visible()
+    expect(page.locator("#mastodon-pane")).not_to_contain_text(text)  # not before 9 am
+    for _ in range(2):  # "demain 9h" is at most 33 h away
+        page.get_by_role("button", name="Avancer de 1 jour").click()
+    expect(page.locator("#mastodon-pane")).to_contain_text(text)
+
+    page.get_by_role("button", name="# validations").click()
+    composer.fill("/calendar")
+    composer.press("Enter")
+    calendar = page.get_by_role("dialog")
+    expect(calendar).to_contain_text(text[:30])
+    screenshot(page, "6-calendar")
+
+
+def test_the_app_home_and_a_report_with_its_charts_render(page: Page, demo: Demo) -> None:
+    """The App Home Vigie publishes, and /vigie report's figures and chart images."""
+    open_page(page, demo, EDITOR)
+    page.get_by_role("button", name="Vigie — Accueil").click()
+    home = page.locator("#home-pane")
+    expect(home.get_by_role("heading").first).to_be_visible()
+    expect(home).to_contain_text("7 derniers jours")
+    screenshot(page, "7-home")
+
+    page.get_by_role("button", name="# rapports").click()
+    composer = page.get_by_role("combobox", name=re.compile("Message à"))
+    composer.fill("/vigie report")
+    composer.press("Enter")
+    charts = page.locator("#messages figure.file-image img")
+    expect(charts.first).to_be_visible()
+    # The images really loaded (bytes served by the sandbox, decoded by the browser).
+    expect(charts.first).to_have_js_property("complete", True)
+    assert charts.first.evaluate("img => img.naturalWidth") > 100
+    report = page.locator("#messages article.msg", has_text="Rapport")
+    expect(report.get_by_role("heading").first).to_be_visible()
+    screenshot(page, "8-report")
