@@ -42,7 +42,7 @@ def switch_user(page: Page, user: str) -> None:
     expect(page).to_have_url(re.compile(f"user={user}"))
 
 
-def test_a_pasted_mention_is_qualified_taken_and_answered_on_mastodon(page: Page, demo: Demo
+def test_a_mastodon_mention_is_qualified_taken_and_answered_from_a_template(page: Page, demo: Demo
                                                                       ) -> None:
     """A Mastodon mention arrives (as the feeder sends them) → its card → sentiment,
     priority, take → a reply from a template → the reply is on the local Mastodon."""
@@ -128,6 +128,8 @@ def test_a_draft_for_tomorrow_9am_is_approved_with_a_reaction_and_published(
     calendar = page.get_by_role("dialog")
     expect(calendar).to_contain_text(text[:30])
     screenshot(page, "6-calendar")
+    calendar.get_by_role("button", name="Fermer").first.click()
+    expect(calendar).to_be_hidden()
 
 
 def test_the_app_home_and_a_report_with_its_charts_render(page: Page, demo: Demo) -> None:
