@@ -95,7 +95,7 @@ class FixtureSandbox:
         self.emit("update", channel=channel, ts=ts)
 
     def open_modal(self, user: str, name: str) -> dict[str, Any]:
-        view = copy.deepcopy(self.data["modals"][name])
+        view: dict[str, Any] = copy.deepcopy(self.data["modals"][name])
         self._view_seq += 1
         view["id"] = f"VFIX{self._view_seq}"
         view["hash"] = f"h{self._view_seq}"
@@ -133,7 +133,8 @@ class FixtureSandbox:
                 msgs = self.messages.get(q["channel"], [])
                 found = next((m for m in msgs if m["ts"] == q["ts"]), None)
                 if found is None:
-                    return 404, {"ok": False, "error": "thread_not_found", "message": "no such message"}
+                    return 404, {"ok": False, "error": "thread_not_found",
+                                 "message": "no such message"}
                 root = found.get("thread_ts") or found["ts"]
                 thread = [m for m in msgs if m["ts"] == root or m.get("thread_ts") == root]
                 thread.sort(key=lambda m: float(m["ts"]))

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
