@@ -193,6 +193,8 @@ def demo(
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the "
                                              "page.")] = False,
     locale: Annotated[str, typer.Option(help="fr or en: the bot's language.")] = "fr",
+    sample: Annotated[bool, typer.Option(help="Sample mentions arrive by themselves "
+                                         "(--no-sample: only those you paste).")] = True,
 ) -> None:
     """Try Vigie with no Slack at hand: a local newsroom workspace in the browser, with
     the real bot, a local Mastodon instance and sample mentions arriving by themselves."""
@@ -209,6 +211,8 @@ def demo(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     options = DemoOptions(data_dir=Path(data_dir), port=port, host=host, reset=reset,
                           locale=locale)
+    if not sample:
+        options.feed_every = 0
     try:
         sandbox = Demo(options).start()
     except OSError as exc:
@@ -247,7 +251,7 @@ def serve(
         typer.echo("No Slack configured (SLACK_BOT_TOKEN…): starting the sandbox instead. "
                    "README, 'Try it without Slack'.")
         demo(reset=False, port=3100, host="127.0.0.1", data_dir=".vigie-demo",
-             no_browser=False, locale="fr")
+             no_browser=False, locale="fr", sample=True)
         return
     if migrate:
         _migrate()
@@ -274,7 +278,7 @@ def run(
         typer.echo("No Slack configured (SLACK_APP_TOKEN…): starting the sandbox instead. "
                    "README, 'Try it without Slack'.")
         demo(reset=False, port=3100, host="127.0.0.1", data_dir=".vigie-demo",
-             no_browser=False, locale="fr")
+             no_browser=False, locale="fr", sample=True)
         return
     if migrate:
         _migrate()

@@ -296,6 +296,11 @@ class SandboxApi:
             if reply and (reply.get("text") or reply.get("blocks")):
                 self.slack.respond(channel, user, reply)
             return {"command": command.command}
+        if channel == self.slack.dm_channel(user):
+            raise ApiError(400, "messages_tab_read_only",
+                           "On n'écrit pas à Vigie ici (onglet Messages en lecture seule) ; "
+                           "les commandes / fonctionnent. / Vigie's Messages tab is read "
+                           "only; slash commands work.")
         text = re.sub(rf"(?i)(?<![<\w])@{re.escape(self.slack.bot_name)}\b",
                       f"<@{self.slack.bot_user_id}>", text)
         if f"<@{self.slack.bot_user_id}>" in text:
@@ -319,21 +324,28 @@ class SandboxApi:
                                "This modal is closed.")
             found_block, element = self._element(view.get("blocks", []), action_id, block_id)
             state = body.get("state")
+            if isinstance(state, dict) and isinstance(state.get("values"), dict):
+                state = state["values"]  # Slack's own shape: {"values": {…}}
             if isinstance(state, dict):  # what the person typed in the other inputs
                 self.slack.set_view_state(view["id"], state)
             answer = _answer_of(body, element)
             values = build_state_values(self.slack.view(view["id"]) or view, {})
             if isinstance(state, dict):
                 values.update(copy.deepcopy(state))
-            if any(b.get("block_id") == found_block and b.get("type") == "input"
-                   for b in view.get("blocks", []) if isinstance(b, dict)):
+            block = next((b for b in view.get("blocks", []) if isinstance(b, dict)
+                          and b.get("block_id") == found_block), {})
+            if block.get("type") == "input":
                 values.setdefault(found_block, {})[action_id] = {
                     "type": element.get("type"), **_selected(element, answer)}
+                if not block.get("dispatch_action"):
+                    # Slack sends nothing for it: the value waits for the submission.
+                    self.slack.set_view_state(view["id"], values)
+                    return {"dispatched": False}
             result = self.driver.block_actions(
                 user_id=user, view=view, state=values,
                 actions=[_action(found_block, action_id, element, answer)])
             _check(result, "block_actions")
-            return {}
+            return {"dispatched": True}
         channel = _required(body, "channel")
         if not message_ts:
             raise ApiError(400, "missing_argument", "message_ts or view_id is required")
@@ -356,7 +368,7 @@ class SandboxApi:
             user_id=user, channel_id=channel, message=message, container=container,
             actions=[_action(found_block, action_id, element, answer)])
         _check(result, "block_actions")
-        return {}
+        return {"dispatched": True}
 
     def reaction(self, body: dict[str, Any]) -> dict[str, Any]:
         user, channel = self._person(body), _required(body, "channel")
@@ -375,9 +387,14 @@ class SandboxApi:
         if view is None or view_id not in [v["id"] for v in self.slack.open_modals(user)]:
             raise ApiError(404, "view_not_found", "Cette fenêtre est fermée. / "
                            "This modal is closed.")
-        values = body.get("values") or {}
-        if not isinstance(values, dict):
+        given = body.get("values") or {}
+        if not isinstance(given, dict):
             raise ApiError(400, "invalid_values", "values must be {block_id: {action_id: …}}")
+        # What was kept from earlier inputs (`action` on an input), then what is sent now.
+        values: dict[str, Any] = copy.deepcopy(view.get("state", {}).get("values") or {})
+        for block_id, actions in given.items():
+            if isinstance(actions, dict):
+                values.setdefault(block_id, {}).update(copy.deepcopy(actions))
         try:
             answer = self.driver.view_submission(user_id=user, view=view, values=values)
         except ValueError as exc:

@@ -46,6 +46,7 @@ log = logging.getLogger("vigie.sandbox")
 MARKER: Final = "sandbox.json"  # what `--reset` looks for before deleting a folder
 STATE_FILE: Final = MARKER
 SLACK_FILE: Final = "workspace.json"
+MASTODON_FILE: Final = "mastodon.json"
 CONFIG_FILE: Final = "vigie.toml"
 DATABASE_FILE: Final = "vigie.db"
 SAMPLE: Final = Path(__file__).with_name("data") / "mentions.jsonl"
@@ -170,9 +171,7 @@ class Demo:
         self._prepare_folder()
         self.clock = DemoClock(timedelta(seconds=self.state.clock_offset_seconds))
         self.slack = self._start_slack()
-        self.mastodon = FakeMastodon(tokens={self.state.mastodon_token: "matinale"},
-                                     first_id=110_000_000_000_000_000
-                                     + int(time.time() * 1000) * 1000).start()
+        self.mastodon = self._start_mastodon()
         self.feed = FeedServer().__enter__()
         self._feed_items = self._saved_feed()
         self.feed.serve(FEED_PATH, rss(self._feed_items, title="Revue de presse"))
@@ -264,6 +263,19 @@ class Demo:
                 log.warning("the saved workspace could not be read (%s): starting empty", exc)
         return slack.start()
 
+    def _start_mastodon(self) -> FakeMastodon:
+        mastodon = FakeMastodon(tokens={self.state.mastodon_token: "matinale"},
+                                first_id=110_000_000_000_000_000
+                                + int(time.time() * 1000) * 1000)
+        saved = self.data_dir / MASTODON_FILE
+        if saved.is_file():
+            try:
+                mastodon.restore(json.loads(saved.read_text(encoding="utf-8")))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("the saved Mastodon instance could not be read (%s): starting "
+                            "empty", exc)
+        return mastodon.start()
+
     def _newsroom(self) -> Path:
         assert self.mastodon is not None and self.feed is not None
         text = string.Template(NEWSROOM.read_text(encoding="utf-8")).substitute(
@@ -334,7 +346,15 @@ class Demo:
         return now
 
     def paste_mention(self, body: dict[str, Any]) -> dict[str, Any]:
-        """"Paste a mention": through the signed webhook, as a monitoring tool would."""
+        """"Paste a mention": through the signed webhook, as a monitoring tool would, or
+        (`via`) as a Mastodon notification or a feed entry, read at once by the source."""
+        via = str(body.get("via") or "webhook")
+        if via in ("mastodon", "rss"):
+            return self._paste_polled(via, body)
+        if via != "webhook":
+            from bot.sandbox.api import ApiError
+
+            raise ApiError(400, "invalid_via", "via: webhook, mastodon or rss")
         author = str(body.get("author") or "").strip() or "@lecteur@pouet.example"
         mention: dict[str, Any] = {
             "external_id": f"collage-{uuid.uuid4().hex[:12]}",
@@ -355,6 +375,26 @@ class Demo:
                            f"{data.get('details') or data.get('error') or ''}")
         return {"id": data.get("id"), "duplicate": bool(data.get("duplicate")),
                 "channel": data.get("channel")}
+
+    def _paste_polled(self, via: str, body: dict[str, Any]) -> dict[str, Any]:
+        text = str(body["text"])
+        author = str(body.get("author") or "").strip()
+        item = {"id": f"collage-{uuid.uuid4().hex[:12]}", "account": "matinale",
+                "platform": "mastodon" if via == "mastodon" else "web", "text": text,
+                "lang": str(body.get("lang") or body.get("language") or "fr"),
+                "author": {"handle": author or ("@lecteur@pouet.example" if via == "mastodon"
+                                                else "blog.example"),
+                           "name": str(body.get("name") or "")}}
+        self.deliver(item)
+        source_id = "masto-matinale" if via == "mastodon" else "alertes"
+        assert self.vigie is not None and self.vigie.listen is not None
+        source = self.vigie.listen.catalog.source(source_id)
+        poller = self.vigie.listen.poller
+        if source is None or poller is None:
+            return {"via": via, "stored": 0}
+        result = poller.poll(source)  # the source's own read, now rather than in 10 s
+        return {"via": via, "stored": result.stored, "duplicate": result.stored == 0,
+                "error": result.error}
 
     def _webhook(self, source: str, mention: dict[str, Any]) -> httpx.Response:
         raw = json.dumps(mention, ensure_ascii=False).encode("utf-8")
@@ -436,17 +476,21 @@ class Demo:
     # ------------------------------------------------------------------ saving
 
     def _save_loop(self) -> None:
-        saved_at = -1
+        saved: tuple[int, int] = (-1, -1)
         while not self._stop.wait(SAVE_EVERY):
-            if self.slack is not None and self.slack.cursor != saved_at:
-                saved_at = self.slack.cursor
-                self._save()
+            if self.slack is not None and self.mastodon is not None:
+                now = (self.slack.cursor, len(self.mastodon.requests))
+                if now != saved:
+                    saved = now
+                    self._save()
 
     def _save(self) -> None:
-        if self.slack is None:
+        if self.slack is None or self.mastodon is None:
             return
         try:
             _write_atomically(self.data_dir / SLACK_FILE, json.dumps(self.slack.snapshot()))
+            _write_atomically(self.data_dir / MASTODON_FILE,
+                              json.dumps(self.mastodon.snapshot()))
             self._write_state()
         except OSError as exc:
             log.warning("the workspace could not be saved: %s", exc)

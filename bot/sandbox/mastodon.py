@@ -90,6 +90,35 @@ class FakeMastodon(LocalServer):
         for username in set(self.tokens.values()):
             self.add_account(username, display_name=username.capitalize())
 
+    # -- keeping it across restarts (the sandbox) ---------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The instance's content as JSON: the sandbox keeps it, so a reply to a mention
+        received before a restart still finds its status."""
+        with self._lock:
+            state = self._state
+            saved: dict[str, Any] = json.loads(json.dumps({
+                "accounts": state.accounts, "statuses": state.statuses,
+                "notifications": state.notifications, "mutes": sorted(state.mutes),
+                "blocks": sorted(state.blocks), "reports": state.reports,
+                "idempotency": state.idempotency}))
+            return saved
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Bring back what `snapshot` saved (new ids keep growing past the saved ones)."""
+        with self._lock:
+            state = _State(accounts=dict(saved["accounts"]), statuses=dict(saved["statuses"]),
+                           notifications=list(saved["notifications"]),
+                           mutes=set(saved["mutes"]), blocks=set(saved["blocks"]),
+                           reports=list(saved["reports"]),
+                           idempotency=dict(saved["idempotency"]))
+            for account in self._state.accounts.values():  # the tokens' own accounts
+                if not any(a["acct"] == account["acct"] for a in state.accounts.values()):
+                    state.accounts[account["id"]] = account
+            self._state = state
+            newest = max([int(i) for i in [*state.accounts, *state.statuses]] or [0])
+            current = next(self._ids)
+            self._ids = itertools.count(max(current, newest + 1))
+
     # -- seeding -----------------------------------------------------------------------------
     def next_id(self) -> str:
         with self._lock:

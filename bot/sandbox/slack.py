@@ -679,6 +679,8 @@ class FakeSlack:
         if server is None:
             return
         self._stopping.set()
+        with self._changed_cond:  # long polls return now rather than at their timeout
+            self._changed_cond.notify_all()
         server.shutdown()
         server.server_close()
         if self._thread is not None:

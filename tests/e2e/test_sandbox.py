@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -207,3 +212,164 @@ def test_reset_starts_over_and_a_restart_continues(tmp_path: Path) -> None:
     with Demo(options(tmp_path, reset=True)) as fresh:
         assert mention_cards(fresh) == []
         assert fresh.state.fed == 0
+
+
+def test_an_ephemeral_answer_is_seen_by_its_user_only(demo: Demo, page: httpx.Client) -> None:
+    """/vigie help answers the person who typed it, in the channel, and nobody else."""
+    post(page, "message", {"user": CM, "channel": "C0REPORTS", "text": "/vigie help"})
+
+    def helps(user: str) -> list[dict[str, Any]]:
+        return [m for m in history(page, "C0REPORTS", user)
+                if m.get("ephemeral") and "/vigie" in m["text"]]
+
+    [answer] = wait(demo, lambda: helps(CM))
+    assert answer["user"] == CM
+    assert helps(JOURNALIST) == []
+
+
+def test_the_app_home_arrives_when_opened(demo: Demo, page: httpx.Client) -> None:
+    """Opening the App Home publishes it for that person, and says so in the changes."""
+    cursor = page.get("/sandbox/api/changes", params={"since": 0, "timeout": 0}).json()["cursor"]
+    post(page, "home_opened", {"user": JOURNALIST})
+    home = wait(demo, lambda: page.get("/sandbox/api/views",
+                                       params={"user": JOURNALIST}).json()["home"])
+    assert home["type"] == "home" and home["blocks"]
+    changes = page.get("/sandbox/api/changes", params={"since": cursor, "timeout": 0}).json()
+    assert {"kind": "home", "user": JOURNALIST} in [
+        {"kind": c["kind"], "user": c.get("user")} for c in changes["changes"]]
+
+
+def test_a_long_poll_returns_as_soon_as_a_card_arrives(demo: Demo, page: httpx.Client) -> None:
+    """A browser waiting on /changes is woken by the new card, not by its timeout."""
+    cursor = page.get("/sandbox/api/changes", params={"since": 0, "timeout": 0}).json()["cursor"]
+    answers: list[dict[str, Any]] = []
+    waiting = threading.Thread(target=lambda: answers.append(page.get(
+        "/sandbox/api/changes", params={"since": cursor, "timeout": 30}).json()))
+    waiting.start()
+    post(page, "mention", {"text": "Quel est le titre joué à 8h12 ?"})
+    waiting.join(WAIT)
+    assert answers, "the long poll did not return"
+    [answer] = answers
+    assert answer["cursor"] > cursor and answer["changes"]
+    assert all(c["cursor"] > cursor for c in answer["changes"])
+
+
+def test_report_charts_are_served_as_files(demo: Demo, page: httpx.Client) -> None:
+    """/vigie report posts its charts; the page can fetch them as images."""
+    post(page, "message", {"user": EDITOR, "channel": "C0REPORTS", "text": "/vigie report"})
+
+    def shared() -> list[dict[str, Any]]:
+        return [f for m in history(page, "C0REPORTS", EDITOR) for f in m.get("files", [])]
+
+    files = wait(demo, shared)
+    assert all(f["url_private"] == f"/sandbox/api/files/{f['id']}" for f in files)
+    charts = [f for f in files if f["mimetype"] == "image/png"]
+    assert charts
+    image = page.get(charts[0]["url_private"])
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.content.startswith(b"\x89PNG")
+
+
+def test_a_message_shortcut_opens_vigie_s_modal(demo: Demo, page: httpx.Client) -> None:
+    """A person's message sent to Vigie with the shortcut opens the "Envoyer à Vigie" modal."""
+    ts = post(page, "message", {"user": JOURNALIST, "channel": "C0DEBAT",
+                                "text": "Un auditeur très en colère au standard"})["ts"]
+    post(page, "shortcut", {"user": JOURNALIST, "channel": "C0DEBAT", "message_ts": ts,
+                            "callback_id": "send_to_vigie"})
+    modal = wait(demo, lambda: next(iter(modals(page, JOURNALIST)), None))
+    assert "Un auditeur très en colère" in json.dumps(modal["blocks"], ensure_ascii=False)
+    post(page, "view_closed", {"user": JOURNALIST, "view_id": modal["id"]})
+
+
+def test_vigie_demo_starts_serves_its_page_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """`vigie demo` prints its address, serves the page there, and stops cleanly on Ctrl-C."""
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "bot.cli", "demo", "--port", "0", "--no-browser",
+         "--data-dir", str(tmp_path / "demo")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+
+    def read() -> None:
+        for line in process.stdout or ():
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        seen: list[str] = []
+        while not any("Vigie sandbox: " in line for line in seen):
+            seen.append(lines.get(timeout=90))
+        url = next(line for line in seen if "Vigie sandbox: " in line).split(": ", 1)[1].strip()
+        with httpx.Client(base_url=url, timeout=40) as client:
+            assert client.get("/").status_code == 200
+            boot = client.get("/sandbox/api/bootstrap").json()
+            assert boot["bot_user_id"] == "U0BOT"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=90) == 0
+        assert (tmp_path / "demo" / "workspace.json").is_file()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def test_a_mastodon_mention_is_answered_with_a_template_on_the_local_instance(
+        demo: Demo, page: httpx.Client) -> None:
+    """Pasted as a Mastodon notification → card → Reply → template → Send: the answer is a
+    reply to the status on the local instance, and the page's Mastodon view shows it."""
+    text = "À quelle heure passe la chronique météo ?"
+    pasted = post(page, "mention", {"text": text, "author": "@kev59@mamot.example",
+                                    "via": "mastodon"})
+    assert pasted["stored"] == 1
+    card = wait(demo, lambda: next((c for c in cards(page, MENTIONS)
+                                    if text in json.dumps(c["blocks"], ensure_ascii=False)),
+                                   None))
+    post(page, "action", {"user": CM, "channel": MENTIONS, "message_ts": card["ts"],
+                          "action_id": "reply.open"})
+    def reply_form(after: int = 0) -> dict[str, Any] | None:
+        """The reply modal once drawn (it opens as "Working…"), past text block `after`."""
+        for modal in modals(page, CM):
+            if modal["callback_id"] == "reply_modal" and modal["private_metadata"] and \
+                    json.loads(modal["private_metadata"])["b"] > after:
+                return modal
+        return None
+
+    form = wait(demo, reply_form)
+    first_block = json.loads(form["private_metadata"])["b"]
+    post(page, "action", {"user": CM, "view_id": form["id"], "action_id": "reply.template",
+                          "selected_option": "fr/broadcast_time"})
+    form = wait(demo, lambda: reply_form(first_block))
+    block = f"text-{json.loads(form['private_metadata'])['b']}"
+    written = next(b for b in form["blocks"] if b.get("block_id") == block)["element"][
+        "initial_value"]
+    assert written.startswith("Bonjour")
+    answer = post(page, "view_submission", {"user": CM, "view_id": form["id"], "values": {
+        block: {"reply.text": {"type": "plain_text_input", "value": written}}}})
+    assert "response_action" not in answer
+
+    def replied() -> list[dict[str, Any]]:
+        return [s for s in page.get("/sandbox/api/mastodon").json()["statuses"]
+                if s["in_reply_to_id"] and written in s["text"]]
+
+    [status] = wait(demo, replied)
+    assert status["text"].startswith("@kev59@mamot.example ")
+
+
+def test_typing_in_a_modal_input_reaches_the_bot_only_on_submission(
+        demo: Demo, page: httpx.Client) -> None:
+    """An input's value is kept for the submission (Slack sends no action for it) and
+    checked then; writing in one's DM with Vigie is refused, as its tab is read only."""
+    view = open_draft(demo, page, CM, "Le grand débat de jeudi")
+    kept = post(page, "action", {"user": CM, "view_id": view["id"], "action_id": "value",
+                                 "block_id": "when_text", "value": "à la saint-glinglin"})
+    assert kept["dispatched"] is False
+    answer = post(page, "view_submission", {"user": CM, "view_id": view["id"], "values": {
+        "targets": {"value": {"type": "multi_static_select", "selected_options": [
+            {"text": {"type": "plain_text", "text": "#annonces"}, "value": "annonces"}]}}}})
+    assert "ne comprends pas" in answer["errors"]["when_text"]
+    post(page, "view_closed", {"user": CM, "view_id": view["id"]})
+    dm = next(c["id"] for c in page.get("/sandbox/api/bootstrap", params={"user": CM}).json()[
+        "channels"] if c["is_im"])
+    refused = page.post("/sandbox/api/message", json={"user": CM, "channel": dm,
+                                                      "text": "bonjour"})
+    assert refused.status_code == 400 and refused.json()["error"] == "messages_tab_read_only"

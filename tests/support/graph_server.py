@@ -36,7 +36,7 @@ Endpoints:
   `GET /{user}/mentions`, `POST /{reply}/manage_reply` (hide),
   `GET /{user}/threads_publishing_limit`, `GET /debug_token`.
 
-Faults (tests/support/faults.py): `fail_next` (a status and Graph error code, before or —
+Faults (bot/sandbox/faults.py): `fail_next` (a status and Graph error code, before or —
 `created=True` — after carrying the request out), `hang_next` (answered late, to time
 the client out; carried out in the end unless `create=False`), `expire_token`,
 `revoke`, `set_usage`. Signed webhook deliveries are built by
