@@ -1043,6 +1043,7 @@ async function main() {
     if (id) await openChannel(id);
   }
   await refreshModals();
+  document.body.dataset.readyMs = String(Math.round(performance.now())); // for bench/sandbox.py
   document.body.dataset.ready = "true";
   pollLoop();
 }
