@@ -8,7 +8,8 @@ import { chooseLang, lang, LANGS, setLang, t } from "./i18n.js";
 import { emojiFor, mrkdwnNodes, plainNodes, textObjectNodes, textObjectString } from "./mrkdwn.js";
 
 const $ = (sel) => document.querySelector(sel);
-const BATCH = 100; // messages rendered per step when a long channel opens or scrolls up
+const FIRST_BATCH = 40; // messages rendered when a channel opens (newest)
+const BATCH = 60; // then per step, as the reader scrolls up
 const QUICK_REACTIONS = ["white_check_mark", "x", "eyes", "+1", "heart", "tada"];
 const DEFAULT_SHORTCUTS = [{ callback_id: "send_to_vigie", name: "Envoyer à Vigie" }];
 
@@ -191,7 +192,17 @@ function renderMessage(m, channel, { inThread = false } = {}) {
     btn.addEventListener("click", () => openThread(channel, m.ts));
     node.append(btn);
   }
-  if (!m.ephemeral) node.append(messageToolbar(m, channel, inThread));
+  if (!m.ephemeral) {
+    // The toolbar (reactions, thread, shortcuts) is built on first hover or focus: a long
+    // channel then costs a fraction of the nodes.
+    const build = () => {
+      node.removeEventListener("pointerenter", build);
+      node.removeEventListener("focusin", build);
+      node.append(messageToolbar(m, channel, inThread));
+    };
+    node.addEventListener("pointerenter", build);
+    node.addEventListener("focusin", build);
+  }
   return node;
 }
 
@@ -342,6 +353,27 @@ class ChannelView {
     });
     this.observer.observe(this.older);
     container.replaceChildren(this.older, this.list);
+    container.onkeydown = (e) => this.onKey(e);
+  }
+
+  /** ArrowUp/ArrowDown move between messages (one tab stop for the whole list). */
+  onKey(e) {
+    if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
+    const current = e.target.closest ? e.target.closest("article.msg") : null;
+    if (e.target !== this.container && current !== e.target) return;
+    const items = this.list.querySelectorAll("article.msg");
+    if (!items.length) return;
+    let next;
+    if (!current) next = items[items.length - 1];
+    else next = e.key === "ArrowUp" ? current.previousElementSibling : current.nextElementSibling;
+    if (!next && e.key === "ArrowUp") {
+      this.renderOlder();
+      next = current ? current.previousElementSibling : null;
+    }
+    if (next && next.matches("article.msg")) {
+      e.preventDefault();
+      next.focus();
+    }
   }
 
   destroy() {
@@ -350,7 +382,7 @@ class ChannelView {
 
   setAll(messages) {
     const sorted = [...messages].sort((a, b) => parseFloat(a.ts) - parseFloat(b.ts));
-    const renderedCount = Math.max(BATCH, this.all.length - this.renderedFrom);
+    const renderedCount = Math.max(FIRST_BATCH, this.all.length - this.renderedFrom);
     this.all = sorted;
     this.renderedFrom = Math.max(0, sorted.length - renderedCount);
     const keep = new Set(sorted.slice(this.renderedFrom).map(messageKey));
