@@ -49,7 +49,7 @@ class FixtureSandbox:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> FixtureSandbox:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
         server.sandbox = self  # type: ignore[attr-defined]
         self._server = server
@@ -195,6 +195,13 @@ class FixtureSandbox:
         with self._cond:
             self.modals[user] = [v for v in self.modals.get(user, []) if v["id"] != view_id]
         self.emit("view", user=user, view_id=view_id)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a page closed during its long poll: nothing to report
 
 
 class _Handler(BaseHTTPRequestHandler):

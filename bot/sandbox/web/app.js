@@ -333,6 +333,32 @@ function messageToolbar(m, channel, inThread) {
 
 // ------------------------------------------------------------------ channel view
 
+const FOCUSABLE = "button, select, input, textarea, a[href], [tabindex]";
+
+/** Where the focus is inside a message (block id + control index), to put it back after
+ * the message is redrawn: a keyboard user clicking "Je prends" keeps their place. */
+function focusPath(node) {
+  const active = document.activeElement;
+  if (!active || !node.contains(active)) return null;
+  if (active === node) return { self: true };
+  const block = active.closest("[data-block-id]");
+  const scope = block && node.contains(block) ? block : node;
+  return {
+    blockId: block && node.contains(block) ? block.dataset.blockId : null,
+    index: [...scope.querySelectorAll(FOCUSABLE)].indexOf(active),
+  };
+}
+
+function restoreFocus(node, path) {
+  if (path.self) return node.focus();
+  let scope = node;
+  if (path.blockId !== null) {
+    scope = [...node.querySelectorAll("[data-block-id]")].find((b) => b.dataset.blockId === path.blockId) || node;
+  }
+  const target = [...scope.querySelectorAll(FOCUSABLE)][path.index];
+  (target || node).focus();
+}
+
 /**
  * The open channel's message list. Keeps one node per message keyed by ts, re-renders a
  * message only when its JSON changed, and renders long histories BATCH at a time (newest
@@ -418,7 +444,11 @@ class ChannelView {
     const node = renderMessage(m, this.channel);
     node.dataset.key = key;
     if (existing) {
+      const focus = focusPath(existing.node);
+      const toolbar = existing.node.querySelector(".msg-toolbar");
       existing.node.replaceWith(node);
+      if (toolbar) node.dispatchEvent(new PointerEvent("pointerenter"));
+      if (focus) restoreFocus(node, focus);
     } else {
       const ts = parseFloat(m.ts);
       let before = null;
