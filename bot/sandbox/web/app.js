@@ -152,9 +152,9 @@ function messageKey(m) {
 }
 
 function authorOf(m) {
-  if (m.user && m.user !== state.boot.bot_user_id && !m.bot_id) return { name: userName(m.user) || m.user, bot: false };
-  const name = m.username || (m.user && userName(m.user)) || m.bot_profile?.name || "Vigie";
-  return { name, bot: true };
+  if (m.user && m.user !== state.boot.bot_user_id && !m.bot_id && !m.ephemeral) return { name: userName(m.user) || m.user, bot: false };
+  // An app's message (ephemerals included: their `user` is whom they are shown to).
+  return { name: m.username || userName(state.boot.bot_user_id) || "Vigie", bot: true };
 }
 
 /** One message as an <article>. inThread: rendered in the thread pane (no reply counter). */
@@ -1068,6 +1068,11 @@ async function loadBootstrap() {
   state.channels = new Map(boot.channels.map((c) => [c.id, c]));
   if (!state.me || !state.users.has(state.me)) state.me = boot.me;
   renderSidebar();
+  if (boot.team && boot.team.name) {
+    const ws = document.querySelector(".workspace");
+    ws.textContent = boot.team.name;
+    ws.append(el("span", { class: "workspace-note", "data-i18n": "sandbox", text: t("sandbox") }));
+  }
   if (boot.now) showClock(boot.now);
 }
 

@@ -62,6 +62,7 @@ const STRINGS = {
     unsupported_block: (t) => `[bloc « ${t} » non affiché]`,
     hour: "1 h", day: "1 jour", quarter: "15 min",
     optional: "(facultatif)",
+    sandbox: "bac à sable : rien ne sort de cette machine",
   },
   en: {
     app_title: "Vigie — sandbox",
@@ -123,6 +124,7 @@ const STRINGS = {
     unsupported_block: (t) => `[“${t}” block not shown]`,
     hour: "1 h", day: "1 day", quarter: "15 min",
     optional: "(optional)",
+    sandbox: "sandbox: nothing leaves this machine",
   },
 };
 
