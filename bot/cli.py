@@ -170,6 +170,9 @@ DemoWithoutSlack = Annotated[bool, typer.Option(
     "stopping: what `make run` does on a fresh machine.")]
 
 
+DEMO_PORT = 3100  # `vigie demo`'s page, beside `vigie serve`'s 3000
+
+
 def _demo_instead(wanted: bool) -> bool:
     """True when `--demo-without-slack` applies: nothing about Slack is configured."""
     if not wanted:
@@ -186,7 +189,8 @@ def demo(
     reset: Annotated[bool, typer.Option("--reset", help="Start over: forget the demo's "
                                         "mentions, cards, posts and clock.")] = False,
     port: Annotated[int, typer.Option(help="Port of the sandbox's page (0: any free "
-                                      "port).")] = 3100,
+                                      "port; the default falls back to one when taken).")
+                    ] = 3100,
     host: Annotated[str, typer.Option(help="Interface for the page.")] = "127.0.0.1",
     data_dir: Annotated[str, typer.Option(help="Where the demo keeps its data.")] =
     ".vigie-demo",
@@ -198,6 +202,7 @@ def demo(
 ) -> None:
     """Try Vigie with no Slack at hand: a local newsroom workspace in the browser, with
     the real bot, a local Mastodon instance and sample mentions arriving by themselves."""
+    import errno
     import logging
     import signal
     import threading
@@ -214,7 +219,14 @@ def demo(
     if not sample:
         options.feed_every = 0
     try:
-        sandbox = Demo(options).start()
+        try:
+            sandbox = Demo(options).start()
+        except OSError as exc:
+            if port != DEMO_PORT or exc.errno != errno.EADDRINUSE:
+                raise
+            typer.echo(f"Port {port} is taken: the sandbox takes another one.")
+            options.port = 0
+            sandbox = Demo(options).start()
     except OSError as exc:
         typer.secho(f"The sandbox could not start: {exc} (is port {port} taken? "
                     "try --port 0)", fg="red", err=True)
@@ -250,7 +262,7 @@ def serve(
     if _demo_instead(demo_without_slack):
         typer.echo("No Slack configured (SLACK_BOT_TOKEN…): starting the sandbox instead. "
                    "README, 'Try it without Slack'.")
-        demo(reset=False, port=3100, host="127.0.0.1", data_dir=".vigie-demo",
+        demo(reset=False, port=DEMO_PORT, host="127.0.0.1", data_dir=".vigie-demo",
              no_browser=False, locale="fr", sample=True)
         return
     if migrate:
@@ -277,7 +289,7 @@ def run(
     if _demo_instead(demo_without_slack):
         typer.echo("No Slack configured (SLACK_APP_TOKEN…): starting the sandbox instead. "
                    "README, 'Try it without Slack'.")
-        demo(reset=False, port=3100, host="127.0.0.1", data_dir=".vigie-demo",
+        demo(reset=False, port=DEMO_PORT, host="127.0.0.1", data_dir=".vigie-demo",
              no_browser=False, locale="fr", sample=True)
         return
     if migrate:

@@ -1,4 +1,4 @@
-"""Feeds served on 127.0.0.1 for tests: real HTTP, conditional GET, faults.
+"""Feeds served on 127.0.0.1 for the tests and the sandbox: real HTTP, conditional GET, faults.
 
 `serve(path, body)` publishes a document; the server answers 304 when the request's
 If-None-Match / If-Modified-Since match what it last sent, and can be told to answer an

@@ -373,3 +373,21 @@ def test_typing_in_a_modal_input_reaches_the_bot_only_on_submission(
     refused = page.post("/sandbox/api/message", json={"user": CM, "channel": dm,
                                                       "text": "bonjour"})
     assert refused.status_code == 400 and refused.json()["error"] == "messages_tab_read_only"
+
+
+def test_the_journalist_may_read_cards_but_not_triage_them(demo: Demo, page: httpx.Client
+                                                           ) -> None:
+    """Paul (journalist, not staff) clicks Take: he alone is told he may not; the card stays."""
+    card = paste(demo, page, "Vous pouvez rediffuser l'interview du maire ?")
+    post(page, "action", {"user": JOURNALIST, "channel": MENTIONS, "message_ts": card["ts"],
+                          "action_id": "qualify.take"})
+
+    def told(user: str) -> list[dict[str, Any]]:
+        return [m for m in history(page, MENTIONS, user) if m.get("ephemeral")
+                and m["user"] == JOURNALIST]
+
+    [refusal] = wait(demo, lambda: told(JOURNALIST))
+    assert "seule l'équipe réseaux sociaux peut qualifier" in refusal["text"]
+    assert told(CM) == []
+    now = next(m for m in history(page, MENTIONS, CM) if m["ts"] == card["ts"])
+    assert JOURNALIST not in json.dumps(now["blocks"])
