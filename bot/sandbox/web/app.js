@@ -993,7 +993,7 @@ async function handleChanges(changes) {
   let home = false;
   let mastodon = false;
   for (const c of changes) {
-    if (c.user && c.user !== state.me && ["ephemeral", "view", "home"].includes(c.kind)) continue;
+    if (c.user && c.user !== state.me && ["ephemeral", "view", "view_closed", "home"].includes(c.kind)) continue;
     switch (c.kind) {
       case "message":
       case "update":
@@ -1011,6 +1011,12 @@ async function handleChanges(changes) {
         if (state.view?.kind === "channel" && c.channel === state.view.id) reloadChannel = true;
         break;
       case "view":
+      case "view_closed":
+        views = true;
+        break;
+      case "restored": // the server reloaded its saved workspace: read everything again
+        await loadBootstrap();
+        rerenderCurrent();
         views = true;
         break;
       case "home":
