@@ -607,7 +607,7 @@ async function renderMastodon() {
       const item = el("li", { class: "status", "data-status-id": s.id });
       item.append(el("div", { class: "msg-head" }, el("span", { class: "msg-author", text: "🐘 @" + acct.replace(/^@/, "") }), el("time", { class: "msg-time", text: s.created_at ? new Date(s.created_at).toLocaleString(lang()) : "" })));
       if (s.in_reply_to_id) item.append(el("div", { class: "status-reply", text: `↩ ${t("in_reply_to")} #${s.in_reply_to_id}` }));
-      item.append(el("div", { class: "status-content", text: statusText(s.content) }));
+      item.append(el("div", { class: "status-content", text: s.text ?? statusText(s.content) }));
       list.append(item);
     }
     pane.replaceChildren(list);
