@@ -214,3 +214,16 @@ def test_keyboard_slash_commands_and_english(page: Page, sandbox: FixtureSandbox
     expect(page.get_by_role("button", name="Paste a mention")).to_be_visible()
     expect(page.get_by_label("I am")).to_be_visible()
     expect(page.locator("html")).to_have_attribute("lang", "en")
+
+
+def test_a_message_elsewhere_marks_its_channel_unread_until_opened(
+        page: Page, sandbox: FixtureSandbox) -> None:
+    open_page(page, sandbox)
+    approvals = page.locator('#sidebar [data-channel="C0APPROVALS"]')
+    expect(approvals).not_to_have_class(re.compile("unread"))
+    sandbox.post_message("C0APPROVALS", {"user": "U0EDITOR", "text": "Je valide demain"})
+    expect(approvals.get_by_label("1 non lu")).to_have_text("1")
+    approvals.click()
+    expect(page.locator("article.msg", has_text="Je valide demain")).to_be_visible()
+    expect(approvals).not_to_have_class(re.compile("unread"))
+    expect(approvals).to_have_attribute("aria-current", "page")
