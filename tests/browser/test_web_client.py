@@ -227,3 +227,38 @@ def test_a_message_elsewhere_marks_its_channel_unread_until_opened(
     expect(page.locator("article.msg", has_text="Je valide demain")).to_be_visible()
     expect(approvals).not_to_have_class(re.compile("unread"))
     expect(approvals).to_have_attribute("aria-current", "page")
+
+
+def test_pickers_overflow_and_choices_send_what_was_picked(page: Page,
+                                                           sandbox: FixtureSandbox) -> None:
+    def text(value: str) -> dict[str, str]:
+        return {"type": "plain_text", "text": value}
+
+    options = [{"text": text("Modifier"), "value": "edit"}, {"text": text("Annuler"),
+                                                             "value": "cancel"}]
+    open_page(page, sandbox, "C0LEGAL")
+    sandbox.post_message("C0LEGAL", {"user": "U0BOT", "bot_id": "B0BOT", "text": "Choix",
+                                     "blocks": [
+        {"type": "section", "block_id": "s", "text": {"type": "mrkdwn", "text": "*Quand ?*"},
+         "accessory": {"type": "overflow", "action_id": "more", "options": options}},
+        {"type": "actions", "block_id": "a", "elements": [
+            {"type": "datepicker", "action_id": "day", "placeholder": text("Jour")},
+            {"type": "timepicker", "action_id": "hour", "placeholder": text("Heure")},
+            {"type": "radio_buttons", "action_id": "tone", "options": [
+                {"text": text("Formel"), "value": "formal"},
+                {"text": text("Amical"), "value": "friendly"}]}]}]})
+    page.get_by_label("Jour", exact=True).fill("2026-12-04")
+    page.get_by_label("Heure", exact=True).fill("09:00")
+    page.get_by_role("radio", name="Amical").check()
+    more = page.get_by_role("button", name="Plus d’options").first
+    more.focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    actions = sandbox.wait_posted("action", 4)
+    picked = {a["action_id"]: a for a in actions}
+    assert picked["day"]["selected_date"] == "2026-12-04"
+    assert picked["hour"]["selected_time"] == "09:00"
+    assert picked["tone"]["selected_option"]["value"] == "friendly"
+    assert picked["more"]["selected_option"]["value"] == "cancel"
+    expect(more).to_be_focused()  # Escape/choice gives the focus back to the menu button
