@@ -272,11 +272,12 @@ def bench_long_channel(browser: Browser, demo: Demo, card: dict[str, Any], size:
             if elapsed < 0:
                 raise RuntimeError("a typed message never showed")
             times.append(elapsed)
-        figures[channel] = (count, ready, longest, times)
-    (n, ready, longest, times), (n0, ready0, longest0, times0) = (figures["C0DEBAT"],
-                                                                  figures["C0ANNONCES"])
-    print(f"channel of {n} cards: usable after {ready:5.0f} ms, longest task {longest:4.0f} ms,"
-          f" a typed message visible {ms(times)}")
+        rendered = browser.run('done(document.querySelectorAll("#messages article.msg").length)')
+        figures[channel] = (count, ready, longest, times, rendered)
+    (n, ready, longest, times, rendered), (n0, ready0, longest0, times0, _) = (
+        figures["C0DEBAT"], figures["C0ANNONCES"])
+    print(f"channel of {n} cards ({rendered} in the page): usable after {ready:5.0f} ms, "
+          f"longest task {longest:4.0f} ms, a typed message visible {ms(times)}")
     print(f"  floor, channel of {n0}: usable after {ready0:5.0f} ms, longest task "
           f"{longest0:4.0f} ms, typed message visible {ms(times0)}")
 
