@@ -47,6 +47,9 @@ def page(browser: Browser) -> Iterator[Page]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # What the page reported to its console (shown with a failure's captured output).
+    page.on("console", lambda m: print(f"console.{m.type}: {m.text}")
+            if m.type in ("error", "warning") else None)
     yield page
     context.close()
     assert errors == [], f"the page raised: {errors}"

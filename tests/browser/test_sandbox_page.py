@@ -38,15 +38,19 @@ def switch_user(page: Page, user: str) -> None:
     expect(page).to_have_url(re.compile(f"user={user}"))
 
 
-def test_a_mastodon_mention_is_qualified_taken_and_answered_from_a_template(page: Page, demo: Demo
-                                                                      ) -> None:
-    """A Mastodon mention arrives (as the feeder sends them) → its card → sentiment,
+def test_a_pasted_mastodon_mention_is_qualified_taken_and_answered_from_a_template(
+        page: Page, demo: Demo) -> None:
+    """A mention pasted in the page arrives on the local Mastodon → its card → sentiment,
     priority, take → a reply from a template → the reply is on the local Mastodon."""
     open_page(page, demo, CM)
-    item = next(i for i in demo._sample
-                if i["platform"] == "mastodon" and i["account"] == "matinale")
-    demo.deliver(item)
-    text = str(item["text"])[:40]
+    text = "Bonjour, le son coupe pendant La Matinale depuis ce matin"
+    page.get_by_role("button", name="Coller une mention").click()
+    pasting = page.get_by_role("dialog", name="Coller une mention")
+    pasting.get_by_label("Texte de la mention").fill(text)
+    pasting.get_by_label("Auteur (facultatif)").fill("@auditrice@pouet.example")
+    pasting.get_by_label("Arrive par").select_option("mastodon")
+    pasting.get_by_role("button", name="Envoyer").click()
+    expect(pasting).to_be_hidden()
 
     card = message(page, text)
     expect(card.get_by_role("button", name="Je prends")).to_be_visible()

@@ -11,12 +11,26 @@ export class ApiError extends Error {
 async function call(method, path, { query, body, signal } = {}) {
   const url = new URL("/sandbox/api/" + path, location.origin);
   for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null) url.searchParams.set(k, v);
-  const res = await fetch(url, {
+  const init = {
     method,
     signal,
     headers: body ? { "Content-Type": "application/json" } : {},
     body: body ? JSON.stringify(body) : undefined,
-  });
+  };
+  let res;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      res = await fetch(url, init);
+      break;
+    } catch (err) {
+      // A dropped connection: reads are retried (twice); an action is not, it could have
+      // reached the bot, and doing it twice is worse than saying it failed.
+      if (method !== "GET" || attempt >= 2 || (signal && signal.aborted)) {
+        throw new ApiError(0, { error: "network", message: `${path}: ${err.message}` });
+      }
+      await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+    }
+  }
   let data = null;
   try {
     data = await res.json();

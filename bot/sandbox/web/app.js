@@ -904,7 +904,7 @@ function setupTools() {
       return;
     }
     try {
-      await api.mention({ text, author: $("#mention-author").value.trim() || undefined, platform: $("#mention-platform").value });
+      await api.mention({ text, author: $("#mention-author").value.trim() || undefined, via: $("#mention-via").value });
       $("#mention-text").value = "";
       $("#mention-text").removeAttribute("aria-invalid");
       $("#mention-error").textContent = "";
