@@ -880,12 +880,17 @@ function setupComposer(form, input, { thread } = {}) {
 function setupTools() {
   for (const minutes of [15, 60, 1440]) {
     $("#advance-" + minutes).addEventListener("click", async () => {
+      // One move at a time: the jobs that fall due run during the request.
+      const buttons = document.querySelectorAll("[id^=advance-]");
+      for (const b of buttons) b.disabled = true;
       try {
         const res = await api.clock({ advance_minutes: minutes });
         showClock(res && res.now);
         toast(t("clock_moved", t(minutes === 15 ? "quarter" : minutes === 60 ? "hour" : "day")));
       } catch (err) {
         reportError(err);
+      } finally {
+        for (const b of buttons) b.disabled = false;
       }
     });
   }
