@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import sys
 import tempfile
@@ -63,6 +64,7 @@ from bot.clock import SystemClock  # noqa: E402
 from bot.config import Config, PostTarget, Source  # noqa: E402
 from bot.mentions.models import Mention  # noqa: E402
 from bot.posts.models import DeliveryState, Post, PostDelivery, PostState  # noqa: E402
+from bot.replies.messages import ModalState  # noqa: E402
 from bot.replies.models import Reply, ReplyState  # noqa: E402
 from bot.store import make_engine, upgrade  # noqa: E402
 from tests.support.bluesky_server import FakeBluesky  # noqa: E402
@@ -81,7 +83,7 @@ from tests.support.slack_server import CHAOS_KINDS, SLACK_POSTING_RATE, FakeSlac
 T = TypeVar("T")
 
 STAFF = ("U0STAFF1", "U0STAFF2")
-EDITOR, AUTHOR = "U0EDITOR", "U0CM"
+EDITOR = "U0EDITOR"
 APPROVALS = "C0APPROVALS"
 MASTODON_TOKEN_ENV, BLUESKY_PASSWORD_ENV = "VIGIE_TEST_MASTODON_TOKEN", "VIGIE_TEST_BSKY_PASSWORD"
 SPORT = "sporttalk.bsky.social"
@@ -137,8 +139,7 @@ class World:
         self.slack = FakeSlack(channel_rate_limit=SLACK_POSTING_RATE).start()
         self.mastodon = FakeMastodon(tokens={"token-matinale": "matinale"}).start()
         self.bluesky = FakeBluesky(accounts={SPORT: "app-pass-sport"}).start()
-        for user, name in ((STAFF[0], "marie"), (STAFF[1], "paul"), (EDITOR, "eve"),
-                           (AUTHOR, "camille")):
+        for user, name in ((STAFF[0], "marie"), (STAFF[1], "paul"), (EDITOR, "eve")):
             self.slack.add_user(user, name, real_name=name.capitalize())
         self.config = _newsroom(self.mastodon, self.bluesky)
         environ = {**newsroom_environ(), MASTODON_TOKEN_ENV: "token-matinale",
@@ -332,8 +333,8 @@ def platform_reply(world: World, index: int, rng: random.Random, *, faulty: bool
     with world.driver() as driver:
         view = _reply_form(world, driver, user, mention)
         world.figures.add("clicks")
-        state = json.loads(view["private_metadata"])
-        values = {f"text-{state.get('block', 1)}": {"reply.text": f"Merci à vous ! ({index})"}}
+        text_block = ModalState.load(view["private_metadata"]).text_block
+        values = {text_block: {"reply.text": f"Merci à vous ! ({index})"}}
         if faulty:
             with world._platform_lock:
                 arm_platform_fault(world, platform, rng)
@@ -373,8 +374,10 @@ def _reply_form(world: World, driver: SlackDriver, user: str, mention: Mention
         try:
             return until(lambda before=before: next(  # type: ignore[misc]
                 (v for v in world.slack.views_for(user)
-                 if v["id"] not in before and v["callback_id"] == "reply_modal"), None),
-                SLACK_TIMEOUT * 3 + 5, "reply modal")
+                 if v["id"] not in before and v["callback_id"] == "reply_modal"
+                 and ModalState.load(v["private_metadata"] or None).mention_id == mention.id
+                 and any(str(b.get("block_id", "")).startswith("text-") for b in v["blocks"])),
+                None), SLACK_TIMEOUT * 3 + 5, "reply modal")
         except Stuck:
             continue
     raise Stuck(f"the reply modal of mention {mention.id} never opened")
@@ -419,13 +422,14 @@ def post_story(world: World, index: int, rng: random.Random, *, faulty: bool) ->
                          rng.randint(1, 3))
     at = (datetime.now(UTC) + timedelta(seconds=rng.uniform(4, 10))).replace(microsecond=0) \
         if rng.random() < 0.5 else None
+    author = f"U0CM{index:05d}"  # each story its own author: a modal is told apart by its user
     with world.driver() as driver:
-        view = _draft_modal(world, driver)
+        view = _draft_modal(world, driver, author)
         values: dict[str, dict[str, Any]] = {"targets": {"value": targets}}
         if at is not None:
             values["when_picker"] = {"value": at}
         values[json.loads(view["private_metadata"])["text_block"]] = {"value": text}
-        response = driver.view_submission(user_id=AUTHOR, view=view, values=values)
+        response = driver.view_submission(user_id=author, view=view, values=values)
         assert response.status_code == 200 and not response.text.strip("{}"), response.text
         world.figures.add("clicks")
         post = until(lambda: next(iter(world.rows(Post, Post.text == text)), None), 30,
@@ -445,14 +449,14 @@ def post_story(world: World, index: int, rng: random.Random, *, faulty: bool) ->
             _approve(world, driver, preview)
 
 
-def _draft_modal(world: World, driver: SlackDriver) -> dict[str, Any]:
+def _draft_modal(world: World, driver: SlackDriver, author: str) -> dict[str, Any]:
     for _attempt in range(6):
-        before = {v["id"] for v in world.slack.views_for(AUTHOR)}
-        response = driver.command("/draft", "", user_id=AUTHOR, channel_id="C0GENERAL")
+        before = {v["id"] for v in world.slack.views_for(author)}
+        response = driver.command("/draft", "", user_id=author, channel_id="C0GENERAL")
         assert response.status_code == 200, response.text
         try:
             return until(lambda before=before: next(  # type: ignore[misc]
-                (v for v in world.slack.views_for(AUTHOR) if v["id"] not in before), None),
+                (v for v in world.slack.views_for(author) if v["id"] not in before), None),
                 SLACK_TIMEOUT * 3 + 5, "draft modal")
         except Stuck:
             continue
@@ -711,8 +715,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     plan = QUICK if args.quick else FULL
+    log = Path(tempfile.gettempdir()) / f"vigie-chaos-{seed}.log"
+    logging.basicConfig(filename=log, level=logging.INFO, force=True,
+                        format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
     print(f"campaign.chaos seed {seed} ({'quick' if args.quick else 'full'}); "
-          f"rerun with --seed {seed}", flush=True)
+          f"rerun with --seed {seed}; Vigie's log: {log}", flush=True)
     figures = campaign(plan, seed, args.database_url, settle_for=60 if args.quick else 120)
     print(table(figures))
     broken = figures.lost or figures.duplicated or figures.breaches or figures.stuck
