@@ -201,20 +201,60 @@ class SlackNotices:
                 raise
             self._drawn(post.preview_channel, post.preview_ts, read_at)
             return
-        if not self._claim_preview(view.id):
+        claimed, previous = self._claim_preview(view.id)
+        if not claimed:
             return
-        try:
-            posted = self._slack.post_message(channel, message)
-        except SlackError as exc:
-            self._release_preview(view.id)
-            if isinstance(exc, SlackRateLimited):
-                self._later(exc.retry_after, lambda: self.refresh(post_id))
-            raise
+        # An earlier post of this preview may have arrived with its answer lost: look
+        # before posting, or the editors would get two previews (and a ✅ on the first
+        # would count for nothing).
+        ts = self._find_preview(channel, view.id, since=previous - PREVIEW_LEASE) \
+            if previous is not None else None
+        found = ts is not None
+        if not found:
+            try:
+                ts = self._slack.post_message(channel, message).ts
+            except SlackOutcomeUnknown as exc:
+                ts = self._find_preview(channel, view.id, since=read_at - PREVIEW_LEASE)
+                if ts is None and not exc.answered:
+                    # Slack may still post it: the claim stays until its window is over,
+                    # then the sweep looks again before posting (Slack's rule in
+                    # bot.connectors.doubt: a message is never sent twice on a doubt).
+                    log.warning("preview of post %s may not have arrived (%s): looked for "
+                                "it, absent; looking again later", post_id, exc)
+                    return
+                if ts is None:
+                    self._release_preview(view.id)
+                    raise
+            except SlackError as exc:
+                self._release_preview(view.id)
+                if isinstance(exc, SlackRateLimited):
+                    self._later(exc.retry_after, lambda: self.refresh(post_id))
+                raise
+        assert ts is not None
         with Session(self._engine) as session:
             session.execute(update(Post).where(col(Post.id) == view.id)
-                            .values(preview_channel=posted.channel, preview_ts=posted.ts))
+                            .values(preview_channel=channel, preview_ts=ts))
             session.commit()
-        self._drawn(posted.channel, posted.ts, read_at)
+        if found:  # it shows the post as it was then: draw it as it is now
+            try:
+                self._slack.update_message(channel, ts, message)
+            except SlackError as exc:  # left undrawn: the sweep redraws it
+                log.warning("preview of post %s found, not redrawn: %s", post_id, exc)
+                return
+        self._drawn(channel, ts, read_at)
+
+    def _find_preview(self, channel: str, post_id: int, *, since: datetime) -> str | None:
+        """The ts of the post's preview already in `channel`, if Slack shows one."""
+        def ours(item: dict[str, Any]) -> bool:
+            metadata = item.get("metadata") or {}
+            return bool(metadata.get("event_type") == messages.PREVIEW_EVENT_TYPE
+                        and (metadata.get("event_payload") or {}).get("post_id") == post_id)
+
+        try:
+            return self._slack.find_message(channel, since=since, matches=ours)
+        except SlackError as exc:
+            log.warning("could not look for the preview of post %s: %s", post_id, exc)
+            return None
 
     def _drawn(self, channel: str, ts: str, read_at: datetime) -> None:
         """The preview now shows every occurrence it stands for as of `read_at`; one
@@ -247,9 +287,13 @@ class SlackNotices:
                 last = view_of(session, previous) if previous else None
             return view, last
 
-    def _claim_preview(self, post_id: int) -> bool:
+    def _claim_preview(self, post_id: int) -> tuple[bool, datetime | None]:
+        """Claim the posting of a post's first preview; with the earlier claim's time,
+        when there was one (its post may have arrived)."""
         now = self._clock.now()
         with Session(self._engine) as session:
+            post = session.get(Post, post_id)
+            previous = post.preview_claimed_at if post is not None else None
             changed = session.execute(
                 update(Post).where(col(Post.id) == post_id).where(col(Post.preview_ts).is_(None))
                 .where(or_(col(Post.preview_claimed_at).is_(None),
@@ -257,7 +301,7 @@ class SlackNotices:
                 .values(preview_claimed_at=now)
             )
             session.commit()
-        return int(changed.rowcount) == 1  # type: ignore[attr-defined]
+        return int(changed.rowcount) == 1, previous  # type: ignore[attr-defined]
 
     def _release_preview(self, post_id: int) -> None:
         with Session(self._engine) as session:
