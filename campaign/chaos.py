@@ -420,14 +420,14 @@ def post_story(world: World, index: int, rng: random.Random, *, faulty: bool) ->
     text = f"Chaos {world.figures.seed}-{index} : ce soir 20h, le grand débat"
     targets = rng.sample(("annonces", "breves", "matinale-mastodon", "sport-bluesky"),
                          rng.randint(1, 3))
-    at = (datetime.now(UTC) + timedelta(seconds=rng.uniform(4, 10))).replace(microsecond=0) \
-        if rng.random() < 0.5 else None
+    ahead = rng.uniform(4, 10) if rng.random() < 0.5 else None
     author = f"U0CM{index:05d}"  # each story its own author: a modal is told apart by its user
     with world.driver() as driver:
         view = _draft_modal(world, driver, author)
         values: dict[str, dict[str, Any]] = {"targets": {"value": targets}}
-        if at is not None:
-            values["when_picker"] = {"value": at}
+        if ahead is not None:  # from when the modal is there (a slow Slack takes a while)
+            at = datetime.now(UTC) + timedelta(seconds=ahead)
+            values["when_picker"] = {"value": at.replace(microsecond=0)}
         values[json.loads(view["private_metadata"])["text_block"]] = {"value": text}
         response = driver.view_submission(user_id=author, view=view, values=values)
         assert response.status_code == 200 and not response.text.strip("{}"), response.text
@@ -529,27 +529,32 @@ def _noting_stuck(world: World, kind: str, index: int, rng: random.Random,
 def settle(world: World, timeout: float) -> None:
     """Faults off: wait until nothing is in flight any more (cards relayed, posts and
     replies past sending, looks for unconfirmed ones done or given up)."""
+    waiting: list[str] = []
+
     def quiet() -> bool:
-        mentions = world.rows(Mention)
-        replies = world.rows(Reply)
-        deliveries = world.rows(PostDelivery)
-        posts = world.rows(Post)
-        return (all(m.slack_ts for m in mentions)
-                and all(r.state not in (ReplyState.QUEUED, ReplyState.SENDING)
-                        and not (r.state == ReplyState.UNCONFIRMED and r.next_check_at)
-                        for r in replies)
-                and all(d.state in (DeliveryState.PUBLISHED, DeliveryState.FAILED,
-                                    DeliveryState.UNCONFIRMED)
-                        and (d.state == DeliveryState.PUBLISHED or d.gave_up)
-                        for d in deliveries
-                        if _post_state(posts, d.post_id) not in (PostState.PENDING,))
-                and all(p.state not in (PostState.APPROVED, PostState.PUBLISHING)
-                        for p in posts))
+        waiting[:] = unsettled(world)
+        return not waiting
 
     try:
         until(quiet, timeout, "settling", interval=0.5)
     except Stuck:
-        world.figures.stuck.append(f"not settled after {timeout:.0f} s")
+        world.figures.stuck.append(f"not settled after {timeout:.0f} s: {'; '.join(waiting)}")
+
+
+def unsettled(world: World) -> list[str]:
+    """What Vigie is still working on."""
+    posts = {p.id: p for p in world.rows(Post)}
+    waiting = [f"mention {m.id} without a card" for m in world.rows(Mention) if not m.slack_ts]
+    waiting += [f"reply {r.id} {r.state}" for r in world.rows(Reply)
+                if r.state in (ReplyState.QUEUED, ReplyState.SENDING)
+                or (r.state == ReplyState.UNCONFIRMED and r.next_check_at)]
+    waiting += [f"post {p.id} {p.state}" for p in posts.values()
+                if p.state in (PostState.APPROVED, PostState.PUBLISHING)]
+    waiting += [f"delivery {d.id} of post {d.post_id} {d.state}"
+                for d in world.rows(PostDelivery)
+                if posts[d.post_id].state != PostState.PENDING
+                and d.state != DeliveryState.PUBLISHED and not d.gave_up]
+    return waiting
 
 
 def _post_state(posts: list[Post], post_id: int) -> PostState | None:
