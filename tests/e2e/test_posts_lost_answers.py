@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from bot.posts.models import Post, PostState
+from bot.posts.models import NoticeState, Post, PostNotice, PostState
 from tests.e2e.test_posts_flow import (
     APPROVALS,
+    AUTHOR,
     EDITOR,
+    dms,
     open_draft,
     previews,
     soon,
@@ -47,3 +49,22 @@ def test_a_preview_whose_answer_was_lost_is_found_not_posted_twice(
 
     until(slack, approved)
     assert len(previews(slack)) == 1
+
+
+def test_a_note_slack_posted_before_a_server_error_is_not_sent_again(
+        vigie: RunningVigie, driver: SlackDriver, slack: FakeSlack) -> None:
+    """Slack posts the author's DM then answers 503: Vigie cannot read DMs to check, so
+    the note is left unconfirmed instead of being sent a second time."""
+    slack.fail_next("chat.postMessage", status=503, then_apply=True,
+                    channel=slack.dm_channel(AUTHOR))
+    submit(driver, open_draft(driver, slack, "Annonce du soir"), at=soon(60))
+    until(slack, lambda: previews(slack))
+
+    def settled() -> list[PostNotice]:
+        with Session(vigie.vigie.engine) as session:
+            notes = list(session.exec(select(PostNotice).where(PostNotice.kind == "author")))
+        return [n for n in notes if n.state not in (NoticeState.PENDING, NoticeState.SENDING)]
+
+    [note] = until(slack, settled)
+    assert note.state == NoticeState.UNCONFIRMED
+    assert len([t for t in dms(slack) if "attend l'approbation" in t]) == 1

@@ -877,15 +877,20 @@ class FakeSlack:
         retry_after: int = 1,
         times: int = 1,
         error: str | None = None,
+        then_apply: bool = False,
+        channel: str | None = None,
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` (``"*"`` = any) with a failure.
+        """Answer the next ``times`` calls of ``method`` (``"*"`` = any; to ``channel``
+        only, if given) with a failure.
 
         429 → ``Retry-After`` header + ``ratelimited``; 5xx → HTTP error; ``status=200`` with
-        ``error=...`` → an arbitrary Slack error such as ``channel_not_found``.
+        ``error=...`` → an arbitrary Slack error such as ``channel_not_found``. With
+        ``then_apply`` the call is carried out first (a 500 after the message was posted).
         """
         with self._lock:
             self._faults.setdefault(method, []).append(
-                _Fault("fail", times, status=status, retry_after=retry_after, error=error)
+                _Fault("fail_after" if then_apply else "fail", times, status=status,
+                       retry_after=retry_after, error=error, channel=channel)
             )
 
     def hang_next(
