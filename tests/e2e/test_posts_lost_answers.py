@@ -53,9 +53,9 @@ def test_a_preview_whose_answer_was_lost_is_found_not_posted_twice(
 
 def test_a_note_slack_posted_before_a_server_error_is_not_sent_again(
         vigie: RunningVigie, driver: SlackDriver, slack: FakeSlack) -> None:
-    """Slack posts the author's DM then answers 503: Vigie cannot read DMs to check, so
+    """Slack posts the author's DM then answers 500: Vigie cannot read DMs to check, so
     the note is left unconfirmed instead of being sent a second time."""
-    slack.fail_next("chat.postMessage", status=503, then_apply=True,
+    slack.fail_next("chat.postMessage", status=500, then_apply=True,
                     channel=slack.dm_channel(AUTHOR))
     submit(driver, open_draft(driver, slack, "Annonce du soir"), at=soon(60))
     until(slack, lambda: previews(slack))

@@ -80,7 +80,8 @@ _TEXT_MAX: Final = 40_000
 _BLOCKS_ONLY_TEXT: Final = "This content can't be displayed."
 #: What `FakeSlack.chaos` plays, each the way production Slack (or the network) fails:
 #: ``ratelimited`` 429 + Retry-After, nothing done; ``server_error`` a 500/503, nothing done;
-#: ``server_error_after`` a 503 after the call was carried out; ``hang_after`` the call is
+#: ``server_error_after`` a 500, 502 or 504 after the call was carried out (a 503 is
+#: Slack's front door refusing: nothing done); ``hang_after`` the call is
 #: carried out, its answer comes after ``hang_seconds`` (past the client's timeout);
 #: ``reset_before`` / ``reset_after`` the connection is reset before / after carrying it
 #: out; ``slow`` carried out and answered after ``slow_seconds`` (a slow Slack).
@@ -1214,7 +1215,7 @@ class FakeSlack:
         if kind == "server_error":
             return _Fault("fail", 1, status=chaos.rng.choice((500, 503)))
         if kind == "server_error_after":
-            return _Fault("fail_after", 1, status=503)
+            return _Fault("fail_after", 1, status=chaos.rng.choice((500, 502, 504)))
         if kind == "hang_after":
             return _Fault("hang", 1, seconds=chaos.hang_seconds)
         if kind == "slow":
