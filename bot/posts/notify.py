@@ -339,10 +339,15 @@ class SlackNotices:
             else:
                 self._report(notice.post_id, [int(i) for i in params.get("deliveries", [])])
         except SlackOutcomeUnknown as exc:
-            if not exc.answered:  # no answer: it most likely went through
-                self._claims.finish(notice, state=NoticeState.UNCONFIRMED, error=str(exc)[:512])
+            if _nothing_posted(exc):
+                self._retry(notice, exc)
                 return
-            self._retry(notice, exc)
+            # No answer, or a server error Slack can give after posting (500, 502, 504):
+            # it may be there, and Vigie cannot read DMs (no im:history) to check. A
+            # duplicate would be worse than a missing line (the preview shows the state).
+            log.warning("note %s about post %s may have gone out (%s): not sent again",
+                        notice_id, notice.post_id, exc)
+            self._claims.finish(notice, state=NoticeState.UNCONFIRMED, error=str(exc)[:512])
         except SlackRateLimited as exc:  # nothing was sent: not an attempt
             self._retry(notice, exc, seconds=exc.retry_after, counts=False)
         except SlackUnavailable as exc:
@@ -450,3 +455,9 @@ def _decoded(text: str) -> dict[str, Any]:
     return {name: datetime.fromisoformat(value["$datetime"])
             if isinstance(value, dict) and "$datetime" in value else value
             for name, value in params.items()}
+
+
+def _nothing_posted(exc: SlackOutcomeUnknown) -> bool:
+    """Slack answered in a way that says no message was posted: a 503 (its front door
+    refusing the request), or a failure of a call that posts nothing (opening the DM)."""
+    return exc.answered and (exc.status == 503 or exc.method not in (None, "chat.postMessage"))
