@@ -118,6 +118,7 @@ class Figures:
     deliveries: int = 0
     replies: int = 0
     retries_by_hand: int = 0
+    late_previews: int = 0
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     unconfirmed: int = 0
@@ -393,10 +394,15 @@ def _submit_reply(world: World, driver: SlackDriver, user: str, view: dict[str, 
 
 
 def _reply_settled(world: World, mention_id: int) -> Reply | None:
+    """The reply once tried: settled, or queued again after a failure (the sweep sends
+    it again by itself)."""
     replies = world.rows(Reply, Reply.mention_id == mention_id)
     last = replies[-1] if replies else None
     done = (ReplyState.SENT, ReplyState.FAILED, ReplyState.UNCONFIRMED, ReplyState.BY_HAND)
-    return last if last is not None and last.state in done else None
+    if last is None:
+        return None
+    return last if last.state in done or (last.state == ReplyState.QUEUED and last.error) \
+        else None
 
 
 def _retry_reply(world: World, driver: SlackDriver, user: str, mention: Mention) -> None:
@@ -436,7 +442,14 @@ def post_story(world: World, index: int, rng: random.Random, *, faulty: bool) ->
                      f"post {index} stored")
         world.figures.add("posts")
         world.figures.add("deliveries", len(targets))
-        preview = until(lambda: _preview(world, post.id or 0), 90, f"preview of post {post.id}")
+        try:
+            preview = until(lambda: _preview(world, post.id or 0), 45,
+                            f"preview of post {post.id}")
+        except Stuck:
+            # Slack gave no answer and the preview is not there: Vigie waits out Slack's
+            # window (2 min) before posting it, never twice. The checks judge it.
+            world.figures.add("late_previews")
+            return
         platforms = [t for t in targets if t in ("matinale-mastodon", "sport-bluesky")]
         if faulty and platforms:
             with world._platform_lock:
@@ -531,8 +544,17 @@ def settle(world: World, timeout: float) -> None:
     replies past sending, looks for unconfirmed ones done or given up)."""
     waiting: list[str] = []
 
+    vigie = world.vigie.vigie
+    last_sweep = [0.0]
+
     def quiet() -> bool:
         waiting[:] = unsettled(world)
+        if waiting and time.monotonic() - last_sweep[0] > 5:
+            # What the scheduler does every minute, every 5 s: the looks for unconfirmed
+            # posts and replies come due 10 s, 30 s, 1 min… after sending.
+            last_sweep[0] = time.monotonic()
+            vigie.replies.desk.sweep()
+            vigie.posts.publishing.sweep()
         return not waiting
 
     try:
@@ -542,18 +564,21 @@ def settle(world: World, timeout: float) -> None:
 
 
 def unsettled(world: World) -> list[str]:
-    """What Vigie is still working on."""
+    """What Vigie is still sending. A post or reply marked unconfirmed is an end state for
+    the checks (published once or marked unconfirmed, never twice), whose looks may go on
+    for the platform's window (minutes)."""
+    now = datetime.now(UTC)
     posts = {p.id: p for p in world.rows(Post)}
     waiting = [f"mention {m.id} without a card" for m in world.rows(Mention) if not m.slack_ts]
     waiting += [f"reply {r.id} {r.state}" for r in world.rows(Reply)
-                if r.state in (ReplyState.QUEUED, ReplyState.SENDING)
-                or (r.state == ReplyState.UNCONFIRMED and r.next_check_at)]
+                if r.state in (ReplyState.QUEUED, ReplyState.SENDING)]
     waiting += [f"post {p.id} {p.state}" for p in posts.values()
-                if p.state in (PostState.APPROVED, PostState.PUBLISHING)]
+                if p.state == PostState.APPROVED
+                and (p.publish_at is None or p.publish_at < now - timedelta(seconds=30))]
     waiting += [f"delivery {d.id} of post {d.post_id} {d.state}"
                 for d in world.rows(PostDelivery)
-                if posts[d.post_id].state != PostState.PENDING
-                and d.state != DeliveryState.PUBLISHED and not d.gave_up]
+                if posts[d.post_id].state == PostState.PUBLISHING
+                and d.state in (DeliveryState.QUEUED, DeliveryState.SENDING)]
     return waiting
 
 
@@ -614,8 +639,22 @@ def _check_posts(world: World) -> None:
             figures.lost.append(f"{name}: recorded failed, but it went out")
         elif delivery.state == DeliveryState.UNCONFIRMED:
             figures.unconfirmed += 1
-        post = posts.get(delivery.post_id)
-        if post is not None and post.state == PostState.PENDING:
+    previews: Counter[int] = Counter()
+    for message in world.slack.messages(APPROVALS, include_replies=False):
+        metadata = message.get("metadata") or {}
+        if metadata.get("event_type") == PREVIEW_EVENT:
+            previews[int(metadata["event_payload"]["post_id"])] += 1
+    window = datetime.now(UTC) - timedelta(minutes=2, seconds=30)
+    for post in posts.values():
+        approved = any(r.get("name") == "white_check_mark" and EDITOR in r.get("users", [])
+                       for m in world.slack.messages(APPROVALS, include_replies=False)
+                       if m["ts"] == post.preview_ts for r in m.get("reactions", []))
+        if previews[post.id or 0] > 1:
+            figures.duplicated.append(f"post {post.id}: {previews[post.id or 0]} previews")
+        elif previews[post.id or 0] == 0 and not (
+                post.preview_claimed_at and post.preview_claimed_at > window):
+            figures.lost.append(f"post {post.id}: no preview")
+        if approved and post.state == PostState.PENDING:
             figures.lost.append(f"post {post.id}: approved by ✅ but still pending")
 
 
@@ -661,12 +700,17 @@ def _check_notes(world: World, channels: list[str]) -> None:
 
 
 # -- main ----------------------------------------------------------------------------------------
-def campaign(plan: Plan, seed: int, database_url: str | None, *, settle_for: float) -> Figures:
+def campaign(plan: Plan, seed: int, database_url: str | None, log: Path, *,
+             settle_for: float) -> Figures:
     figures = Figures(seed=seed)
     rng = random.Random(seed)
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         world = World(database_url or f"sqlite:///{tmp}/chaos.db", rng, figures)
+        # After the migrations (Alembic's logging setup replaces the handlers).
+        logging.basicConfig(filename=log, filemode="w", level=logging.INFO, force=True,
+                            format="%(asctime)s %(threadName)s %(name)s %(levelname)s "
+                                   "%(message)s")
         try:
             # Phase 1: Slack misbehaves; the platforms behave.
             world.slack.chaos(plan.slack_rate, seed=random.Random(rng.getrandbits(64)),
@@ -697,6 +741,7 @@ def table(figures: Figures) -> str:
         ("posts (deliveries)", f"{figures.posts} ({figures.deliveries})"),
         ("replies", str(figures.replies)),
         ("retried by hand after a failure", str(figures.retries_by_hand)),
+        ("previews held in Slack's window (late)", str(figures.late_previews)),
         ("marked unconfirmed (never twice)", str(figures.unconfirmed)),
         ("lost", str(len(figures.lost))),
         ("duplicated", str(len(figures.duplicated))),
@@ -721,11 +766,9 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     plan = QUICK if args.quick else FULL
     log = Path(tempfile.gettempdir()) / f"vigie-chaos-{seed}.log"
-    logging.basicConfig(filename=log, level=logging.INFO, force=True,
-                        format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
     print(f"campaign.chaos seed {seed} ({'quick' if args.quick else 'full'}); "
           f"rerun with --seed {seed}; Vigie's log: {log}", flush=True)
-    figures = campaign(plan, seed, args.database_url, settle_for=60 if args.quick else 120)
+    figures = campaign(plan, seed, args.database_url, log, settle_for=60 if args.quick else 150)
     print(table(figures))
     broken = figures.lost or figures.duplicated or figures.breaches or figures.stuck
     return 1 if broken else 0
