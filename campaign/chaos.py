@@ -132,11 +132,25 @@ class Figures:
             setattr(self, name, getattr(self, name) + count)
 
 
+@dataclass(frozen=True)
+class Plan:
+    mentions: int
+    replies: int
+    posts: int
+    workers: int
+    slack_rate: float
+    preview_wait: float  # seconds a story waits for its preview before calling it late
+
+
+QUICK = Plan(mentions=5, replies=3, posts=3, workers=4, slack_rate=0.12, preview_wait=20)
+FULL = Plan(mentions=80, replies=24, posts=30, workers=6, slack_rate=0.12, preview_wait=45)
+
+
 class World:
     """The fakes, the running Vigie and a signed driver, for one campaign run."""
 
-    def __init__(self, database_url: str, rng: random.Random, figures: Figures) -> None:
-        self.rng, self.figures = rng, figures
+    def __init__(self, database_url: str, plan: Plan, figures: Figures) -> None:
+        self.plan, self.figures = plan, figures
         self.slack = FakeSlack(channel_rate_limit=SLACK_POSTING_RATE).start()
         self.mastodon = FakeMastodon(tokens={"token-matinale": "matinale"}).start()
         self.bluesky = FakeBluesky(accounts={SPORT: "app-pass-sport"}).start()
@@ -443,7 +457,7 @@ def post_story(world: World, index: int, rng: random.Random, *, faulty: bool) ->
         world.figures.add("posts")
         world.figures.add("deliveries", len(targets))
         try:
-            preview = until(lambda: _preview(world, post.id or 0), 45,
+            preview = until(lambda: _preview(world, post.id or 0), world.plan.preview_wait,
                             f"preview of post {post.id}")
         except Stuck:
             # Slack gave no answer and the preview is not there: Vigie waits out Slack's
@@ -495,19 +509,6 @@ def _post_left_approval(world: World, post_id: int) -> bool:
 
 
 # -- the run -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Plan:
-    mentions: int
-    replies: int
-    posts: int
-    workers: int
-    slack_rate: float
-
-
-QUICK = Plan(mentions=10, replies=4, posts=5, workers=4, slack_rate=0.12)
-FULL = Plan(mentions=80, replies=24, posts=30, workers=6, slack_rate=0.12)
-
-
 def run_phase(world: World, plan: Plan, rng: random.Random, *, first: int, faulty_platforms: bool
               ) -> None:
     """Run the stories of one phase on `plan.workers` threads, each with its own seeded
@@ -706,7 +707,7 @@ def campaign(plan: Plan, seed: int, database_url: str | None, log: Path, *,
     rng = random.Random(seed)
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        world = World(database_url or f"sqlite:///{tmp}/chaos.db", rng, figures)
+        world = World(database_url or f"sqlite:///{tmp}/chaos.db", plan, figures)
         # After the migrations (Alembic's logging setup replaces the handlers).
         logging.basicConfig(filename=log, filemode="w", level=logging.INFO, force=True,
                             format="%(asctime)s %(threadName)s %(name)s %(levelname)s "
