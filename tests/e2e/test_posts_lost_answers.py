@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import Session, select
 
 from bot.posts.models import NoticeState, Post, PostNotice, PostState
@@ -68,3 +70,32 @@ def test_a_note_slack_posted_before_a_server_error_is_not_sent_again(
     [note] = until(slack, settled)
     assert note.state == NoticeState.UNCONFIRMED
     assert len([t for t in dms(slack) if "attend l'approbation" in t]) == 1
+
+
+def test_a_check_mark_given_before_vigie_found_its_preview_counts(
+        vigie: RunningVigie, driver: SlackDriver, slack: FakeSlack) -> None:
+    """The preview's answer is lost and the first look for it fails: an editor ✅ it
+    meanwhile (its event, for a message Vigie does not know yet, counts for nothing).
+    When Vigie finds the preview, the ✅ Slack shows on it approves the post."""
+    slack.reset_next("chat.postMessage", then_apply=True, channel=APPROVALS)
+    slack.fail_next("conversations.history", status=500)
+    submit(driver, open_draft(driver, slack, "Annonce approuvée tôt"), at=soon(60))
+    [card] = until(slack, lambda: previews(slack))
+    until(slack, lambda: slack.calls_to("conversations.history"))
+    slack.add_reaction(APPROVALS, card["ts"], "white_check_mark", user=EDITOR)
+    [post] = stored(vigie)
+    assert post.preview_ts is None and post.preview_claimed_at is not None
+    with Session(vigie.vigie.engine) as session:  # Slack's window for that answer is over
+        row = session.get(Post, post.id)
+        assert row is not None and row.preview_claimed_at is not None
+        row.preview_claimed_at -= timedelta(minutes=3)
+        session.add(row)
+        session.commit()
+    vigie.vigie.posts.notices.refresh(post.id or 0)  # what the sweep does then
+
+    def approved() -> bool:
+        [found] = stored(vigie)
+        return found.preview_ts == card["ts"] and found.state == PostState.APPROVED
+
+    until(slack, approved)
+    assert len(previews(slack)) == 1
