@@ -42,6 +42,7 @@ from bot.slack import (
     SlackRejected,
     SlackUnavailable,
 )
+from bot.slack_format import Message
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,9 @@ class SlackNotices:
         self.yield_to: Callable[[], bool] = lambda: False
         # Told the id of every post whose preview is redrawn, i.e. that changed.
         self.changed: list[Callable[[int], None]] = []
+        # Told the reactions on a preview found after a lost answer (channel, ts, Slack's
+        # `reactions`): editors may have reacted before Vigie knew the preview was there.
+        self.found_preview: list[Callable[[str, str, list[dict[str, Any]]], None]] = []
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -207,14 +211,16 @@ class SlackNotices:
         # An earlier post of this preview may have arrived with its answer lost: look
         # before posting, or the editors would get two previews (and a ✅ on the first
         # would count for nothing).
-        ts = self._find_preview(channel, view.id, since=previous - PREVIEW_LEASE) \
+        seen: list[dict[str, Any]] = []  # the preview as Slack shows it, when looked up
+        ts = self._find_preview(channel, view.id, since=previous - PREVIEW_LEASE, seen=seen) \
             if previous is not None else None
         found = ts is not None
         if not found:
             try:
                 ts = self._slack.post_message(channel, message).ts
             except SlackOutcomeUnknown as exc:
-                ts = self._find_preview(channel, view.id, since=read_at - PREVIEW_LEASE)
+                ts = self._find_preview(channel, view.id, since=read_at - PREVIEW_LEASE,
+                                        seen=seen)
                 if ts is None and not exc.answered:
                     # Slack may still post it: the claim stays until its window is over,
                     # then the sweep looks again before posting (Slack's rule in
@@ -235,6 +241,16 @@ class SlackNotices:
             session.execute(update(Post).where(col(Post.id) == view.id)
                             .values(preview_channel=channel, preview_ts=ts))
             session.commit()
+        reactions = [r for item in seen for r in item.get("reactions") or []]
+        if reactions:
+            for listener in self.found_preview:
+                try:
+                    listener(channel, ts, reactions)
+                except Exception:
+                    log.exception("reactions on the preview of post %s not counted", post_id)
+            read_at = self._clock.now()  # the approvals changed the post: draw it now
+            message = self._message_now(post_id) or message
+            found = True
         if found:  # it shows the post as it was then: draw it as it is now
             try:
                 self._slack.update_message(channel, ts, message)
@@ -243,12 +259,24 @@ class SlackNotices:
                 return
         self._drawn(channel, ts, read_at)
 
-    def _find_preview(self, channel: str, post_id: int, *, since: datetime) -> str | None:
-        """The ts of the post's preview already in `channel`, if Slack shows one."""
+    def _message_now(self, post_id: int) -> Message | None:
+        current = self._current(post_id)
+        if current is None:
+            return None
+        view, last = current
+        return messages.preview(view, config=self._config, locale=self._locale, last=last)
+
+    def _find_preview(self, channel: str, post_id: int, *, since: datetime,
+                      seen: list[dict[str, Any]]) -> str | None:
+        """The ts of the post's preview already in `channel`, if Slack shows one (the
+        message itself added to `seen`)."""
         def ours(item: dict[str, Any]) -> bool:
             metadata = item.get("metadata") or {}
-            return bool(metadata.get("event_type") == messages.PREVIEW_EVENT_TYPE
+            mine = bool(metadata.get("event_type") == messages.PREVIEW_EVENT_TYPE
                         and (metadata.get("event_payload") or {}).get("post_id") == post_id)
+            if mine:
+                seen.append(item)
+            return mine
 
         try:
             return self._slack.find_message(channel, since=since, matches=ours)
