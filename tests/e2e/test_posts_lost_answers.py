@@ -19,6 +19,7 @@ from tests.e2e.test_posts_flow import (
     submit,
     until,
 )
+from tests.support.edge import Edge
 from tests.support.harness import RunningVigie
 from tests.support.slack_driver import SlackDriver
 from tests.support.slack_server import FakeSlack
@@ -99,3 +100,22 @@ def test_a_check_mark_given_before_vigie_found_its_preview_counts(
 
     until(slack, approved)
     assert len(previews(slack)) == 1
+
+
+def test_a_draft_command_whose_modal_slack_failed_to_open_raises_nothing_to_bolt(
+        edge: Edge, slack: FakeSlack) -> None:
+    """/draft is acknowledged, then Slack drops views.open: the listener tells the person
+    itself (with a reference) instead of raising to Bolt, whose thread runner can then
+    answer Slack 500 for the acknowledged command ("/draft failed", seen by the
+    campaign)."""
+    [listener] = [x for x in edge.vigie.bolt._listeners  # the function Bolt calls
+                  if getattr(x, "ack_function", None) and
+                  x.ack_function.__name__ == "draft_command"]
+    slack.reset_next("views.open")
+    acked: list[bool] = []
+    command = {"command": "/draft", "text": "", "user_id": AUTHOR, "channel_id": "C0GENERAL",
+               "trigger_id": slack.new_trigger_id(user_id=AUTHOR)}
+    listener.ack_function(ack=lambda *args, **kwargs: acked.append(True), command=command)
+    assert acked == [True]
+    [told] = slack.ephemerals("C0GENERAL", AUTHOR)
+    assert "réf" in told["text"].lower() or "ref" in told["text"].lower()
