@@ -124,6 +124,7 @@ class Figures:
     unconfirmed: int = 0
     breaches: int = 0
     stuck: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -143,7 +144,7 @@ class Plan:
 
 
 QUICK = Plan(mentions=5, replies=3, posts=3, workers=4, slack_rate=0.12, preview_wait=20)
-FULL = Plan(mentions=80, replies=24, posts=30, workers=6, slack_rate=0.12, preview_wait=45)
+FULL = Plan(mentions=60, replies=16, posts=20, workers=6, slack_rate=0.12, preview_wait=45)
 
 
 class World:
@@ -480,7 +481,7 @@ def _draft_modal(world: World, driver: SlackDriver, author: str) -> dict[str, An
     for _attempt in range(6):
         before = {v["id"] for v in world.slack.views_for(author)}
         response = driver.command("/draft", "", user_id=author, channel_id="C0GENERAL")
-        assert response.status_code == 200, response.text
+        assert response.status_code == 200, f"/draft: HTTP {response.status_code}"
         try:
             return until(lambda before=before: next(  # type: ignore[misc]
                 (v for v in world.slack.views_for(author) if v["id"] not in before), None),
@@ -538,6 +539,9 @@ def _noting_stuck(world: World, kind: str, index: int, rng: random.Random,
     except Stuck as stuck:
         with world.figures.lock:
             world.figures.stuck.append(str(stuck))
+    except AssertionError as failed:  # Vigie answered what Slack or a user would not accept
+        with world.figures.lock:
+            world.figures.failed.append(f"{kind} {index}: {failed}")
 
 
 def settle(world: World, timeout: float) -> None:
@@ -748,11 +752,12 @@ def table(figures: Figures) -> str:
         ("duplicated", str(len(figures.duplicated))),
         ("Slack rate-limit breaches", str(figures.breaches)),
         ("stories stuck", str(len(figures.stuck))),
+        ("answers refused (e.g. a 500 from Vigie)", str(len(figures.failed))),
     ]
     width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{width}}  {value}" for name, value in rows]
     for label, items in (("LOST", figures.lost), ("DUPLICATED", figures.duplicated),
-                         ("STUCK", figures.stuck)):
+                         ("STUCK", figures.stuck), ("FAILED", figures.failed)):
         lines += [f"  {label}: {item}" for item in items]
     return "\n".join(lines)
 
@@ -771,7 +776,8 @@ def main(argv: list[str] | None = None) -> int:
           f"rerun with --seed {seed}; Vigie's log: {log}", flush=True)
     figures = campaign(plan, seed, args.database_url, log, settle_for=60 if args.quick else 150)
     print(table(figures))
-    broken = figures.lost or figures.duplicated or figures.breaches or figures.stuck
+    broken = (figures.lost or figures.duplicated or figures.breaches or figures.stuck
+              or figures.failed)
     return 1 if broken else 0
 
 
