@@ -62,7 +62,7 @@ if str(ROOT) not in sys.path:
 from bot.app import build  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
 from bot.config import Config, PostTarget, Source  # noqa: E402
-from bot.mentions.models import Mention  # noqa: E402
+from bot.mentions.models import Mention, RelayState  # noqa: E402
 from bot.posts.models import DeliveryState, Post, PostDelivery, PostState  # noqa: E402
 from bot.replies.messages import ModalState  # noqa: E402
 from bot.replies.models import Reply, ReplyState  # noqa: E402
@@ -89,6 +89,7 @@ MASTODON_TOKEN_ENV, BLUESKY_PASSWORD_ENV = "VIGIE_TEST_MASTODON_TOKEN", "VIGIE_T
 SPORT = "sporttalk.bsky.social"
 SLACK_TARGETS = {"annonces": "C0ANNONCES", "breves": "C0BREVES"}
 CARD_EVENT, POST_EVENT, PREVIEW_EVENT = "vigie_mention", "vigie_post", "vigie_post_preview"
+OUTBOX_EVENT = "vigie_outbox"
 PLATFORM_FAULTS = ("error_5xx", "error_after_made", "timeout_after_made", "ratelimited",
                    "auth_expired")
 SLACK_TIMEOUT = 3  # seconds: the Web API client's timeout during the campaign
@@ -119,6 +120,7 @@ class Figures:
     replies: int = 0
     retries_by_hand: int = 0
     late_previews: int = 0
+    digested: int = 0
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     unconfirmed: int = 0
@@ -276,14 +278,18 @@ def webhook_mention(world: World, index: int, rng: random.Random) -> None:
     mention_id = _deliver(world, body)
     world.figures.add("mentions")
     mention = until(lambda: _with_card(world, mention_id), 90, f"card of mention {mention_id}")
+    if not mention.slack_ts:
+        return  # held in a spike's digests: no card to click on
     with world.driver() as driver:
         for _ in range(rng.randint(1, 3)):
             _qualify_click(world, driver, mention, rng)
 
 
 def _with_card(world: World, mention_id: int) -> Mention | None:
+    """The mention once carded, or held in a spike (then it gets a digest, no card)."""
     found = world.mention(mention_id)
-    return found if found is not None and found.slack_ts else None
+    return found if found is not None and (found.slack_ts or
+                                           found.relay_state == RelayState.HELD) else None
 
 
 def _deliver(world: World, body: bytes) -> int:
@@ -345,6 +351,8 @@ def platform_reply(world: World, index: int, rng: random.Random, *, faulty: bool
     world.figures.add("mentions")
     mention = until(lambda: _polled(world, source, ref), 90, f"card of {platform} {ref}")
     assert mention.id is not None
+    if not mention.slack_ts:
+        return  # held in a spike's digests: no card to answer from
     user = rng.choice(STAFF)
     with world.driver() as driver:
         view = _reply_form(world, driver, user, mention)
@@ -371,7 +379,8 @@ def _polled(world: World, source_id: str, ref: str) -> Mention | None:
         source = next(s for s in world.config.sources if s.id == source_id)
         poller.poll(source)
         found = world.rows(Mention, Mention.source_id == source_id, Mention.external_id == ref)
-    return found[0] if found and found[0].slack_ts else None
+    return found[0] if found and (found[0].slack_ts or
+                                  found[0].relay_state == RelayState.HELD) else None
 
 
 def _reply_form(world: World, driver: SlackDriver, user: str, mention: Mention
@@ -574,7 +583,10 @@ def unsettled(world: World) -> list[str]:
     for the platform's window (minutes)."""
     now = datetime.now(UTC)
     posts = {p.id: p for p in world.rows(Post)}
-    waiting = [f"mention {m.id} without a card" for m in world.rows(Mention) if not m.slack_ts]
+    waiting = [f"mention {m.id} without a card" for m in world.rows(Mention)
+               if not m.slack_ts and m.relay_state != RelayState.HELD]
+    waiting += [f"mention {m.id} held, not in a digest yet" for m in world.rows(Mention)
+                if m.relay_state == RelayState.HELD and not m.digest_id]
     waiting += [f"reply {r.id} {r.state}" for r in world.rows(Reply)
                 if r.state in (ReplyState.QUEUED, ReplyState.SENDING)]
     waiting += [f"post {p.id} {p.state}" for p in posts.values()
@@ -598,14 +610,27 @@ def check(world: World) -> None:
     slack = world.slack
     channels = slack.channel_ids()
     cards: Counter[int] = Counter()
+    outbox: Counter[int] = Counter()  # digests (and alerts) by outbox row
     for channel in channels:
-        for message in slack.messages(channel, include_replies=False):
+        for message in slack.messages(channel):
             metadata = message.get("metadata") or {}
-            if metadata.get("event_type") == CARD_EVENT:
+            if metadata.get("event_type") == CARD_EVENT and \
+                    message.get("thread_ts", message["ts"]) == message["ts"]:
                 cards[int(metadata["event_payload"]["mention_id"])] += 1
+            elif metadata.get("event_type") == OUTBOX_EVENT:
+                outbox[int(metadata["event_payload"]["outbox_id"])] += 1
     for mention in world.rows(Mention):
         count = cards.get(mention.id or 0, 0)
-        if count == 0:
+        if mention.relay_state == RelayState.HELD:
+            # Held in a spike (a bad-buzz day): listed in exactly one digest, no card.
+            figures.digested += 1
+            listed = outbox.get(mention.digest_id or 0, 0) if mention.digest_id else 0
+            if count or listed > 1:
+                figures.duplicated.append(f"mention {mention.id}: held, {count} cards, "
+                                          f"{listed} digests")
+            elif listed == 0:
+                figures.lost.append(f"mention {mention.id}: held, in no digest")
+        elif count == 0:
             figures.lost.append(f"mention {mention.id}: no card")
         elif count > 1:
             figures.duplicated.append(f"mention {mention.id}: {count} cards")
@@ -741,7 +766,7 @@ def table(figures: Figures) -> str:
         ("duration", f"{figures.seconds:.0f} s"),
         ("Slack faults injected", f"{sum(figures.slack_faults.values())} ({slack})"),
         ("platform faults injected", f"{sum(figures.platform_faults.values())} ({platform})"),
-        ("mentions", str(figures.mentions)),
+        ("mentions (held in a spike's digests)", f"{figures.mentions} ({figures.digested})"),
         ("clicks (qualify, take, reply, send, ✅, retry)", str(figures.clicks)),
         ("posts (deliveries)", f"{figures.posts} ({figures.deliveries})"),
         ("replies", str(figures.replies)),
