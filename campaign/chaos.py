@@ -26,7 +26,7 @@ per-channel posting rate was never exceeded.
     python -m campaign.chaos                 # a few minutes
     python -m campaign.chaos --quick         # tens of seconds (CI)
     python -m campaign.chaos --seed 1234     # replay the choices of a failing run
-    python -m campaign.chaos --database-url postgresql+psycopg://postgres@127.0.0.1/h_chaos
+    python -m campaign.chaos --database-url postgresql+psycopg://postgres@127.0.0.1/empty_db
 
 The seed fixes every choice the campaign makes (texts, clicks, targets, which fault and
 where); which call a fault lands on still depends on the threads' timing, so a rerun
@@ -792,7 +792,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tens of seconds (CI)")
     parser.add_argument("--seed", type=int, default=None, help="replay a run's choices")
     parser.add_argument("--database-url", default=None,
-                        help="a PostgreSQL URL (default: a fresh SQLite file)")
+                        help="an empty PostgreSQL database (default: a fresh SQLite file)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     plan = QUICK if args.quick else FULL
