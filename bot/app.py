@@ -383,6 +383,7 @@ def build(
                                               reject=config.posts.reject_reaction))
     approvals.add(posts.desk)
     approvals.add(replies.desk)
+    posts.notices.found_preview.append(approvals.on_found)
     wire_suggestions(suggestions, qualifier=qualifier, replies=replies.desk, reports=reports,
                      scheduler=scheduler)
     vigie = Vigie(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 # A preview's ts is stored once Slack has answered `chat.postMessage`; an editor quick
 # enough (or a slow database) can react first. Look again for a moment before deciding
@@ -96,6 +96,15 @@ class Approvals:
         if name == self.reactions.approve:
             return desk.withdraw(item, user)
         return None
+
+    def on_found(self, channel: str, ts: str, reactions: list[dict[str, Any]]) -> None:
+        """Count the reactions Slack shows on a preview Vigie has just found (its answer
+        was lost): editors who reacted before Vigie knew it was there are not ignored."""
+        for reaction in reactions:
+            for user in reaction.get("users") or []:
+                self.on_reaction(channel=channel, ts=ts, user=str(user),
+                                 reaction=str(reaction.get("name") or ""), added=True,
+                                 ours=False)
 
     def _preview(self, channel: str, ts: str, *, settle: bool
                  ) -> tuple[ApprovalDesk, int] | None:

@@ -76,9 +76,12 @@ class SlackOutcomeUnknown(SlackError):
     error (it most likely did nothing), rather than no answer at all (a timeout after
     sending: it most likely did)."""
 
-    def __init__(self, message: str, *, answered: bool = False) -> None:
+    def __init__(self, message: str, *, answered: bool = False, method: str | None = None,
+                 status: int | None = None) -> None:
         super().__init__(message)
         self.answered = answered
+        self.method = method  # the Web API method that failed, when known
+        self.status = status  # the HTTP status Slack answered, if it answered
 
 
 class SlackRejected(SlackError):
@@ -421,7 +424,8 @@ def _translating(method: str) -> Iterator[None]:
             retry_after = _seconds(raw[0] if isinstance(raw, list) else raw)
             raise SlackRateLimited(method, retry_after) from None
         if status >= 500:
-            raise SlackOutcomeUnknown(f"{method}: HTTP {status}", answered=True) from None
+            raise SlackOutcomeUnknown(f"{method}: HTTP {status}", answered=True, method=method,
+                                      status=status) from None
         error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
         raise SlackRejected(method, str(error or f"HTTP {status}")) from None
     except json.JSONDecodeError:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
@@ -20,19 +22,49 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _logged(error: Exception) -> str:
+    """Log a listener's failure; the reference told to the user."""
+    reference = uuid.uuid4().hex[:8]
+    if isinstance(error, SlackRejected):
+        # Slack said no (an expired trigger_id, a channel gone…): one line, no
+        # traceback; nothing in Vigie is broken.
+        log.warning("listener failed (ref %s): Slack refused %s", reference, error)
+    else:
+        log.error("listener failed (ref %s): %s", reference, error, exc_info=error)
+    return reference
+
+
+def _tell(vigie: Vigie, body: dict[str, Any], text: str, reference: str) -> None:
+    user = body.get("user_id") or (body.get("user") or {}).get("id")
+    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
+    if not (user and channel):
+        return
+    try:
+        vigie.slack.post_ephemeral(channel, user, Message(text=text, blocks=[]))
+    except SlackError:
+        log.warning("could not tell %s about error %s", user, reference)
+
+
+@contextmanager
+def after_ack(vigie: Vigie, body: dict[str, Any]) -> Iterator[None]:
+    """Work a listener does once it has acknowledged: a failure is logged and told to
+    the person here, never raised to Bolt. Bolt answers Slack for an acknowledged
+    request that then fails with a 500 when its waiting thread looks at the wrong
+    moment (slack_bolt's thread runner sets the response to 500 before dropping it):
+    Slack then shows "/draft failed" although the request was acknowledged."""
+    try:
+        yield
+    except Exception as error:
+        reference = _logged(error)
+        _tell(vigie, body, catalogue().text(vigie.locale, "errors.generic", ref=reference),
+              reference)
+
+
 def register(app: App, vigie: Vigie) -> None:
     @app.error
     def on_error(error: Exception, body: dict[str, Any],
                  response: BoltResponse | None) -> BoltResponse | None:
-        reference = uuid.uuid4().hex[:8]
-        if isinstance(error, SlackRejected):
-            # Slack said no (an expired trigger_id, a channel gone…): one line, no
-            # traceback; nothing in Vigie is broken.
-            log.warning("listener failed (ref %s): Slack refused %s", reference, error)
-        else:
-            log.error("listener failed (ref %s): %s", reference, error, exc_info=error)
-        user = body.get("user_id") or (body.get("user") or {}).get("id")
-        channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
+        reference = _logged(error)
         text = catalogue().text(vigie.locale, "errors.generic", ref=reference)
         if response is not None and body.get("command"):
             # A slash command not yet acknowledged: the answer itself tells the person,
@@ -40,10 +72,5 @@ def register(app: App, vigie: Vigie) -> None:
             return BoltResponse(status=200, body=json.dumps(
                 {"response_type": "ephemeral", "text": text}),
                 headers={"content-type": "application/json;charset=utf-8"})
-        if not (user and channel):
-            return None
-        try:
-            vigie.slack.post_ephemeral(channel, user, Message(text=text, blocks=[]))
-        except SlackError:
-            log.warning("could not tell %s about error %s", user, reference)
+        _tell(vigie, body, text, reference)
         return None

@@ -19,6 +19,7 @@ from bot.posts.when import warm_up_soon
 from bot.slack import SlackError
 from bot.slack_format import Message, unescape
 from handlers.commands import Invocation, Subcommand
+from handlers.errors import after_ack
 
 if TYPE_CHECKING:
     from bot.app import Vigie
@@ -90,8 +91,9 @@ def register(app: App, vigie: Vigie) -> dict[str, Subcommand]:
             ack(response_type="ephemeral", text=text(locale_of(command.get("user_id")), problem))
             return
         ack()
-        open_draft(command["trigger_id"], command["user_id"], command.get("channel_id"),
-                   unescape(command.get("text", "")))
+        with after_ack(vigie, command):
+            open_draft(command["trigger_id"], command["user_id"], command.get("channel_id"),
+                       unescape(command.get("text", "")))
 
     @app.command("/calendar")
     def calendar_command(ack: Ack, command: dict[str, Any]) -> None:
@@ -101,8 +103,9 @@ def register(app: App, vigie: Vigie) -> dict[str, Subcommand]:
                 text=text(locale_of(command.get("user_id")), "posts.calendar.usage"))
             return
         ack()
-        open_calendar(command["trigger_id"], command["user_id"],
-                      "month" if word in MONTH_WORDS else "week")
+        with after_ack(vigie, command):
+            open_calendar(command["trigger_id"], command["user_id"],
+                          "month" if word in MONTH_WORDS else "week")
 
     def draft_subcommand(ack: Ack, invocation: Invocation) -> None:
         problem = setup_problem()
@@ -110,8 +113,10 @@ def register(app: App, vigie: Vigie) -> dict[str, Subcommand]:
             ack(response_type="ephemeral", text=text(invocation.locale, problem))
             return
         ack()
-        open_draft(invocation.trigger_id, invocation.user_id, invocation.channel_id,
-                   unescape(invocation.payload.get("text", "")).strip().partition(" ")[2].strip())
+        with after_ack(vigie, invocation.payload):
+            open_draft(invocation.trigger_id, invocation.user_id, invocation.channel_id,
+                       unescape(invocation.payload.get("text", "")).strip()
+                       .partition(" ")[2].strip())
 
     def calendar_subcommand(ack: Ack, invocation: Invocation) -> None:
         word = (invocation.args[0] if invocation.args else "").lower()
@@ -119,8 +124,9 @@ def register(app: App, vigie: Vigie) -> dict[str, Subcommand]:
             ack(response_type="ephemeral", text=text(invocation.locale, "posts.calendar.usage"))
             return
         ack()
-        open_calendar(invocation.trigger_id, invocation.user_id,
-                      "month" if word in MONTH_WORDS else "week")
+        with after_ack(vigie, invocation.payload):
+            open_calendar(invocation.trigger_id, invocation.user_id,
+                          "month" if word in MONTH_WORDS else "week")
 
     # -- the draft modal ------------------------------------------------------------------
     def redraw_draft(body: dict[str, Any], addition: str | None, notice: str | None) -> None:

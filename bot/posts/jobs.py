@@ -180,7 +180,10 @@ class Publishing:
                 select(Post.id).where(col(Post.preview_ts).is_(None))
                 .where(col(Post.previous_id).is_(None))
                 .where(col(Post.created_at) <= now - timedelta(minutes=1))
-                .where(col(Post.state).in_((PostState.PENDING, PostState.APPROVED)))
+                # Expired or stale too: editors can still approve those (it sends them
+                # now), which they cannot do without ever seeing the preview.
+                .where(col(Post.state).in_((PostState.PENDING, PostState.APPROVED,
+                                            PostState.EXPIRED, PostState.STALE)))
                 .limit(20)
             ).all()
             outdated = session.exec(  # its preview update was lost (a crash, Slack down)

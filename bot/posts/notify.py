@@ -42,6 +42,7 @@ from bot.slack import (
     SlackRejected,
     SlackUnavailable,
 )
+from bot.slack_format import Message
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,9 @@ class SlackNotices:
         self.yield_to: Callable[[], bool] = lambda: False
         # Told the id of every post whose preview is redrawn, i.e. that changed.
         self.changed: list[Callable[[int], None]] = []
+        # Told the reactions on a preview found after a lost answer (channel, ts, Slack's
+        # `reactions`): editors may have reacted before Vigie knew the preview was there.
+        self.found_preview: list[Callable[[str, str, list[dict[str, Any]]], None]] = []
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -201,20 +205,84 @@ class SlackNotices:
                 raise
             self._drawn(post.preview_channel, post.preview_ts, read_at)
             return
-        if not self._claim_preview(view.id):
+        claimed, previous = self._claim_preview(view.id)
+        if not claimed:
             return
-        try:
-            posted = self._slack.post_message(channel, message)
-        except SlackError as exc:
-            self._release_preview(view.id)
-            if isinstance(exc, SlackRateLimited):
-                self._later(exc.retry_after, lambda: self.refresh(post_id))
-            raise
+        # An earlier post of this preview may have arrived with its answer lost: look
+        # before posting, or the editors would get two previews (and a ✅ on the first
+        # would count for nothing).
+        seen: list[dict[str, Any]] = []  # the preview as Slack shows it, when looked up
+        ts = self._find_preview(channel, view.id, since=previous - PREVIEW_LEASE, seen=seen) \
+            if previous is not None else None
+        found = ts is not None
+        if not found:
+            try:
+                ts = self._slack.post_message(channel, message).ts
+            except SlackOutcomeUnknown as exc:
+                ts = self._find_preview(channel, view.id, since=read_at - PREVIEW_LEASE,
+                                        seen=seen)
+                if ts is None and not exc.answered:
+                    # Slack may still post it: the claim stays until its window is over,
+                    # then the sweep looks again before posting (Slack's rule in
+                    # bot.connectors.doubt: a message is never sent twice on a doubt).
+                    log.warning("preview of post %s may not have arrived (%s): looked for "
+                                "it, absent; looking again later", post_id, exc)
+                    return
+                if ts is None:
+                    self._release_preview(view.id)
+                    raise
+            except SlackError as exc:
+                self._release_preview(view.id)
+                if isinstance(exc, SlackRateLimited):
+                    self._later(exc.retry_after, lambda: self.refresh(post_id))
+                raise
+        assert ts is not None
         with Session(self._engine) as session:
             session.execute(update(Post).where(col(Post.id) == view.id)
-                            .values(preview_channel=posted.channel, preview_ts=posted.ts))
+                            .values(preview_channel=channel, preview_ts=ts))
             session.commit()
-        self._drawn(posted.channel, posted.ts, read_at)
+        reactions = [r for item in seen for r in item.get("reactions") or []]
+        if reactions:
+            for listener in self.found_preview:
+                try:
+                    listener(channel, ts, reactions)
+                except Exception:
+                    log.exception("reactions on the preview of post %s not counted", post_id)
+            read_at = self._clock.now()  # the approvals changed the post: draw it now
+            message = self._message_now(post_id) or message
+            found = True
+        if found:  # it shows the post as it was then: draw it as it is now
+            try:
+                self._slack.update_message(channel, ts, message)
+            except SlackError as exc:  # left undrawn: the sweep redraws it
+                log.warning("preview of post %s found, not redrawn: %s", post_id, exc)
+                return
+        self._drawn(channel, ts, read_at)
+
+    def _message_now(self, post_id: int) -> Message | None:
+        current = self._current(post_id)
+        if current is None:
+            return None
+        view, last = current
+        return messages.preview(view, config=self._config, locale=self._locale, last=last)
+
+    def _find_preview(self, channel: str, post_id: int, *, since: datetime,
+                      seen: list[dict[str, Any]]) -> str | None:
+        """The ts of the post's preview already in `channel`, if Slack shows one (the
+        message itself added to `seen`)."""
+        def ours(item: dict[str, Any]) -> bool:
+            metadata = item.get("metadata") or {}
+            mine = bool(metadata.get("event_type") == messages.PREVIEW_EVENT_TYPE
+                        and (metadata.get("event_payload") or {}).get("post_id") == post_id)
+            if mine:
+                seen.append(item)
+            return mine
+
+        try:
+            return self._slack.find_message(channel, since=since, matches=ours)
+        except SlackError as exc:
+            log.warning("could not look for the preview of post %s: %s", post_id, exc)
+            return None
 
     def _drawn(self, channel: str, ts: str, read_at: datetime) -> None:
         """The preview now shows every occurrence it stands for as of `read_at`; one
@@ -247,9 +315,13 @@ class SlackNotices:
                 last = view_of(session, previous) if previous else None
             return view, last
 
-    def _claim_preview(self, post_id: int) -> bool:
+    def _claim_preview(self, post_id: int) -> tuple[bool, datetime | None]:
+        """Claim the posting of a post's first preview; with the earlier claim's time,
+        when there was one (its post may have arrived)."""
         now = self._clock.now()
         with Session(self._engine) as session:
+            post = session.get(Post, post_id)
+            previous = post.preview_claimed_at if post is not None else None
             changed = session.execute(
                 update(Post).where(col(Post.id) == post_id).where(col(Post.preview_ts).is_(None))
                 .where(or_(col(Post.preview_claimed_at).is_(None),
@@ -257,7 +329,7 @@ class SlackNotices:
                 .values(preview_claimed_at=now)
             )
             session.commit()
-        return int(changed.rowcount) == 1  # type: ignore[attr-defined]
+        return int(changed.rowcount) == 1, previous  # type: ignore[attr-defined]
 
     def _release_preview(self, post_id: int) -> None:
         with Session(self._engine) as session:
@@ -295,10 +367,15 @@ class SlackNotices:
             else:
                 self._report(notice.post_id, [int(i) for i in params.get("deliveries", [])])
         except SlackOutcomeUnknown as exc:
-            if not exc.answered:  # no answer: it most likely went through
-                self._claims.finish(notice, state=NoticeState.UNCONFIRMED, error=str(exc)[:512])
+            if _nothing_posted(exc):
+                self._retry(notice, exc)
                 return
-            self._retry(notice, exc)
+            # No answer, or a server error Slack can give after posting (500, 502, 504):
+            # it may be there, and Vigie cannot read DMs (no im:history) to check. A
+            # duplicate would be worse than a missing line (the preview shows the state).
+            log.warning("note %s about post %s may have gone out (%s): not sent again",
+                        notice_id, notice.post_id, exc)
+            self._claims.finish(notice, state=NoticeState.UNCONFIRMED, error=str(exc)[:512])
         except SlackRateLimited as exc:  # nothing was sent: not an attempt
             self._retry(notice, exc, seconds=exc.retry_after, counts=False)
         except SlackUnavailable as exc:
@@ -406,3 +483,9 @@ def _decoded(text: str) -> dict[str, Any]:
     return {name: datetime.fromisoformat(value["$datetime"])
             if isinstance(value, dict) and "$datetime" in value else value
             for name, value in params.items()}
+
+
+def _nothing_posted(exc: SlackOutcomeUnknown) -> bool:
+    """Slack answered in a way that says no message was posted: a 503 (its front door
+    refusing the request), or a failure of a call that posts nothing (opening the DM)."""
+    return exc.answered and (exc.status == 503 or exc.method not in (None, "chat.postMessage"))

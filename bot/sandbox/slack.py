@@ -18,8 +18,11 @@ import itertools
 import json
 import math
 import mimetypes
+import random
 import re
 import secrets
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -40,6 +43,7 @@ __all__ = [
     "Call",
     "Change",
     "ExtraRoutes",
+    "CHAOS_KINDS",
     "FakeSlack",
     "UploadedFile",
     "validate_blocks",
@@ -95,6 +99,15 @@ ExtraRoutes = Callable[
     [str, str, str, bytes, Mapping[str, str]],
     "tuple[int, bytes, str, dict[str, str]] | None",
 ]
+#: What `FakeSlack.chaos` plays, each the way production Slack (or the network) fails:
+#: ``ratelimited`` 429 + Retry-After, nothing done; ``server_error`` a 500/503, nothing done;
+#: ``server_error_after`` a 500, 502 or 504 after the call was carried out (a 503 is
+#: Slack's front door refusing: nothing done); ``hang_after`` the call is
+#: carried out, its answer comes after ``hang_seconds`` (past the client's timeout);
+#: ``reset_before`` / ``reset_after`` the connection is reset before / after carrying it
+#: out; ``slow`` carried out and answered after ``slow_seconds`` (a slow Slack).
+CHAOS_KINDS: Final = ("ratelimited", "server_error", "server_error_after", "hang_after",
+                      "reset_before", "reset_after", "slow")
 
 
 @dataclass(frozen=True)
@@ -127,7 +140,7 @@ class UploadedFile:
 
 @dataclass
 class _Fault:
-    kind: str  # "fail" | "hang"
+    kind: str  # "fail" | "fail_after" (carried out, then the failure) | "hang"
     remaining: int
     status: int = 429
     retry_after: int = 1
@@ -135,6 +148,19 @@ class _Fault:
     seconds: float = 0.0
     then_apply: bool = True
     channel: str | None = None  # only calls to this channel, when given
+    reset: bool = False  # the connection is reset instead of answered
+
+
+@dataclass
+class _Chaos:
+    """Random faults on a share of the calls (`FakeSlack.chaos`)."""
+
+    rate: float
+    rng: random.Random
+    kinds: tuple[str, ...]
+    methods: frozenset[str] | None
+    slow_seconds: float
+    hang_seconds: float
 
 
 @dataclass
@@ -175,6 +201,7 @@ class _Answer:
     content_type: str = "application/json; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before writing the answer (hang_next)
+    reset: bool = False  # reset the connection instead of answering (chaos)
 
 
 class _ApiError(Exception):
@@ -525,6 +552,14 @@ class _Handler(BaseHTTPRequestHandler):
             answer = fake._http_extra(self.command, path, parts.query, raw, dict(self.headers))
         if answer.delay > 0:
             fake._stopping.wait(answer.delay)
+        if answer.reset:
+            # SO_LINGER 0 then close: the kernel sends RST, the client sees a reset
+            # connection (ECONNRESET), as when a proxy between the bot and Slack drops it.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
         try:
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.content_type)
@@ -653,6 +688,8 @@ class FakeSlack:
         self._ratelimited_in: dict[str, int] = {}
         self._changes: deque[Change] = deque(maxlen=_CHANGES_KEPT)
         self._open_modals: dict[str, list[str]] = {}  # user -> view ids, bottom to top
+        self._chaos: _Chaos | None = None
+        self._chaos_played: dict[str, int] = {}
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -872,15 +909,20 @@ class FakeSlack:
         retry_after: int = 1,
         times: int = 1,
         error: str | None = None,
+        then_apply: bool = False,
+        channel: str | None = None,
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` (``"*"`` = any) with a failure.
+        """Answer the next ``times`` calls of ``method`` (``"*"`` = any; to ``channel``
+        only, if given) with a failure.
 
         429 → ``Retry-After`` header + ``ratelimited``; 5xx → HTTP error; ``status=200`` with
-        ``error=...`` → an arbitrary Slack error such as ``channel_not_found``.
+        ``error=...`` → an arbitrary Slack error such as ``channel_not_found``. With
+        ``then_apply`` the call is carried out first (a 500 after the message was posted).
         """
         with self._lock:
             self._faults.setdefault(method, []).append(
-                _Fault("fail", times, status=status, retry_after=retry_after, error=error)
+                _Fault("fail_after" if then_apply else "fail", times, status=status,
+                       retry_after=retry_after, error=error, channel=channel)
             )
 
     def hang_next(
@@ -897,6 +939,36 @@ class FakeSlack:
             self._faults.setdefault(method, []).append(
                 _Fault("hang", times, seconds=seconds, then_apply=then_apply, channel=channel)
             )
+
+    def reset_next(self, method: str, *, times: int = 1, then_apply: bool = False,
+                   channel: str | None = None) -> None:
+        """Reset the connection of the next calls instead of answering them; with
+        ``then_apply`` the call is carried out first (posted, but the client never knows)."""
+        with self._lock:
+            self._faults.setdefault(method, []).append(
+                _Fault("hang", times, then_apply=then_apply, channel=channel, reset=True))
+
+    def chaos(self, rate: float, *, seed: int | random.Random = 0,
+              kinds: Sequence[str] = CHAOS_KINDS, methods: Iterable[str] | None = None,
+              slow_seconds: float = 2.0, hang_seconds: float = 5.0) -> None:
+        """From now on, a share ``rate`` (0–1) of the Web API calls (of ``methods`` only,
+        when given) meet a fault drawn from ``kinds`` (see `CHAOS_KINDS`), from a seeded
+        generator; ``rate=0`` stops it. Faults armed with `fail_next` & co. come first.
+        `chaos_played` counts what was played, by kind."""
+        unknown = set(kinds) - set(CHAOS_KINDS)
+        if unknown:
+            raise ValueError(f"unknown chaos kinds: {sorted(unknown)}")
+        rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+        with self._lock:
+            self._chaos = None if rate <= 0 else _Chaos(
+                rate, rng, tuple(kinds), frozenset(methods) if methods is not None else None,
+                slow_seconds, hang_seconds)
+
+    @property
+    def chaos_played(self) -> dict[str, int]:
+        """The faults `chaos` played so far, by kind."""
+        with self._lock:
+            return dict(self._chaos_played)
 
     def set_down(self, down: bool = True) -> None:
         """While down, every Web API call answers HTTP 503."""
@@ -959,6 +1031,11 @@ class FakeSlack:
             return copy.deepcopy(
                 [m for m in msgs if include_replies or m.get("thread_ts", m["ts"]) == m["ts"]]
             )
+
+    def channel_ids(self) -> list[str]:
+        """Every channel (DMs included) holding at least one message."""
+        with self._lock:
+            return [channel for channel, msgs in self._messages.items() if msgs]
 
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         with self._lock:
@@ -1272,18 +1349,43 @@ class FakeSlack:
             if self._down:
                 answer = _json_answer(503, {"ok": False, "error": "service_unavailable"})
                 return self._record(method, params, token, at, answer)
-            fault = self._take_fault(method, params.get("channel"))
+            fault = self._take_fault(method, params.get("channel")) or self._chaos_fault(method)
             if fault is not None and fault.kind == "fail":
                 return self._record(method, params, token, at, self._fault_answer(fault))
             if fault is not None and not fault.then_apply:
                 answer = _json_answer(200, {"ok": False, "error": "request_timeout"})
                 answer.delay = fault.seconds
+                answer.reset = fault.reset
                 return self._record(method, params, token, at, answer)
             answer = self._process(method, params, token)
+            if fault is not None and fault.kind == "fail_after":
+                return self._record(method, params, token, at, self._fault_answer(fault))
             self._record(method, params, token, at, answer)
             if fault is not None:
                 answer.delay = fault.seconds
+                answer.reset = fault.reset
             return answer
+
+    def _chaos_fault(self, method: str) -> _Fault | None:
+        """A fault drawn by `chaos` for this call, or None (call with the lock held)."""
+        chaos = self._chaos
+        if chaos is None or (chaos.methods is not None and method not in chaos.methods):
+            return None
+        if chaos.rng.random() >= chaos.rate:
+            return None
+        kind = chaos.rng.choice(chaos.kinds)
+        self._chaos_played[kind] = self._chaos_played.get(kind, 0) + 1
+        if kind == "ratelimited":
+            return _Fault("fail", 1, status=429, retry_after=1)
+        if kind == "server_error":
+            return _Fault("fail", 1, status=chaos.rng.choice((500, 503)))
+        if kind == "server_error_after":
+            return _Fault("fail_after", 1, status=chaos.rng.choice((500, 502, 504)))
+        if kind == "hang_after":
+            return _Fault("hang", 1, seconds=chaos.hang_seconds)
+        if kind == "slow":
+            return _Fault("hang", 1, seconds=chaos.slow_seconds)
+        return _Fault("hang", 1, then_apply=kind == "reset_after", reset=True)
 
     def _take_fault(self, method: str, channel: object = None) -> _Fault | None:
         for key in (method, "*"):

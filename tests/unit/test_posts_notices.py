@@ -175,3 +175,20 @@ def test_a_note_held_back_by_its_channels_pace_uses_no_attempt(
     assert "a approuvé" in approved
     room.publishing.sweep()
     assert len(dms_to(slack, AUTHOR)) == before + 1
+
+
+def test_a_preview_lost_before_its_post_expired_is_still_shown(
+        engine: Engine, config: Config, clock: FrozenClock, slack: FakeSlack) -> None:
+    """Slack drops the preview's connection before posting it and the look finds
+    nothing; the post's time comes unapproved (expired). Once Slack's window is over, the
+    sweep posts the preview (expired, which an editor can still approve to send it now)
+    instead of leaving a draft no editor ever saw (found by campaign.chaos)."""
+    room = Newsroom(engine, config, clock, slack)
+    slack.reset_next("chat.postMessage", channel=room.channel)
+    post = room.desk.draft(AUTHOR, a_draft(NOW + timedelta(minutes=1)))
+    assert [m for m in slack.messages(room.channel)] == []
+    clock.advance(minutes=1)
+    room.publishing.run_due(post.id or 0)
+    clock.advance(minutes=3)
+    room.publishing.sweep()
+    assert room.shows("Expirée")
