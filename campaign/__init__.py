@@ -1,0 +1,9 @@
+"""Issue 17's campaign: looking for where Vigie's promises break, not only showing where
+they hold. Each part runs as `python -m campaign.<part> [--quick]` from a source checkout
+(with the dev extra installed) and prints its figures (`campaign._report`); CI runs every
+part with `--quick` (`.ci/run`).
+
+- `campaign.fuzz`: every edge that takes input from outside, fuzzed with Hypothesis.
+- `campaign.security`: replayed and forged signatures, secrets in logs and messages,
+  template sandbox escapes, mrkdwn and CSV injection, non-staff trying every action.
+"""
