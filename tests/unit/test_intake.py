@@ -97,10 +97,13 @@ def test_the_same_change_delivered_again_changes_nothing(intake: Intake, engine:
                                                          clock: FrozenClock) -> None:
     """Found by the security campaign: Meta's webhooks carry no timestamp, so a replayed
     (or retried) edit or hide can only be neutralised here; it bumped the version, moved
-    the change's time and redrew the card again. A new change still counts."""
+    the change's time and redrew the card again (as did an "edit" to the text stored,
+    which is how an edit of a never-seen post is first stored). A new change counts."""
     stored = intake.ingest("monitoring", incoming("m0001", account="matinale"))
     redrawn: list[int] = []
     intake.on_amended = redrawn.append
+    intake.amend("monitoring", "m0001", state="edited", text="Quel livre à 7h50 ?")
+    assert redrawn == []
 
     def row() -> tuple[str, int, object]:
         with Session(engine) as session:
