@@ -11,6 +11,7 @@ from slack_bolt import App
 from slack_bolt.response import BoltResponse
 
 from bot.i18n import catalogue
+from bot.listen.admin import NotAnEditor
 from bot.slack import SlackError, SlackRejected
 from bot.slack_format import Message
 
@@ -25,7 +26,13 @@ def register(app: App, vigie: Vigie) -> None:
     def on_error(error: Exception, body: dict[str, Any],
                  response: BoltResponse | None) -> BoltResponse | None:
         reference = uuid.uuid4().hex[:8]
-        if isinstance(error, SlackRejected):
+        text = catalogue().text(vigie.locale, "errors.generic", ref=reference)
+        if isinstance(error, NotAnEditor):
+            # Someone not an editor reached an editors' control (an old view, a crafted
+            # click): a refusal that says why, not a crash.
+            log.warning("refused (ref %s): %s is not an editor", reference, error)
+            text = catalogue().text(vigie.locale, "listen.ui.editors_only")
+        elif isinstance(error, SlackRejected):
             # Slack said no (an expired trigger_id, a channel gone…): one line, no
             # traceback; nothing in Vigie is broken.
             log.warning("listener failed (ref %s): Slack refused %s", reference, error)
@@ -33,7 +40,6 @@ def register(app: App, vigie: Vigie) -> None:
             log.error("listener failed (ref %s): %s", reference, error, exc_info=error)
         user = body.get("user_id") or (body.get("user") or {}).get("id")
         channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
-        text = catalogue().text(vigie.locale, "errors.generic", ref=reference)
         if response is not None and body.get("command"):
             # A slash command not yet acknowledged: the answer itself tells the person,
             # instead of Bolt's 500 ("/draft failed with the error…" in Slack).

@@ -127,3 +127,22 @@ def test_a_source_form_without_its_kind_is_refused_not_a_500(edge: Edge) -> None
     assert answer.status == 200 and answer.stored == {}
     assert json.loads(answer.text)["response_action"] == "errors"
     assert tracebacks(answer.logs) == []
+
+
+def test_an_editors_control_clicked_by_someone_else_says_editors_only(
+        edge: Edge, slack: FakeSlack) -> None:
+    """Found by the security campaign: a non-editor's click on "Add a route" (from an old
+    view, or crafted) was refused by a NotAnEditor crash: a traceback in the log and
+    "something went wrong" in Slack. It is a refusal that says why, and changes nothing."""
+    slack.add_user("U0OUTSIDER", "oscar")
+    body = recorded_bodies(SIGNING_SECRET, lambda d: d.block_actions(
+        user_id="U0OUTSIDER", channel_id="C0MENTIONS",
+        message={"ts": "1700000000.000100", "type": "message", "text": "x", "blocks": []},
+        actions=[{"action_id": views.ROUTE_ADD, "block_id": "b", "type": "button",
+                  "value": "1"}]))
+    answer = edge.post("/slack/events", body, slack_headers(
+        body, SIGNING_SECRET, content_type="application/x-www-form-urlencoded"))
+    assert answer.status == 200 and answer.stored == {}
+    assert tracebacks(answer.logs) == []
+    [ephemeral] = slack.ephemerals("C0MENTIONS", "U0OUTSIDER")
+    assert ephemeral["text"].startswith("Seuls les éditeurs")
