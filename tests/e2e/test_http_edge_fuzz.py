@@ -13,8 +13,10 @@ Examples are derandomized so CI sees the same ones every run (150 each);
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -131,3 +133,21 @@ def test_edge_reads_a_body_exactly_as_bolt_will(body: tuple[bytes, str, bool],
         build_context(BoltContext({}), checked)
         return
     assert bolt.body == checked
+
+
+def test_a_payload_of_an_unknown_type_is_checked_too(edge: Edge) -> None:
+    """Found by campaign.fuzz (seed 1717): a signed click whose `type` was mutated to an
+    unknown one skipped the shape checks of interactivity payloads, so its `view` (made a
+    list) reached Bolt and crashed a listener: a 500 and a traceback. An unknown type
+    still reaches Bolt (test_http_edge.py), but with the fields Bolt reads in shape."""
+    payload = {"type": "x" * 1001, "user": {"id": USER, "team_id": "T0001"},
+               "api_app_id": "A0001", "token": "legacy-verification-token",
+               "container": {"type": "view", "view_id": "V0HOME"}, "trigger_id": TRIGGER,
+               "team": {"id": "T0001", "domain": "vigie-test"},
+               "view": [{"id": "V0HOME", "type": "home", "blocks": [], "callback_id": "",
+                         "state": {"values": {}}}],
+               "actions": [{"action_id": "home_page_next", "block_id": "pages",
+                            "type": "button", "value": "2"}]}
+    answer = send_slack(edge, urlencode({"payload": json.dumps(payload)}).encode(),
+                        "application/x-www-form-urlencoded", "signed", {})
+    assert answer.status == 400 and "payload.view must be an object" in answer.text
