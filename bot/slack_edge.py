@@ -257,6 +257,11 @@ def _checked(body: dict[str, Any], *, form: bool) -> dict[str, Any]:
         _field(body, "event", _event, path, required=True)
     elif kind in INTERACTIONS:
         _interaction(kind, body, path)
+    else:  # a type Slack may add later reaches Bolt (a 404), but what Bolt reads is checked
+        _field(body, "view", _any_view, path)
+        _field(body, "container", _object, path)
+        _field(body, "state", _state, path)
+        _field(body, "actions", _list_of(_object), path)
     return body
 
 
@@ -319,6 +324,15 @@ def _view(view: Any, path: str) -> None:
     _strings(view, path, "hash", "root_view_id", "previous_view_id", "external_id",
              "team_id", "app_id")
     _field(view, "private_metadata", _metadata, path)
+    _field(view, "state", _state, path)
+    _field(view, "blocks", _list_of(_object), path)
+
+
+def _any_view(view: Any, path: str) -> None:
+    """A view's shape, when the payload's type does not say which fields it must have."""
+    _object(view, path)
+    _strings(view, path, "id", "type", "callback_id", "hash", "root_view_id",
+             "previous_view_id", "external_id", "team_id", "app_id", "private_metadata")
     _field(view, "state", _state, path)
     _field(view, "blocks", _list_of(_object), path)
 

@@ -13,6 +13,7 @@ from slack_bolt import App
 from slack_bolt.response import BoltResponse
 
 from bot.i18n import catalogue
+from bot.listen.admin import NotAnEditor
 from bot.slack import SlackError, SlackRejected
 from bot.slack_format import Message
 
@@ -25,13 +26,24 @@ log = logging.getLogger(__name__)
 def _logged(error: Exception) -> str:
     """Log a listener's failure; the reference told to the user."""
     reference = uuid.uuid4().hex[:8]
-    if isinstance(error, SlackRejected):
+    if isinstance(error, NotAnEditor):
+        # Someone not an editor reached an editors' control (an old view, a crafted
+        # click): a refusal that says why, not a crash.
+        log.warning("refused (ref %s): %s is not an editor", reference, error)
+    elif isinstance(error, SlackRejected):
         # Slack said no (an expired trigger_id, a channel gone…): one line, no
         # traceback; nothing in Vigie is broken.
         log.warning("listener failed (ref %s): Slack refused %s", reference, error)
     else:
         log.error("listener failed (ref %s): %s", reference, error, exc_info=error)
     return reference
+
+
+def _told(vigie: Vigie, error: Exception, reference: str) -> str:
+    """What the person is told: why, when it is a refusal; else the reference."""
+    if isinstance(error, NotAnEditor):
+        return catalogue().text(vigie.locale, "listen.ui.editors_only")
+    return catalogue().text(vigie.locale, "errors.generic", ref=reference)
 
 
 def _tell(vigie: Vigie, body: dict[str, Any], text: str, reference: str) -> None:
@@ -56,8 +68,7 @@ def after_ack(vigie: Vigie, body: dict[str, Any]) -> Iterator[None]:
         yield
     except Exception as error:
         reference = _logged(error)
-        _tell(vigie, body, catalogue().text(vigie.locale, "errors.generic", ref=reference),
-              reference)
+        _tell(vigie, body, _told(vigie, error, reference), reference)
 
 
 def register(app: App, vigie: Vigie) -> None:
@@ -65,7 +76,7 @@ def register(app: App, vigie: Vigie) -> None:
     def on_error(error: Exception, body: dict[str, Any],
                  response: BoltResponse | None) -> BoltResponse | None:
         reference = _logged(error)
-        text = catalogue().text(vigie.locale, "errors.generic", ref=reference)
+        text = _told(vigie, error, reference)
         if response is not None and body.get("command"):
             # A slash command not yet acknowledged: the answer itself tells the person,
             # instead of Bolt's 500 ("/draft failed with the error…" in Slack).

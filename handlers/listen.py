@@ -146,7 +146,8 @@ def register(app: App, vigie: Vigie, subcommands: dict[str, Subcommand]) -> None
         user, locale = who(body)
         metadata = json.loads(view.get("private_metadata") or "{}")
         try:
-            admin.save_source(user, metadata["kind"], views.form_values(view["state"]),
+            admin.save_source(user, str(metadata.get("kind") or ""),
+                              views.form_values(view["state"]),
                               metadata.get("source_id"), locale)
         except FormErrors as exc:
             ack(response_action="errors", errors=exc.errors)

@@ -182,6 +182,9 @@ class Intake:
                                    .where(Mention.external_id == external_id)).first()
             if mention is None or mention.id is None:
                 return None
+            if (mention.remote_state == state or state == "edited") \
+                    and (not text or text == mention.text):
+                return mention.id  # the same change again (Meta retries): nothing to do
             if state == "unhidden":
                 if mention.remote_state != "hidden":
                     return mention.id

@@ -64,6 +64,10 @@ class PostTemplates:
             line = getattr(exc, "lineno", None)
             where = f"{locale}/{name}.j2" + (f", line {line}" if line else "")
             raise PostTemplateError(f"{where}: {exc.message or exc}") from None
+        except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError,
+                RecursionError) as exc:  # `{{ 1 / 0 }}`, `range(10**9)`, a macro calling itself
+            raise PostTemplateError(f"{locale}/{name}.j2: {type(exc).__name__}: {exc}"[:300]
+                                    ) from None
 
     def _environment(self, locale: str) -> SandboxedEnvironment:
         if locale not in self._environments:

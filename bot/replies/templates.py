@@ -5,7 +5,9 @@ is edited or archived without touching the files.
 
 Templates are written by people and fed with text written by strangers (the mention),
 so they render in Jinja2's sandbox (`ImmutableSandboxedEnvironment`: no attribute that
-starts with `_`, no mutation, bounded `range`, and here bounded `*` and `**` too) with
+starts with `_`, no mutation, bounded `range`) with bounds of its own (`ReplySandbox`: no
+text or list over `MAX_BUILT` built on the way, no more than `MAX_STEPS` template lines
+run, so a loop inside a loop or a doubling text cannot stall a worker or fill memory), with
 `StrictUndefined`, and only with the documented variables below. A template is checked
 when it is saved, and refused with the line and the reason when it names an unknown
 variable or attribute, reaches for Python internals (`{{ ''.__class__ }}`), does not
@@ -31,16 +33,19 @@ Filters: `date` (`{{ mention.received | date }}`, `| date("short")`), `time`,
 from __future__ import annotations
 
 import re
+import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
+from types import BuiltinFunctionType, FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -58,6 +63,9 @@ TITLE_LINE = re.compile(r"^\{#-?\s*title:\s*(.+?)\s*-?#\}\s*$")
 MAX_BODY = 3000  # what a Slack text input holds
 MAX_OUTPUT = 10_000
 MAX_REPEAT = 10_000  # longest string or list `*` may build
+MAX_BUILT = 100_000  # longest text or list a render may build on the way (and number in a call)
+MAX_STEPS = 200_000  # template lines one render may run (a shipped one runs a few dozen)
+_WIDE_FORMAT = re.compile(r"%[^a-zA-Z%]*?(\d{6,}|\*)|\{[^{}]*\d{6,}[^{}]*\}")
 DOCUMENTED: dict[str, tuple[str, ...] | None] = {
     "author": ("handle", "name"),
     "account": ("id", "name", "schedule"),
@@ -152,11 +160,81 @@ def shorten(text: object, length: int = 100) -> str:
 
 
 # -- the sandbox ---------------------------------------------------------------------------------
-class ReplySandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, with `*` and `**` bounded too: a template must not be
-    able to build a gigabyte string (`'x' * 10**9`)."""
+class TooMuchWork(SecurityError):
+    """A render that loops or builds beyond the bounds: refused, never waited for."""
 
-    intercepted_binops = frozenset({"*", "**"})
+
+def _too_big(value: Any) -> bool:
+    return isinstance(value, str | list | tuple) and len(value) > MAX_BUILT
+
+
+def _check_arguments(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """No number in a call can ask for more than `MAX_BUILT` of anything (`center(10**9)`)."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int | float) and not isinstance(value, bool) \
+                and abs(value) > MAX_BUILT:
+            raise TooMuchWork(f"{value} is too large a number for a template")
+
+
+def _check_replace(text: Any, old: Any, new: Any) -> None:
+    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
+        grows = max(0, len(new) - len(old)) * (text.count(old) if old else len(text) + 1)
+        if len(text) + grows > MAX_BUILT:
+            raise TooMuchWork("replace would build too long a text")
+
+
+def _check_format(text: Any) -> None:
+    """`'%999999999d' % 1` or `'{:>999999999}'.format(1)` would build a gigabyte."""
+    if isinstance(text, str) and _WIDE_FORMAT.search(text):
+        raise TooMuchWork("a format width over 5 digits")
+
+
+def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(function)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        _check_arguments(args, kwargs)
+        values = [a for a in args if not isinstance(a, Context | ReplySandbox)]
+        if name == "replace" and len(values) >= 3:
+            _check_replace(values[0], values[1], values[2])
+        if name == "format" and values:
+            _check_format(values[0])
+        result = function(*args, **kwargs)
+        if _too_big(result):
+            raise TooMuchWork(f"{name} built too long a text or list")
+        return result
+
+    return bounded
+
+
+class _BoundedConcat(CodeGenerator):
+    """`a ~ b` joins through `ReplySandbox.concat`, which is bounded."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.concat(map(str, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write(")))")
+
+
+class ReplySandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, bounded: no text or list over `MAX_BUILT` is built (by
+    `*`, `+`, `~`, `%`, a call, a filter or a block), and `steps` counts the lines run."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    code_generator_class = _BoundedConcat
+
+    def concat(self, parts: Iterable[str]) -> str:
+        """Joins a block's or a render's output, refusing past `MAX_BUILT` characters
+        (the parts come from a generator: nothing beyond the bound is produced)."""
+        kept: list[str] = []
+        size = 0
+        for part in parts:
+            size += len(part)
+            if size > MAX_BUILT:
+                raise TooMuchWork(f"the template builds over {MAX_BUILT} characters")
+            kept.append(part)
+        return "".join(kept)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
@@ -166,7 +244,58 @@ class ReplySandbox(ImmutableSandboxedEnvironment):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int) \
                         and len(seq) * times > MAX_REPEAT:
                     raise SecurityError("repetition too large for a reply template")
-        return super().call_binop(context, operator, left, right)
+        if operator == "+" and isinstance(left, str | list | tuple) \
+                and isinstance(right, str | list | tuple) and len(left) + len(right) > MAX_BUILT:
+            raise TooMuchWork(f"+ would build over {MAX_BUILT} characters")
+        if operator == "%":
+            _check_format(left)
+        result = super().call_binop(context, operator, left, right)
+        if _too_big(result):
+            raise TooMuchWork(f"{operator} built over {MAX_BUILT} characters")
+        return result
+
+    def call(__self, __context: Context, __obj: Any,  # Jinja's own signature
+             *args: Any, **kwargs: Any) -> Any:
+        _check_arguments(args, kwargs)
+        method = getattr(__obj, "__wrapped__", __obj)  # Jinja wraps `str.format`
+        owner = getattr(method, "__self__", None)
+        if isinstance(method, BuiltinFunctionType) and isinstance(owner, str):
+            if method.__name__ == "replace" and len(args) >= 2:
+                _check_replace(owner, args[0], args[1])
+            if method.__name__ in ("format", "format_map"):
+                _check_format(owner)
+        result = super().call(__context, __obj, *args, **kwargs)
+        if _too_big(result):
+            raise TooMuchWork(f"a call built over {MAX_BUILT} characters")
+        return result
+
+
+class _Steps:
+    """Counts the template lines a render runs on this thread, and stops it past
+    `MAX_STEPS`: a loop inside a loop that prints nothing would otherwise run for hours
+    (Jinja has no hook in its loops; the trace sees only the template's own frames)."""
+
+    def __init__(self, limit: int = MAX_STEPS) -> None:
+        self.left = limit
+        self._previous: Any = None
+
+    def __enter__(self) -> _Steps:
+        self._previous = sys.gettrace()
+        sys.settrace(self._enter_frame)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        sys.settrace(self._previous)
+
+    def _enter_frame(self, frame: FrameType, event: str, arg: Any) -> Any:
+        return self._count if frame.f_code.co_filename == "<template>" else None
+
+    def _count(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if event == "line":
+            self.left -= 1
+            if self.left < 0:
+                raise TooMuchWork(f"the template runs over {MAX_STEPS} steps")
+        return self._count
 
 
 def _environment(locale: str, timezone: str) -> ReplySandbox:
@@ -200,6 +329,8 @@ def _environment(locale: str, timezone: str) -> ReplySandbox:
 
     env.filters.update(date=date_filter, time=time_filter, weekday=weekday_filter,
                        shorten=shorten)
+    env.filters = {name: _bounded_filter(name, function)
+                   for name, function in env.filters.items()}
     return env
 
 
@@ -270,10 +401,15 @@ def _compiled(locale: str, timezone: str, body: str) -> Template:
 def render(body: str, context: Mapping[str, Any], *, locale: str, timezone: str) -> str:
     """The whole rendered text, or `TemplateProblem`: never a partial answer."""
     try:
-        text = _compiled(locale, timezone, body).render(dict(context))
+        template = _compiled(locale, timezone, body)
+        with _Steps():
+            text = template.render(dict(context))
     except TemplateSyntaxError as exc:
         raise TemplateProblem(Problem("syntax", exc.lineno, {"detail": exc.message or ""})
                               ) from None
+    except TooMuchWork as exc:
+        raise TemplateProblem(Problem("too_much_work", _line(exc), {
+            "limit": MAX_BUILT, "steps": MAX_STEPS})) from None
     except SecurityError as exc:
         raise TemplateProblem(Problem("unsafe_render", _line(exc), {"detail": str(exc)})
                               ) from None

@@ -12,8 +12,9 @@ from bot.listen import views
 from bot.listen.models import ConfigChange
 from bot.sandbox.driver import SlackDriver
 from bot.sandbox.slack import FakeSlack
-from tests.conftest import WEBHOOK_SECRET
+from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET
 from tests.e2e.test_webhook_flow import a_mention, cards, wait_for_cards
+from tests.support.edge import Edge, recorded_bodies, slack_headers, tracebacks
 from tests.support.harness import RunningVigie
 
 EDITOR = "U0EDITOR"
@@ -110,3 +111,38 @@ def test_an_rss_source_added_from_slack_is_listed_and_audited(
     with Session(vigie.vigie.engine) as session:
         actions = [c.action for c in session.exec(select(ConfigChange))]
     assert actions == ["add", "disable"]
+
+
+def test_a_source_form_without_its_kind_is_refused_not_a_500(edge: Edge) -> None:
+    """Found by the security campaign: a source form submitted without `kind` in its
+    metadata (someone not an editor, replaying a view of another version) was a 500 and
+    a traceback (KeyError); it is answered in the form, and nothing is stored."""
+    body = recorded_bodies(SIGNING_SECRET, lambda d: d.view_submission(
+        user_id="U0OUTSIDER", view={"id": "V0SOURCE", "type": "modal",
+                                    "callback_id": views.SOURCE_FORM,
+                                    "private_metadata": json.dumps({"source_id": "x"}),
+                                    "blocks": []}))
+    answer = edge.post("/slack/events", body, slack_headers(
+        body, SIGNING_SECRET, content_type="application/x-www-form-urlencoded"))
+    assert answer.status == 200 and answer.stored == {}
+    assert json.loads(answer.text)["response_action"] == "errors"
+    assert tracebacks(answer.logs) == []
+
+
+def test_an_editors_control_clicked_by_someone_else_says_editors_only(
+        edge: Edge, slack: FakeSlack) -> None:
+    """Found by the security campaign: a non-editor's click on "Add a route" (from an old
+    view, or crafted) was refused by a NotAnEditor crash: a traceback in the log and
+    "something went wrong" in Slack. It is a refusal that says why, and changes nothing."""
+    slack.add_user("U0OUTSIDER", "oscar")
+    body = recorded_bodies(SIGNING_SECRET, lambda d: d.block_actions(
+        user_id="U0OUTSIDER", channel_id="C0MENTIONS",
+        message={"ts": "1700000000.000100", "type": "message", "text": "x", "blocks": []},
+        actions=[{"action_id": views.ROUTE_ADD, "block_id": "b", "type": "button",
+                  "value": "1"}]))
+    answer = edge.post("/slack/events", body, slack_headers(
+        body, SIGNING_SECRET, content_type="application/x-www-form-urlencoded"))
+    assert answer.status == 200 and answer.stored == {}
+    assert tracebacks(answer.logs) == []
+    [ephemeral] = slack.ephemerals("C0MENTIONS", "U0OUTSIDER")
+    assert ephemeral["text"].startswith("Seuls les éditeurs")

@@ -91,3 +91,33 @@ def test_source_account_is_the_default(intake: Intake, engine: Engine) -> None:
     intake.ingest("monitoring", incoming("a", "un"))
     intake.ingest("alerts", incoming("b", "deux"))
     assert [m.account_id for m in stored(engine)] == ["matinale", None]
+
+
+def test_the_same_change_delivered_again_changes_nothing(intake: Intake, engine: Engine,
+                                                         clock: FrozenClock) -> None:
+    """Found by the security campaign: Meta's webhooks carry no timestamp, so a replayed
+    (or retried) edit or hide can only be neutralised here; it bumped the version, moved
+    the change's time and redrew the card again (as did an "edit" to the text stored,
+    which is how an edit of a never-seen post is first stored). A new change counts."""
+    stored = intake.ingest("monitoring", incoming("m0001", account="matinale"))
+    redrawn: list[int] = []
+    intake.on_amended = redrawn.append
+    intake.amend("monitoring", "m0001", state="edited", text="Quel livre à 7h50 ?")
+    assert redrawn == []
+
+    def row() -> tuple[str, int, object]:
+        with Session(engine) as session:
+            found = session.get(Mention, stored.mention_id)
+            assert found is not None
+            return found.text, found.version, found.remote_state_at
+
+    assert intake.amend("monitoring", "m0001", state="edited", text="nouveau") == \
+        stored.mention_id
+    first = row()
+    clock.advance(minutes=5)
+    assert intake.amend("monitoring", "m0001", state="edited", text="nouveau") == \
+        stored.mention_id
+    assert row() == first and first[0] == "nouveau"
+    assert redrawn == [stored.mention_id]
+    intake.amend("monitoring", "m0001", state="edited", text="encore")
+    assert len(redrawn) == 2

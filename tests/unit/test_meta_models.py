@@ -30,3 +30,11 @@ def test_the_external_id_is_the_platforms_own_id_whatever_the_event() -> None:
     assert new.external_id == removed.external_id == "instagram:179"
     assert new.external_id != MetaItem(platform="threads", account_id="1", kind="new",
                                        item="comment", item_id="179").external_id
+
+
+def test_a_time_no_calendar_holds_is_unknown_not_a_crash() -> None:
+    """Found by the fuzzing campaign: a delivery's time past year 9999 (or infinite, or
+    NaN, which Python's JSON reader accepts) crashed the webhook with a 500."""
+    for value in (99999999999999999999, "99999999999999999999", 1e400, float("nan"),
+                  -1e300, 10**30):
+        assert parse_time(value) is None, value

@@ -229,3 +229,21 @@ def test_an_edit_then_a_removal_of_one_comment_keep_its_id(sink: WebhookSink) ->
     assert sorted(sink.items) == [("facebook:2_3", "edited"), ("facebook:2_3", "new"),
                                   ("facebook:2_3", "removed")]
     assert sink.items[("facebook:2_3", "edited")].text == "Bof, en fait super"
+
+
+def test_a_body_nested_too_deeply_is_refused_as_unreadable() -> None:
+    """Found by the fuzzing campaign: the parser's RecursionError escaped as a 500."""
+    body = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(WebhookRefused) as refused:
+        read_delivery(body, signature(body, "secret"), "secret")
+    assert refused.value.status == 400
+
+
+def test_strings_are_read_as_they_can_be_stored() -> None:
+    """Found by the fuzzing campaign: a lone surrogate (valid JSON, not UTF-8) in a
+    comment was a 500 when the mention was built, and a NUL was stored as is (PostgreSQL
+    refuses it). Both are cleaned, in values and keys alike."""
+    body = json.dumps(meta.page_comment("P1", comment_id="1_\x002", post_id="P1_1",
+                                        message="allô \ud800 la\x00 radio")).encode()
+    [item] = read_delivery(body, signature(body, "secret"), "secret")
+    assert (item.text, item.item_id) == ("allô ? la radio", "1_2")

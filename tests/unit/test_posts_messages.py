@@ -198,6 +198,21 @@ def test_templates_render_in_the_sandbox_with_strict_variables(tmp_path: Path) -
         templates.render("../../etc/passwd", "fr", **kwargs)
 
 
+@pytest.mark.parametrize("body", ["{{ 1 / 0 }}", "{% for i in range(10**9) %}x{% endfor %}",
+                                  "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+                                  "{{ author.upper(1, 2) }}"])
+def test_a_template_file_that_fails_at_render_is_a_clear_error(tmp_path: Path,
+                                                              body: str) -> None:
+    """Found by the security campaign: a division by zero, a range the sandbox refuses or
+    a macro calling itself escaped as ZeroDivisionError, OverflowError, RecursionError
+    (the draft modal's generic error); they are now the file, and what failed."""
+    (tmp_path / "fr").mkdir()
+    (tmp_path / "fr" / "bad.j2").write_text(body)
+    with pytest.raises(PostTemplateError, match=r"^fr/bad\.j2: "):
+        PostTemplates(tmp_path).render("bad", "fr", newsroom="Radio Exemple", author="Ana",
+                                       now=NOW, timezone="Europe/Paris")
+
+
 def test_shipped_templates_render_in_both_languages() -> None:
     """Every template shipped with Vigie renders with the documented variables."""
     templates = PostTemplates()

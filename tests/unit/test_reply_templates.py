@@ -65,7 +65,33 @@ def test_the_sandbox_refuses_internals_at_render_time_too(config: Config) -> Non
                  "{% for i in range(10**9) %}{% endfor %}"):
         with pytest.raises(TemplateProblem) as caught:
             render(body, context, locale="fr", timezone=TZ)
-        assert caught.value.problem.code in ("unsafe_render", "render"), body
+        assert caught.value.problem.code in ("unsafe_render", "render", "too_much_work"), body
+
+
+@pytest.mark.parametrize("body", [
+    # a loop inside a loop that prints nothing: 10**10 turns, no output to stop at
+    "Bonjour\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    # 100,000 times a 10,000-character text: a gigabyte
+    "{% set s = 'x' * 10000 %}{% for i in range(100000) %}{{ s }}{% endfor %}",
+    "{% set s %}{% for i in range(100000) %}{% for j in range(1000) %}x{% endfor %}"
+    "{% endfor %}{% endset %}{{ s | length }}",
+    # a text doubled by ~ and + again and again
+    "{% set a = 'x' * 10000 %}" + "{% set a = a ~ a %}" * 16 + "{{ a | length }}",
+    "{% set a = 'x' * 10000 %}" + "{% set a = a + a %}" * 16 + "{{ a | length }}",
+    # one call or filter asked for a gigabyte
+    "{{ author.name | center(10**9) }}",
+    "{{ '%999999999d' % 1 }}",
+    "{{ '{:>999999999}'.format(1) }}",
+    "{% set a = 'x' * 10000 %}{{ a | replace('x', a) | length }}",
+    "{% set a = 'x' * 10000 %}{{ a.replace('x', a) | length }}",
+])
+def test_a_template_that_would_run_or_grow_without_bound_is_refused(
+        body: str, config: Config) -> None:
+    """Saving a template that loops inside a loop or builds a gigabyte is refused at once
+    with a clear reason, rather than stalling the worker that checks it."""
+    found = problem_of(body, config)
+    assert found.code == "too_much_work", found
+    assert "trop de travail" in found.text("fr") and "too much work" in found.text("en")
 
 
 @pytest.mark.parametrize("body, code, line, text", [

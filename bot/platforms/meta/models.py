@@ -57,8 +57,11 @@ def parse_time(value: Any) -> datetime | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        seconds = float(value) / 1000 if value > 10**11 else float(value)
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            seconds = float(value) / 1000 if value > 10**11 else float(value)
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, ValueError, OSError):  # beyond year 9999, NaN, infinite
+            return None
     text = str(value).strip()
     if text.isdigit():
         return parse_time(int(text))

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from bot.platforms.base import WebRequest, WebResponse, WebRoute
 from bot.platforms.meta.accounts import MetaAccounts, mention_of
 from bot.platforms.meta.models import MetaItem
@@ -23,6 +25,7 @@ from bot.platforms.meta.webhook import (
     WebhookRefused,
     handshake,
     parse_delivery,
+    read_json,
     verify_signature,
 )
 
@@ -77,12 +80,7 @@ def _receive(accounts: MetaAccounts, intake: Intake, request: WebRequest,
     if not signed:
         raise WebhookRefused("X-Hub-Signature-256 does not match the body with any "
                              f"configured {accounts.label} app secret", status=403)
-    import json
-
-    try:
-        payload = json.loads(request.body)
-    except ValueError:
-        raise WebhookRefused("the body is not JSON", status=400) from None
+    payload = read_json(request.body)
     stored = duplicates = skipped = 0
     for item in parse_delivery(payload):
         source = next((s for s in signed if s.setting("account_id") == item.account_id), None)
@@ -115,5 +113,11 @@ def deliver(item: MetaItem, source: Source, intake: Intake,
         item = completed
     if item.text is None and item.item != "comment":
         return "skipped"
-    result = intake.ingest(source.id, mention_of(item, source))
+    try:
+        mention = mention_of(item, source)
+    except ValidationError as exc:  # an id over 256 characters, a text over 40,000…
+        log.warning("%s item %.80s skipped: %s", source.type, item.item_id,
+                    exc.errors(include_url=False, include_input=False)[:1])
+        return "skipped"
+    result = intake.ingest(source.id, mention)
     return "duplicate" if result.duplicate else "stored"

@@ -19,7 +19,9 @@ Deliveries:
   fields `replies` and `mentions` (https://developers.facebook.com/docs/threads/webhooks).
 
 Anything else (other objects, fields, items) is skipped; a body that is not a delivery
-at all raises `WebhookRefused` with status 400.
+at all (not JSON, nested too deeply) raises `WebhookRefused` with status 400. Strings are
+read as they can be stored: without NUL (PostgreSQL refuses it) and with any lone
+surrogate (`"\\ud800"`, valid JSON but not UTF-8) replaced.
 """
 
 from __future__ import annotations
@@ -80,11 +82,46 @@ def read_delivery(body: bytes, header: str | None, app_secret: str) -> list[Meta
     """A signed delivery's items; `WebhookRefused` if unsigned, forged or unreadable."""
     if not verify_signature(body, header, app_secret):
         raise WebhookRefused("X-Hub-Signature-256 does not match the body", status=403)
+    return parse_delivery(read_json(body))
+
+
+def read_json(body: bytes) -> Any:
+    """A verified body as JSON with storable strings; `WebhookRefused(400)` when it is
+    not JSON or nests deeper than the parser can go (a 500 otherwise)."""
     try:
-        payload = json.loads(body)
-    except ValueError:
+        return _storable(json.loads(body))
+    except RecursionError:
+        raise WebhookRefused("the body is nested too deeply", status=400) from None
+    except ValueError:  # not JSON, not UTF-8, a number of over 4,300 digits
         raise WebhookRefused("the body is not JSON", status=400) from None
-    return parse_delivery(payload)
+
+
+def _storable_text(text: str) -> str:
+    text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _storable(value: Any) -> Any:
+    """Every string (keys too) of a parsed document, storable; iterative, as the
+    document may be as deep as the parser allows."""
+    root = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        item = container[key]
+        if isinstance(item, str):
+            container[key] = _storable_text(item)
+        elif isinstance(item, list):
+            stack.extend((item, index) for index in range(len(item)))
+        elif isinstance(item, dict):
+            fresh = {_storable_text(k): v for k, v in item.items()}
+            container[key] = fresh
+            stack.extend((fresh, k) for k in fresh)
+    return root[0]
 
 
 def parse_delivery(payload: Any) -> list[MetaItem]:

@@ -28,6 +28,7 @@ from bot.platforms.meta.webhook import (
     WebhookRefused,
     handshake,
     parse_delivery,
+    read_json,
     verify_signature,
 )
 from bot.platforms.threads.accounts import ThreadsAccounts, source_failure
@@ -55,7 +56,8 @@ def mention_in(item: MetaItem, source: Source, *, now: datetime) -> MentionIn | 
             created_at=item.created_at or now, account=source.account, platform="threads",
             ref=PlatformRef(id=item.item_id, root_id=item.post_id))
     except ValidationError as exc:
-        log.warning("Threads item %s skipped: %s", item.item_id, exc.errors()[:1])
+        log.warning("Threads item %.80s skipped: %s", item.item_id,
+                    exc.errors(include_url=False, include_input=False)[:1])
         return None
 
 
@@ -129,10 +131,7 @@ class ThreadsWebhook:
                         "source's app secret")
             return WebResponse(403, json={"error": "bad signature"})
         try:
-            payload = json.loads(request.body)
-            items = parse_delivery(payload)
-        except ValueError:
-            return WebResponse(400, json={"error": "the body is not JSON"})
+            items = parse_delivery(read_json(request.body))
         except WebhookRefused as refused:
             return WebResponse(refused.status, json={"error": str(refused)})
         stored = duplicates = 0
