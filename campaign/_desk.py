@@ -141,7 +141,11 @@ class Desk:
         for thread in self._threads:
             thread.join(180)
         if self._vigie is not None:
-            self._vigie.scheduler._scheduler.shutdown(wait=False)
+            # Detach the shared store first: APScheduler's last pass after `shutdown`
+            # would take the due jobs out of it, unrun (`bot.scheduler.Scheduler.shutdown`).
+            scheduler = self._vigie.scheduler._scheduler
+            scheduler.remove_jobstore("default", shutdown=False)
+            scheduler.shutdown(wait=False)
             self._vigie.engine.dispose()
 
     # -- integrators: signed webhook mentions ----------------------------------------------
@@ -334,7 +338,7 @@ class Desk:
                 try:
                     self.post(f"Publication {self.prefix}-{n}", due)
                     break
-                except Exception:  # noqa: BLE001 — an editor only sees "try again"
+                except Exception:
                     time.sleep(1)
 
     def post(self, text: str, due: datetime) -> int:
@@ -359,7 +363,7 @@ class Desk:
                     col(Mention.slack_ts).is_not(None))).all())
                 done = set(session.exec(select(Post.id).where(col(Post.state).in_(
                     (PostState.PUBLISHED, PostState.FAILED)))).all())
-        except Exception:  # noqa: BLE001 — the database is away: not caught up
+        except Exception:
             return False
         return wanted <= carded and due <= done
 
@@ -420,15 +424,21 @@ def settle(desk: Desk, cap: float = 240.0) -> float:
     settled; the seconds it took."""
     started = time.monotonic()
     unsettled = ("queued", "sending", "unconfirmed")
+    said = 0.0
     while time.monotonic() - started < cap:
         try:
             with Session(desk.engine) as session:
                 replies = session.exec(select(Reply.state)).all()
-            busy = any(str(s) in unsettled for s in replies)
-        except Exception:  # noqa: BLE001
-            busy = True
+                posts = session.exec(select(Post.state)).all()
+            busy = Counter(str(s) for s in replies if str(s) in unsettled)
+        except Exception:
+            busy, posts = Counter({"database away": 1}), []
         if not busy and desk.caught_up(time.monotonic(), datetime.max.replace(tzinfo=UTC)):
             break
+        if time.monotonic() - said > 10:
+            said = time.monotonic()
+            print(f"  settling: replies {dict(busy)}, posts {dict(Counter(map(str, posts)))}",
+                  flush=True)
         time.sleep(0.5)
     return time.monotonic() - started
 
@@ -477,13 +487,25 @@ def verdict(desk: Desk) -> Verdict:
     return found
 
 
+def logs(replicas: list[Replica]) -> list[str]:
+    """Everything each replica process wrote, killed ones included; also saved beside
+    the replicas (`<folder>/<name>.log`) for a person to read."""
+    texts = []
+    for replica in replicas:
+        mine = [*replica.outputs, *([replica.process.output] if replica.process else [])]
+        (replica.folder / f"{replica.name}.log").write_text("\n".join(mine), "utf-8")
+        texts += mine
+    return texts
+
+
 def tracebacks(replicas: list[Replica]) -> tuple[int, str]:
     """How many tracebacks the replicas logged, and the first one."""
-    logs = [text for r in replicas for text in
-            [*r.outputs, *([r.process.output] if r.process else [])]]
-    count = sum(text.count("Traceback") for text in logs)
+    texts = logs(replicas)
+    if replicas:
+        print(f"  logs: {replicas[0].folder}/*.log", flush=True)
+    count = sum(text.count("Traceback") for text in texts)
     first = next((text[text.index("Traceback") - 300:text.index("Traceback") + 2500]
-                  for text in logs if "Traceback" in text), "")
+                  for text in texts if "Traceback" in text), "")
     return count, first
 
 

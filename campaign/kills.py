@@ -31,8 +31,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.store import make_engine, upgrade
-from campaign._desk import TOKEN, TOKEN_ENV, Desk, campaign_newsroom, fakes, settle, \
-    tracebacks, verdict
+from campaign._desk import (
+    TOKEN,
+    TOKEN_ENV,
+    Desk,
+    campaign_newsroom,
+    fakes,
+    settle,
+    tracebacks,
+    verdict,
+)
 from campaign._report import seconds, table
 from tests.support.cluster import PrivatePostgres, Replica, replica_env
 
