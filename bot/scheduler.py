@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from bot.logs import working
+from bot.logs import database_trouble, working
 from bot.metrics import JOBS
 
 log = logging.getLogger(__name__)
@@ -65,13 +65,6 @@ def run_job(name: str, *args: Any) -> None:
         JOBS.labels(name, "ok").inc()
 
 
-def _first_line(exc: SQLAlchemyError) -> str:
-    """The driver's own message ("database or disk is full"), without SQL or parameters."""
-    orig = getattr(exc, "orig", None)
-    return str(orig or exc).strip().splitlines()[0][:200] if str(orig or exc).strip() \
-        else type(exc).__name__
-
-
 class _SharedStore(SQLAlchemyJobStore):  # type: ignore[misc]
     """The job store several processes share: a job another process removed meanwhile
     (a post cancelled just as it fired) is gone, which is not an error for the loop."""
@@ -95,7 +88,7 @@ class _Background(BackgroundScheduler):  # type: ignore[misc]
             wait: float | None = super()._process_jobs()
         except SQLAlchemyError as exc:
             log.warning("the scheduler could not write to the database (%s); trying again "
-                        "in %g s", _first_line(exc), STORE_RETRY)
+                        "in %g s", database_trouble(exc) or type(exc).__name__, STORE_RETRY)
             return STORE_RETRY
         except Exception:
             log.exception("the scheduler's pass over due jobs failed; trying again in %g s",

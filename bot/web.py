@@ -47,7 +47,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import metrics
-from bot.logs import request_id, working
+from bot.logs import database_trouble, request_id, working
 from bot.platforms.base import WebRequest, WebRoute
 from bot.slack_edge import MAX_BODY_BYTES as MAX_SLACK_BODY_BYTES
 from bot.slack_edge import Refused, check_signature
@@ -131,7 +131,7 @@ def _platform_endpoint(route: WebRoute) -> Any:
                 query=dict(request.query_params), headers=request.headers, body=body))
         except DBAPIError as exc:  # nothing stored: the sender sends it again
             log.warning("%.80s: database unavailable (%s); answered 503", request.url.path,
-                        type(exc.orig or exc).__name__)
+                        database_trouble(exc) or type(exc.orig or exc).__name__)
             return JSONResponse({"ok": False, "error": "database unavailable; send it again"},
                                 status_code=503, headers={"Retry-After": str(RETRY_AFTER)})
         if answer.status >= 400:  # the sender's mistake or a forgery: one line, no traceback
