@@ -302,6 +302,8 @@ def sqlite_disk_full(rng: random.Random, full_for: float, quick: bool) -> list[s
                 env = replica_env(database_url, slack.base_url, config, **{TOKEN_ENV: TOKEN})
                 replica = Replica("sqlite", folder, env).start()
                 replica.wait_ready()
+                print(f"[{time.monotonic() - started:5.1f} s] vigie serve ready on SQLite in "
+                      f"a 24 MB tmpfs", flush=True)
                 desk = Desk(replicas=[replica], slack=slack, mastodon=mastodon, engine=engine,
                             database_url=database_url, config=config, rng=rng, rate=3,
                             click_rate=1.5, post_every=3.0, prefix="sq").start()

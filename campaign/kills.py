@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{time.monotonic() - started:5.1f} s] 2 replicas ready on PostgreSQL "
                   f"port {pg.port}; load started", flush=True)
             while kills < kills_wanted:
-                time.sleep(rng.uniform(0.5, 4.0))
+                time.sleep(rng.uniform(0.2, 1.5) if args.quick else rng.uniform(0.5, 4.0))
                 victim = rng.choice(replicas)
                 leader_kills += victim.is_leader()
                 killed_at, due_by = time.monotonic(), datetime.now(UTC)
