@@ -39,6 +39,7 @@ from sqlmodel import Session, col, select
 from bot.app import Vigie, build
 from bot.clock import SystemClock
 from bot.config import load_config
+from bot.logs import configure as configure_logs
 from bot.mentions.models import Mention
 from bot.posts.models import DraftIn, Post, PostState
 from bot.replies.messages import ModalState
@@ -92,6 +93,19 @@ class Tally:
     def note(self, kind: str, status: int) -> None:
         with self.lock:
             self.answers[f"{kind} {status or 'no answer'}"] += 1
+
+    def server_errors(self) -> dict[str, int]:
+        """Answers 500 (or any 5xx but 503), by kind: never acceptable."""
+        with self.lock:
+            return {k: v for k, v in self.answers.items()
+                    if k.split()[-1].isdigit() and int(k.split()[-1]) >= 500
+                    and k.split()[-1] != "503"}
+
+    def slack_answers(self) -> str:
+        """`click 200: 12, submit 200: 3` for the table."""
+        with self.lock:
+            return ", ".join(f"{k}: {v}" for k, v in sorted(self.answers.items())
+                             if not k.startswith("webhook")) or "none"
 
     def accepted_before(self, moment: float) -> set[str]:
         with self.lock:
@@ -324,6 +338,9 @@ class Desk:
         settings = settings.model_copy(update={"vigie_config": self.config})
         from tests.support.newsroom import newsroom_environ
 
+        # This process's own Vigie (the editor's desk) logs as a replica does: warnings,
+        # one line for the database being away.
+        configure_logs(level="WARNING", fmt="text")
         vigie = build(settings, load_config(self.config), clock=SystemClock(),
                       environ={**newsroom_environ(), TOKEN_ENV: TOKEN})
         vigie.scheduler._scheduler.start(paused=True)  # jobs land in the shared store

@@ -199,6 +199,8 @@ def postgres_restarts(rng: random.Random, restarts: int, quick: bool) -> list[st
             settled = settle(desk)
             found = verdict(desk)
             problems += found.problems()
+            if desk.tally.server_errors():
+                problems.append(f"server errors answered: {desk.tally.server_errors()}")
             if desk.tally.refused_500 or desk.tally.unavailable_without_retry_after:
                 problems.append(f"webhook: {desk.tally.refused_500} answers 500, "
                                 f"{desk.tally.unavailable_without_retry_after} 503 without "
@@ -237,6 +239,7 @@ def _figures(title: str, desk: Desk, found: object, rows: list[tuple[str, object
         ("webhook answers (load)", ", ".join(f"{k.split(' ', 1)[1]}: {v}" for k, v in
                                              sorted(tally.answers.items())
                                              if k.startswith("webhook"))),
+        ("Slack answers (clicks, submissions)", tally.slack_answers()),
         ("clicks (priority)", f"{tally.clicks} ({tally.clicks_again} again)"),
         ("replies submitted / sent", f"{len(tally.replies_sent)} / {found.replies}"),
         ("posts (× 3 targets)", f"{found.posts} {dict(found.post_states)}"),
@@ -331,8 +334,8 @@ def sqlite_disk_full(rng: random.Random, full_for: float, quick: bool) -> list[s
                 settled = settle(desk)
                 found = verdict(desk)
                 problems += found.problems()
-                if desk.tally.refused_500:
-                    problems.append(f"webhook answered 500 {desk.tally.refused_500} times")
+                if desk.tally.server_errors():
+                    problems.append(f"server errors answered: {desk.tally.server_errors()}")
                 with sqlite3.connect(disk / "vigie.db") as raw:
                     integrity = raw.execute("PRAGMA integrity_check").fetchone()[0]
                 if integrity != "ok":

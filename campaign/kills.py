@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             settled = settle(desk)
             found = verdict(desk)
             problems += found.problems()
-            if desk.tally.refused_500:
-                problems.append(f"{desk.tally.refused_500} webhook answers were 500")
+            if desk.tally.server_errors():
+                problems.append(f"server errors answered: {desk.tally.server_errors()}")
             duration = time.monotonic() - started
             count, first = tracebacks(replicas)
             tally = desk.tally
@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("webhook answers", ", ".join(f"{k.split()[1]}: {v}" for k, v in
                                               sorted(tally.answers.items())
                                               if k.startswith("webhook"))),
+                ("Slack answers (clicks, submissions)", tally.slack_answers()),
                 ("clicks (priority)", f"{tally.clicks} ({tally.clicks_again} again after "
                                       "the card did not take it)"),
                 ("replies submitted / sent on Mastodon",
