@@ -50,12 +50,15 @@ from tests.support.newsroom import SIGNING_SECRET, WEBHOOK_SECRET, make_settings
 from tests.support.slack_driver import SlackDriver
 from tests.support.slack_server import FakeSlack
 
-CHANNEL = "C0MENTIONS"
+# Three accounts whose cards go to three channels (one Mastodon account each): the relay
+# posts one card per channel per round, as Slack's one message a second per channel asks.
+ACCOUNTS = {"matinale": "C0MENTIONS", "grand-debat": "C0DEBAT", "sport-talk": "C0SPORT"}
 CLICKER, ANSWERER, AUTHOR, EDITOR = "U0STAFF1", "U0STAFF2", "U0CM", "U0EDITOR"
 PRIORITIES = ("high", "urgent", "low", "normal")
 TARGETS = ("annonces", "breves", "matinale-mastodon")
 POST_CHANNELS = ("C0ANNONCES", "C0BREVES")
-TOKEN_ENV, TOKEN = "VIGIE_TEST_MASTODON_TOKEN", "token-matinale"
+MASTODON_ENV = {f"VIGIE_TEST_MASTODON_{n}": f"token-{account}"
+                for n, account in enumerate(ACCOUNTS)}
 PATIENCE = 15.0  # seconds a person waits for the card or the modal before clicking again
 RETRY_AFTER_CAP = 1.0  # the campaign's integrators wait at most this (Retry-After is 5 s)
 
@@ -65,9 +68,10 @@ def campaign_newsroom(folder: Path, mastodon: FakeMastodon) -> Path:
     Mastodon account on the local server, which replies and posts go through."""
     path = newsroom_file(folder)
     with path.open("a", encoding="utf-8") as out:
-        out.write(f'\n[[sources]]\nid = "masto-matinale"\ntype = "mastodon"\n'
-                  f'account = "matinale"\ninstance = "{mastodon.url}"\n'
-                  f'token_env = "{TOKEN_ENV}"\ninterval = 86400\n')
+        for env, account in zip(MASTODON_ENV, ACCOUNTS, strict=True):
+            out.write(f'\n[[sources]]\nid = "masto-{account}"\ntype = "mastodon"\n'
+                      f'account = "{account}"\ninstance = "{mastodon.url}"\n'
+                      f'token_env = "{env}"\ninterval = 86400\n')
     return path
 
 
@@ -137,7 +141,7 @@ class Desk:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> Desk:
         self._vigie = self._posts_desk()
-        self._senders = max(1, round(self.rate / 4))
+        self._senders = max(2, round(self.rate / 2))
         work: list[Callable[[random.Random], None]] = [self._mentions] * self._senders
         work += [self._clicks, self._replies]
         if self.post_every > 0:
@@ -175,12 +179,13 @@ class Desk:
         n = next(self._ids)
         external = f"{self.prefix}-{n}"
         author = self.mastodon.add_account(f"lecteur{n}", domain="mamot.example")
-        status = self.mastodon.add_status(author, f"<p>@matinale question {n}</p>")
+        account = rng.choice(list(ACCOUNTS))
+        status = self.mastodon.add_status(author, f"<p>@{account} question {n}</p>")
         body = json.dumps({
             "external_id": external, "text": f"Question {external} : à quelle heure ?",
             "author": {"handle": f"@lecteur{n}@mamot.example"}, "language": "fr",
             "created_at": datetime.now(UTC).isoformat(), "platform": "mastodon",
-            "account": "matinale", "ref": {"id": status["id"], "visibility": "public"},
+            "account": account, "ref": {"id": status["id"], "visibility": "public"},
         }).encode()
         deadline = time.monotonic() + give_up
         while time.monotonic() < deadline:
@@ -213,10 +218,11 @@ class Desk:
         return None
 
     # -- staff: clicks on cards ---------------------------------------------------------------
-    def cards(self) -> list[tuple[int, str]]:
-        """(mention id, ts) of every card in the mentions channel."""
-        return [(m["metadata"]["event_payload"]["mention_id"], m["ts"])
-                for m in self.slack.messages(CHANNEL, include_replies=False)
+    def cards(self) -> list[tuple[int, str, str]]:
+        """(mention id, ts, channel) of every card in the accounts' channels."""
+        return [(m["metadata"]["event_payload"]["mention_id"], m["ts"], channel)
+                for channel in ACCOUNTS.values()
+                for m in self.slack.messages(channel, include_replies=False)
                 if (m.get("metadata") or {}).get("event_type") == "vigie_mention"]
 
     def _driver(self, rng: random.Random, client: httpx.Client) -> SlackDriver:
@@ -229,12 +235,11 @@ class Desk:
             while not self._stop.is_set():
                 cards = self.cards()
                 if cards:
-                    mention_id, ts = rng.choice(cards)
-                    self._prioritise(rng, client, mention_id, ts)
+                    self._prioritise(rng, client, *rng.choice(cards))
                 self._stop.wait(rng.expovariate(self.click_rate))
 
     def _prioritise(self, rng: random.Random, client: httpx.Client, mention_id: int,
-                    ts: str) -> None:
+                    ts: str, channel: str) -> None:
         """Choose a new priority; click again until the card takes it."""
         current = self.tally.chosen.get(mention_id, "normal")
         value = rng.choice([p for p in PRIORITIES if p != current])
@@ -245,7 +250,7 @@ class Desk:
             try:
                 code = self._driver(rng, client).select(
                     CLICKER, "qualify.priority", value, message={"ts": ts},
-                    channel_id=CHANNEL).status_code
+                    channel_id=channel).status_code
             except httpx.TransportError:
                 code = 0
             except ValueError:  # the card no longer shows the menu (Slack would not either)
@@ -290,7 +295,7 @@ class Desk:
         return None
 
     def _answer(self, rng: random.Random, client: httpx.Client, mention_id: int,
-                ts: str) -> None:
+                ts: str, channel: str) -> None:
         """Reply → the modal → Submit; click and submit again as a person would."""
         seen = {v["id"] for v in self.slack.views_for(ANSWERER)}
         view = None
@@ -300,7 +305,7 @@ class Desk:
                     self.tally.opens_again += 1
             try:
                 self._driver(rng, client).click(ANSWERER, "reply.open",
-                                                message={"ts": ts}, channel_id=CHANNEL)
+                                                message={"ts": ts}, channel_id=channel)
             except httpx.TransportError:
                 continue
             except ValueError:  # no Reply button any more (answered)
@@ -342,7 +347,7 @@ class Desk:
         # one line for the database being away.
         configure_logs(level="WARNING", fmt="text")
         vigie = build(settings, load_config(self.config), clock=SystemClock(),
-                      environ={**newsroom_environ(), TOKEN_ENV: TOKEN})
+                      environ={**newsroom_environ(), **MASTODON_ENV})
         vigie.scheduler._scheduler.start(paused=True)  # jobs land in the shared store
         return vigie
 
@@ -470,7 +475,7 @@ def verdict(desk: Desk) -> Verdict:
     by_external = {m.external_id: m for m in mentions}
     found.mentions, found.stored = len(tally.accepted), len(mentions)
     found.lost = sorted(set(tally.accepted) - set(by_external))
-    cards = Counter(mention_id for mention_id, _ in desk.cards())
+    cards = Counter(mention_id for mention_id, _, _ in desk.cards())
     found.uncarded = [int(m.id or 0) for m in mentions if cards[int(m.id or 0)] == 0]
     found.carded_twice = {k: v for k, v in cards.items() if v > 1}
 
@@ -528,5 +533,7 @@ def tracebacks(replicas: list[Replica]) -> tuple[int, str]:
 
 @contextmanager
 def fakes() -> Iterator[tuple[FakeSlack, FakeMastodon]]:
-    with FakeSlack() as slack, FakeMastodon(tokens={TOKEN: "matinale"}) as mastodon:
+    with FakeSlack() as slack, FakeMastodon(
+            tokens={token: account.replace("-", "") for token, account
+                    in zip(MASTODON_ENV.values(), ACCOUNTS, strict=True)}) as mastodon:
         yield slack, mastodon

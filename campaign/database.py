@@ -49,8 +49,7 @@ from sqlmodel import Session, col, select
 from bot.mentions.models import Mention
 from bot.store import make_engine, upgrade
 from campaign._desk import (
-    TOKEN,
-    TOKEN_ENV,
+    MASTODON_ENV,
     Desk,
     campaign_newsroom,
     fakes,
@@ -166,13 +165,13 @@ def postgres_restarts(rng: random.Random, restarts: int, quick: bool) -> list[st
             engine = make_engine(pg.url)
             upgrade(engine)
             config = campaign_newsroom(folder, mastodon)
-            env = replica_env(pg.url, slack.base_url, config, **{TOKEN_ENV: TOKEN})
+            env = replica_env(pg.url, slack.base_url, config, **MASTODON_ENV)
             replicas = [Replica(f"replica{n}", folder, env).start()
                         for n in range(1, 2 if quick else 3)]
             for replica in replicas:
                 replica.wait_ready()
             desk = Desk(replicas=replicas, slack=slack, mastodon=mastodon, engine=engine,
-                        database_url=pg.url, config=config, rng=rng, rate=3 if quick else 6,
+                        database_url=pg.url, config=config, rng=rng, rate=2,
                         click_rate=1.5, post_every=3.0, prefix="pg").start()
             for n in range(1, restarts + 1):
                 time.sleep(rng.uniform(1.0, 3.0))
@@ -302,7 +301,7 @@ def sqlite_disk_full(rng: random.Random, full_for: float, quick: bool) -> list[s
                 engine = make_engine(database_url)
                 upgrade(engine)
                 config = campaign_newsroom(folder, mastodon)
-                env = replica_env(database_url, slack.base_url, config, **{TOKEN_ENV: TOKEN})
+                env = replica_env(database_url, slack.base_url, config, **MASTODON_ENV)
                 replica = Replica("sqlite", folder, env).start()
                 replica.wait_ready()
                 print(f"[{time.monotonic() - started:5.1f} s] vigie serve ready on SQLite in "

@@ -32,8 +32,7 @@ from pathlib import Path
 
 from bot.store import make_engine, upgrade
 from campaign._desk import (
-    TOKEN,
-    TOKEN_ENV,
+    MASTODON_ENV,
     Desk,
     campaign_newsroom,
     fakes,
@@ -52,13 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=50, help="kills to make (at least)")
     parser.add_argument("--seed", type=int, default=None, help="seed (default: random)")
-    parser.add_argument("--rate", type=float, default=6, help="webhook mentions per second")
+    parser.add_argument("--rate", type=float, default=2, help="webhook mentions per second")
     parser.add_argument("--click-rate", type=float, default=1.5, help="clicks per second")
     parser.add_argument("--quick", action="store_true", help="3 kills, a light load (CI)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     kills_wanted = 3 if args.quick else args.kills
-    rate = min(args.rate, 3) if args.quick else args.rate
+    rate = min(args.rate, 2) if args.quick else args.rate
     rng = random.Random(seed)
     print(f"campaign.kills: seed {seed} (run again with --seed {seed}); "
           f"{kills_wanted} kills, {rate:g} mentions/s", flush=True)
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             engine = make_engine(pg.url)
             upgrade(engine)
             config = campaign_newsroom(folder, mastodon)
-            env = replica_env(pg.url, slack.base_url, config, **{TOKEN_ENV: TOKEN})
+            env = replica_env(pg.url, slack.base_url, config, **MASTODON_ENV)
             replicas = [Replica(f"replica{n}", folder, env).start() for n in (1, 2)]
             for replica in replicas:
                 replica.wait_ready()
