@@ -376,6 +376,11 @@ class Desk:
     def caught_up(self, moment: float, due_by: datetime) -> bool:
         """Every mention accepted by `moment` has its card; every post due by `due_by`
         went out (no post left publishing)."""
+        return not self.behind(moment, due_by)
+
+    def behind(self, moment: float, due_by: datetime) -> str:
+        """What is not yet done of the work accepted by `moment` and the posts due by
+        `due_by` ("" when nothing): for the figures and for a person reading them."""
         wanted = self.tally.accepted_before(moment)
         with self.tally.lock:
             due = {p for p, at in self.tally.posts.items() if at <= due_by}
@@ -383,11 +388,19 @@ class Desk:
             with Session(self.engine) as session:
                 carded = set(session.exec(select(Mention.external_id).where(
                     col(Mention.slack_ts).is_not(None))).all())
-                done = set(session.exec(select(Post.id).where(col(Post.state).in_(
-                    (PostState.PUBLISHED, PostState.FAILED)))).all())
-        except Exception:
-            return False
-        return wanted <= carded and due <= done
+                posts = {p.id: str(p.state) for p in session.exec(
+                    select(Post).where(col(Post.id).in_(due))).all()} if due else {}
+        except Exception:  # the database is away: not caught up
+            return "the database"
+        missing = wanted - carded
+        open_posts = {i: s for i, s in posts.items()
+                      if s not in (PostState.PUBLISHED, PostState.FAILED)}
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} cards")
+        if open_posts:
+            parts.append(f"posts {sorted(open_posts.items())[:3]}")
+        return ", ".join(parts)
 
 
 @dataclass

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="seed (default: random)")
     parser.add_argument("--rate", type=float, default=2, help="webhook mentions per second")
     parser.add_argument("--click-rate", type=float, default=1.5, help="clicks per second")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="stop killing after this long even if fewer kills were made")
     parser.add_argument("--quick", action="store_true", help="3 kills, a light load (CI)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
@@ -84,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                         click_rate=args.click_rate, post_every=3.0).start()
             print(f"[{time.monotonic() - started:5.1f} s] 2 replicas ready on PostgreSQL "
                   f"port {pg.port}; load started", flush=True)
-            while kills < kills_wanted:
+            budget = time.monotonic() + 60 * args.minutes if args.minutes else float("inf")
+            while kills < kills_wanted and time.monotonic() < budget:
                 time.sleep(rng.uniform(0.2, 1.5) if args.quick else rng.uniform(0.5, 4.0))
                 victim = rng.choice(replicas)
                 leader_kills += victim.is_leader()
@@ -100,10 +103,11 @@ def main(argv: list[str] | None = None) -> int:
                     starting_kills += 1
                     killed_at, due_by = time.monotonic(), datetime.now(UTC)
                 ready_times.append(victim.wait_ready(WAIT_CAP))
-                recovered = _recovered(desk, replicas, killed_at, due_by)
+                recovered, waited_on = _recovered(desk, replicas, killed_at, due_by)
                 recoveries.append(recovered)
                 print(f"[{time.monotonic() - started:5.1f} s] kill {kills}: {victim.name}, "
-                      f"ready in {ready_times[-1]:.1f} s, caught up in {recovered:.1f} s",
+                      f"ready in {ready_times[-1]:.1f} s, caught up in {recovered:.1f} s"
+                      f"{f' (last waited on: {waited_on})' if recovered > 30 else ''}",
                       flush=True)
                 if recovered > RECOVERY_CAP:
                     problems.append(f"kill {kills}: recovered in {recovered:.1f} s")
@@ -152,15 +156,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _recovered(desk: Desk, replicas: list[Replica], killed_at: float,
-               due_by: datetime) -> float:
+               due_by: datetime) -> tuple[float, str]:
     """Seconds from the kill until a leader runs the scheduler and the work accepted
-    before the kill is done (capped at `WAIT_CAP`)."""
+    before the kill is done (capped at `WAIT_CAP`), and what it waited on last."""
+    waiting = ""
     while time.monotonic() - killed_at < WAIT_CAP:
-        if any(r.process is not None and r.is_leader() for r in replicas) and \
-                desk.caught_up(killed_at, due_by):
-            break
+        if not any(r.process is not None and r.is_leader() for r in replicas):
+            waiting = "a scheduler leader"
+        else:
+            waiting = desk.behind(killed_at, due_by)
+            if not waiting:
+                break
         time.sleep(0.1)
-    return time.monotonic() - killed_at
+    return time.monotonic() - killed_at, waiting
 
 
 if __name__ == "__main__":
