@@ -138,16 +138,25 @@ def wait_recovered(desk: Desk, replicas: list[Replica], since: float) -> float:
     """Seconds from `since` until every replica is ready, one leads the scheduler, and
     every mention accepted so far has its card (capped at `WAIT_CAP`)."""
     mark, due_by = time.monotonic(), datetime.now(UTC)
+    waiting = ""
     while time.monotonic() - since < WAIT_CAP:
         try:
             ready = all(httpx.get(f"{r.url}/readyz", timeout=2).status_code == 200
                         for r in replicas)
         except httpx.TransportError:
             ready = False
-        if ready and any(r.is_leader() for r in replicas) and desk.caught_up(mark, due_by):
+        behind = "" if ready else "a replica not ready"
+        if ready and not any(r.is_leader() for r in replicas):
+            behind = "a scheduler leader"
+        behind = behind or desk.behind(mark, due_by)
+        if not behind:
             break
+        waiting = behind
         time.sleep(0.1)
-    return time.monotonic() - since
+    took = time.monotonic() - since
+    if took > 30:
+        print(f"  (recovery waited last on: {waiting})", flush=True)
+    return took
 
 
 def postgres_restarts(rng: random.Random, restarts: int, quick: bool) -> list[str]:

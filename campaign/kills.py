@@ -164,9 +164,10 @@ def _recovered(desk: Desk, replicas: list[Replica], killed_at: float,
         if not any(r.process is not None and r.is_leader() for r in replicas):
             waiting = "a scheduler leader"
         else:
-            waiting = desk.behind(killed_at, due_by)
-            if not waiting:
+            behind = desk.behind(killed_at, due_by)
+            if not behind:
                 break
+            waiting = behind
         time.sleep(0.1)
     return time.monotonic() - killed_at, waiting
 
