@@ -99,9 +99,36 @@ def secrets_of(environ: Mapping[str, str], extra: Iterable[str | None] = ()) -> 
     return values
 
 
+def database_trouble(error: BaseException | None) -> str | None:
+    """The driver's one-line reason ("database or disk is full", "connection refused")
+    when `error`, or what caused it, is the database being away or full; None otherwise.
+
+    Those are the operator's business (free the disk, start PostgreSQL), not a bug: a
+    traceback per request and job while it lasts buried the one line that says so."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    seen = 0
+    while error is not None and seen < 5:
+        if isinstance(error, OperationalError | InterfaceError) or (
+                isinstance(error, DBAPIError) and error.connection_invalidated):
+            cause = getattr(error, "orig", None) or error
+            text = str(cause).strip()
+            return text.splitlines()[0][:200] if text else type(cause).__name__
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return None
+
+
 class _Work(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.work = work_id.get()
+        if record.exc_info and record.exc_info[1] is not None:
+            trouble = database_trouble(record.exc_info[1])
+            if trouble is not None:  # one line that says it, not a traceback
+                record.msg = f"{record.getMessage()} [database unavailable: {trouble}]"
+                record.args = None
+                record.exc_info = None
+                record.exc_text = None
         return True
 
 

@@ -30,9 +30,10 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from bot.logs import working
+from bot.logs import database_trouble, working
 from bot.metrics import JOBS
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ JOBSTORE_TABLE = "apscheduler_jobs"
 LEADER_LOCK_KEY = 0x56494749  # "VIGI"
 LEADER_POLL = 5.0
 STORE_POLL = 5.0  # the leader re-reads the shared store at least this often
+STORE_RETRY = 2.0  # seconds before another pass after the database refused one
 
 JobFunction = Callable[..., None]
 _registry: dict[str, JobFunction] = {}
@@ -75,6 +77,25 @@ class _SharedStore(SQLAlchemyJobStore):  # type: ignore[misc]
 
 
 class _Background(BackgroundScheduler):  # type: ignore[misc]
+    def _process_jobs(self) -> float | None:
+        """One pass over the due jobs. APScheduler lets a database error escape from it
+        when it updates or removes a job it has just submitted (PostgreSQL restarting,
+        SQLite's disk full): that ended the scheduler's thread for good, while the
+        process kept serving and holding the leader lock, so nothing scheduled ran again
+        until a restart. One log line instead, and another pass soon: a job whose removal
+        failed is submitted again, which its own claim makes harmless."""
+        try:
+            wait: float | None = super()._process_jobs()
+        except SQLAlchemyError as exc:
+            log.warning("the scheduler could not write to the database (%s); trying again "
+                        "in %g s", database_trouble(exc) or type(exc).__name__, STORE_RETRY)
+            return STORE_RETRY
+        except Exception:
+            log.exception("the scheduler's pass over due jobs failed; trying again in %g s",
+                          STORE_RETRY)
+            return STORE_RETRY
+        return wait
+
     def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
         """APScheduler removes a one-off job after submitting it; if another process did
         first, the `JobLookupError` would kill the scheduler's thread (while it keeps the

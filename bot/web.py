@@ -37,7 +37,7 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from slack_bolt.context import BoltContext
 from slack_bolt.request.internals import build_context
 from slack_bolt.response import BoltResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -47,7 +47,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import metrics
-from bot.logs import request_id, working
+from bot.logs import database_trouble, request_id, working
 from bot.platforms.base import WebRequest, WebRoute
 from bot.slack_edge import MAX_BODY_BYTES as MAX_SLACK_BODY_BYTES
 from bot.slack_edge import Refused, check_signature
@@ -129,9 +129,12 @@ def _platform_endpoint(route: WebRoute) -> Any:
             answer = await run_in_threadpool(route.handle, WebRequest(
                 method=request.method, path_params=dict(request.path_params),
                 query=dict(request.query_params), headers=request.headers, body=body))
-        except DBAPIError as exc:  # nothing stored: the sender sends it again
+        except (DBAPIError, PendingRollbackError) as exc:  # the sender sends it again
+            # PendingRollbackError: the connection died mid-commit (PostgreSQL restarting)
+            # and SQLAlchemy says so instead of the driver's error. Stored or not, a
+            # mention sent again is recognised by its id.
             log.warning("%.80s: database unavailable (%s); answered 503", request.url.path,
-                        type(exc.orig or exc).__name__)
+                        database_trouble(exc) or type(exc).__name__)
             return JSONResponse({"ok": False, "error": "database unavailable; send it again"},
                                 status_code=503, headers={"Retry-After": str(RETRY_AFTER)})
         if answer.status >= 400:  # the sender's mistake or a forgery: one line, no traceback

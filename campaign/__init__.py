@@ -9,4 +9,6 @@ with `--quick` (`.ci/run`).
   template sandbox escapes, mrkdwn and CSV injection, non-staff trying every action.
 - `campaign.chaos`: Slack and the platforms misbehaving under a steady stream of mentions,
   clicks, replies and posts.
+- `campaign.kills`: kill -9 of a replica at random moments, in a loop, under load.
+- `campaign.database`: PostgreSQL restarted under load; SQLite with the disk full.
 """

@@ -14,6 +14,7 @@ from slack_bolt.response import BoltResponse
 
 from bot.i18n import catalogue
 from bot.listen.admin import NotAnEditor
+from bot.logs import database_trouble
 from bot.slack import SlackError, SlackRejected
 from bot.slack_format import Message
 
@@ -26,10 +27,13 @@ log = logging.getLogger(__name__)
 def _logged(error: Exception) -> str:
     """Log a listener's failure; the reference told to the user."""
     reference = uuid.uuid4().hex[:8]
+    trouble = database_trouble(error)
     if isinstance(error, NotAnEditor):
         # Someone not an editor reached an editors' control (an old view, a crafted
         # click): a refusal that says why, not a crash.
         log.warning("refused (ref %s): %s is not an editor", reference, error)
+    elif trouble is not None:  # the operator's business, said once: no SQL, no traceback
+        log.warning("listener failed (ref %s): database unavailable (%s)", reference, trouble)
     elif isinstance(error, SlackRejected):
         # Slack said no (an expired trigger_id, a channel gone…): one line, no
         # traceback; nothing in Vigie is broken.
@@ -84,4 +88,9 @@ def register(app: App, vigie: Vigie) -> None:
                 {"response_type": "ephemeral", "text": text}),
                 headers={"content-type": "application/json;charset=utf-8"})
         _tell(vigie, body, text, reference)
+        if database_trouble(error) is not None and response is not None:
+            # The database is away (restarting, disk full): 503 with Retry-After rather
+            # than Bolt's 500. Slack shows the modal's "try again"; an event is sent again.
+            return BoltResponse(status=503, body="", headers={"Retry-After": "5"})
         return None
+

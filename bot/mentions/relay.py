@@ -44,7 +44,11 @@ from bot.slack_format import Message
 
 log = logging.getLogger(__name__)
 
-CLAIM_LEASE = timedelta(minutes=2)
+# A replica killed mid-post leaves its claim: its card waits this long before another
+# worker takes it (looking in the channel first). Under a minute, so the desk sees the
+# card within a minute of the kill (campaign.kills); well over what one claim covers (a
+# look in the channel and one post, each capped by the Slack client's timeout).
+CLAIM_LEASE = timedelta(seconds=45)
 CARD_CLAIMS = ClaimColumns(model=Mention, state="relay_state", claimed_at="relay_claimed_at",
                            attempts="relay_attempts", uncertain="relay_uncertain",
                            next_at="next_relay_at", pending=RelayState.PENDING,

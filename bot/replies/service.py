@@ -237,6 +237,11 @@ class ReplyDesk:
         else:
             state_ = ReplyState.BY_HAND if target.kind == ReplyKind.BY_HAND else \
                 ReplyState.QUEUED
+        again = self._submitted_already(state, user_id, target.final_text(text))
+        if again is not None:  # the same modal sent again: Slack's retry, or Submit pressed
+            log.info("reply %s to mention %s: the same modal submitted again; not stored "
+                     "twice", again.id, again.mention_id)
+            return Outcome.done("sending", again.id)
         reply = Reply(mention_id=mention.id or 0, author_id=user_id, kind=target.kind,
                       account_id=mention.account_id, template=state.template,
                       text=target.final_text(text), key=uuid.uuid4().hex, state=state_,
@@ -249,6 +254,18 @@ class ReplyDesk:
         code = {ReplyState.AWAITING_APPROVAL: "awaiting", ReplyState.BY_HAND: "by_hand",
                 ReplyState.QUEUED: "sending"}[state_]
         return Outcome.done(code, reply.id)
+
+    def _submitted_already(self, state: ModalState, user_id: str, text: str) -> Reply | None:
+        """This writer's reply with this text, stored since the modal opened: when Slack
+        got no answer in time (a slow or restarting replica, the database away a moment),
+        the modal stays open and says so, and the person presses Submit again. That is
+        the same reply, not a second one (a failed or rejected one may be sent anew)."""
+        for reply in reversed(self.cards.replies(state.mention_id)):
+            if (reply.id or 0) > state.seen and reply.author_id == user_id and \
+                    reply.text == text and \
+                    reply.state not in (ReplyState.FAILED, ReplyState.REJECTED):
+                return reply
+        return None
 
     def answered_meanwhile(self, state: ModalState, user_id: str, *, text: str,
                            locale: str) -> ReplyForm | None:

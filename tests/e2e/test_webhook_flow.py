@@ -227,3 +227,22 @@ def test_healthz_is_503_when_the_database_is_gone(config: Any, environ: dict[str
         assert response.status_code == 503 and response.json()["database"] == "unreachable"
     finally:
         app.stop()
+
+
+def test_a_connection_lost_mid_commit_is_a_503_to_send_again(
+        vigie: RunningVigie, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by campaign.database (PostgreSQL restarted under load): the connection died
+    during the commit and SQLAlchemy raised PendingRollbackError, which the webhook
+    answered 500 with a traceback. It is a 503 with Retry-After; sent again, accepted."""
+    from sqlalchemy.exc import PendingRollbackError
+
+    def cut(*args: Any, **kwargs: Any) -> None:
+        raise PendingRollbackError("Can't reconnect until invalid transaction is rolled back.")
+
+    monkeypatch.setattr(vigie.vigie.intake, "ingest", cut)
+    refused = vigie.post_mention("monitoring", a_mention("cut-1"), secret=WEBHOOK_SECRET)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+    assert mentions(vigie) == []
+    monkeypatch.undo()
+    again = vigie.post_mention("monitoring", a_mention("cut-1"), secret=WEBHOOK_SECRET)
+    assert again.status_code == 201 and len(mentions(vigie)) == 1

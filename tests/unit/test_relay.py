@@ -247,3 +247,20 @@ def test_claim_of_a_dead_worker_is_released_as_uncertain(relay: Relay, slack: Sc
     clock.advance(minutes=3)
     assert relay.run_due().relayed == [mention_id]
     assert len(slack.posted) == 1
+
+
+def test_a_card_claimed_by_a_killed_replica_goes_out_within_a_minute(
+        relay: Relay, slack: ScriptedSlack, store_mention: Callable[..., int],
+        clock: FrozenClock, engine: Engine) -> None:
+    """kill -9 of the replica posting a card (campaign.kills): a slow but live worker keeps
+    its claim, and well within a minute another worker posts the card, once."""
+    mention_id = store_mention()
+    with Session(engine) as session:
+        session.execute(update(Mention).where(col(Mention.id) == mention_id).values(
+            relay_state=RelayState.POSTING, relay_claimed_at=clock.now()))
+        session.commit()
+    clock.advance(seconds=20)
+    assert relay.run_due().relayed == []
+    clock.advance(seconds=30)
+    assert relay.run_due().relayed == [mention_id]
+    assert len(slack.posted) == 1 and row(engine, mention_id).slack_ts

@@ -1,0 +1,64 @@
+"""Submit pressed again on the same reply modal (Slack got no answer in time): one reply."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from tests.e2e.replies.conftest import STAFF, Desk
+
+
+def test_the_same_modal_submitted_twice_sends_one_reply(desk: Desk) -> None:
+    """Found by campaign.database: a submission answered late (Slack shows an error and
+    keeps the modal open), Submit pressed again: still one reply on Mastodon, one row."""
+    desk.mastodon.mention("matinale", by="kev59", text="Vous passez à quelle heure ?")
+    mention = desk.poll()
+    view = desk.open_reply(STAFF, mention)
+    text = "Dès 7 h, bonne écoute !"
+    assert desk.submit(STAFF, view, text).status_code == 200
+    desk.reply_in(mention.id or 0, "sent")
+    assert desk.submit(STAFF, view, text).status_code == 200
+    desk.answered(mention.id or 0)
+    assert len(desk.replies(mention.id or 0)) == 1
+    assert len(desk.mastodon.calls("POST", "/api/v1/statuses")) == 1
+
+
+def test_a_new_text_from_the_same_modal_is_a_new_reply(desk: Desk) -> None:
+    """Only the very same submission is folded: a different text is another reply."""
+    desk.mastodon.mention("matinale", by="kev59", text="Et le podcast ?")
+    mention = desk.poll()
+    view = desk.open_reply(STAFF, mention)
+    desk.submit(STAFF, view, "Il arrive ce soir.")
+    desk.reply_in(mention.id or 0, "sent")
+    desk.submit(STAFF, view, "Correction : demain matin.")
+    desk.slack.wait_for(lambda: len(desk.mastodon.posted) == 2, timeout=10)
+    assert [r.text.split(" ", 1)[1] for r in desk.replies(mention.id or 0)] == [
+        "Il arrive ce soir.", "Correction : demain matin."]
+
+
+def test_a_submission_while_the_database_is_away_is_a_503_not_a_500(
+        desk: Desk, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Found by campaign.database (SQLite's disk full): Bolt answered the modal 500 with a
+    traceback in the log. Now 503 with Retry-After (Slack keeps the modal, the person
+    submits again once it is back), one log line naming the disk, nothing stored."""
+    desk.mastodon.mention("matinale", by="kev59", text="Une question")
+    mention = desk.poll()
+    view = desk.open_reply(STAFF, mention)
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("INSERT INTO reply", {},
+                               sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(desk.vigie.vigie.replies.desk, "answered_meanwhile", full)
+    answer = desk.submit(STAFF, view, "Bonjour !")
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert desk.replies(mention.id or 0) == [] and desk.mastodon.posted == []
+    [line] = [r for r in caplog.records if r.name == "handlers.errors"]
+    assert line.getMessage().endswith("database unavailable (database or disk is full)")
+    assert line.exc_info is None and "INSERT" not in caplog.text
+    monkeypatch.undo()
+    assert desk.submit(STAFF, view, "Bonjour !").status_code == 200
+    desk.reply_in(mention.id or 0, "sent")
