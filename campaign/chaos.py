@@ -71,7 +71,19 @@ from bot.sandbox.mastodon import FakeMastodon  # noqa: E402
 from bot.sandbox.slack import CHAOS_KINDS, SLACK_POSTING_RATE, FakeSlack  # noqa: E402
 from bot.store import make_engine, upgrade  # noqa: E402
 from tests.support.bluesky_server import FakeBluesky  # noqa: E402
+from tests.support.facebook import (  # noqa: E402
+    APP_SECRET as META_APP_SECRET,
+)
+from tests.support.facebook import (  # noqa: E402
+    FACEBOOK_ENV,
+    PAGE_TOKEN,
+    with_facebook,
+)
+from tests.support.facebook import SOURCE_ID as FACEBOOK_SOURCE  # noqa: E402
+from tests.support.facebook import TARGET_ID as FACEBOOK_TARGET  # noqa: E402
+from tests.support.graph_server import FakeGraph  # noqa: E402
 from tests.support.harness import RunningVigie  # noqa: E402
+from tests.support.meta_webhooks import Meta, page_comment  # noqa: E402
 from tests.support.newsroom import (  # noqa: E402
     SIGNING_SECRET,
     WEBHOOK_SECRET,
@@ -143,10 +155,14 @@ class Plan:
     workers: int
     slack_rate: float
     preview_wait: float  # seconds a story waits for its preview before calling it late
+    meta_replies: int = 0  # phase 3: comments on the Facebook Page answered from their cards
+    meta_posts: int = 0  # phase 3: posts approved to the Page (and a Slack channel)
 
 
-QUICK = Plan(mentions=5, replies=3, posts=3, workers=4, slack_rate=0.12, preview_wait=20)
-FULL = Plan(mentions=60, replies=16, posts=20, workers=6, slack_rate=0.12, preview_wait=45)
+QUICK = Plan(mentions=5, replies=3, posts=3, workers=4, slack_rate=0.12, preview_wait=20,
+             meta_replies=3, meta_posts=2)
+FULL = Plan(mentions=60, replies=16, posts=20, workers=6, slack_rate=0.12, preview_wait=45,
+            meta_replies=14, meta_posts=10)
 
 
 class World:
@@ -157,11 +173,14 @@ class World:
         self.slack = FakeSlack(channel_rate_limit=SLACK_POSTING_RATE).start()
         self.mastodon = FakeMastodon(tokens={"token-matinale": "matinale"}).start()
         self.bluesky = FakeBluesky(accounts={SPORT: "app-pass-sport"}).start()
+        self.graph = FakeGraph().start()
+        self.page = self.graph.add_page("La Matinale", token=PAGE_TOKEN)
         for user, name in ((STAFF[0], "marie"), (STAFF[1], "paul"), (EDITOR, "eve")):
             self.slack.add_user(user, name, real_name=name.capitalize())
-        self.config = _newsroom(self.mastodon, self.bluesky)
+        self.config = with_facebook(_newsroom(self.mastodon, self.bluesky), self.graph.url,
+                                    self.page)
         environ = {**newsroom_environ(), MASTODON_TOKEN_ENV: "token-matinale",
-                   BLUESKY_PASSWORD_ENV: "app-pass-sport"}
+                   BLUESKY_PASSWORD_ENV: "app-pass-sport", **FACEBOOK_ENV}
         engine = make_engine(database_url)
         upgrade(engine)
         self.vigie = RunningVigie(build(
@@ -176,7 +195,7 @@ class World:
         self.slack.chaos(0)
         self.vigie.stop()
         self.http.close()
-        for fake in (self.bluesky, self.mastodon, self.slack):
+        for fake in (self.graph, self.bluesky, self.mastodon, self.slack):
             fake.stop()
 
     @contextmanager
@@ -235,11 +254,17 @@ def until(found: Callable[[], T | None], timeout: float, what: str, interval: fl
 
 
 # -- platform faults -----------------------------------------------------------------------------
-def arm_platform_fault(world: World, platform: str, rng: random.Random) -> str:
-    """Arm one fault on the next call that creates a status (Mastodon) or a record
-    (Bluesky); returns its kind."""
+def arm_platform_fault(world: World, platform: str, rng: random.Random, *,
+                       path: str = "") -> str:
+    """Arm one fault on the next call that creates a status (Mastodon), a record
+    (Bluesky) or, on the Graph, the call to `path` (a comment's `/comments`, the Page's
+    `/feed`); returns its kind."""
     kind = rng.choice(PLATFORM_FAULTS)
     hang = PLATFORM_TIMEOUT + 1.5
+    if platform == "facebook":
+        _arm_graph_fault(world, kind, path, rng, hang)
+        world.figures.platform_faults[f"{platform} {kind}"] += 1
+        return kind
     if platform == "mastodon":
         fake: Any = world.mastodon
         prefix = "/api/v1/statuses"
@@ -260,6 +285,24 @@ def arm_platform_fault(world: World, platform: str, rng: random.Random) -> str:
         world.bluesky.expire_access_tokens()
     world.figures.platform_faults[f"{platform} {kind}"] += 1
     return kind
+
+
+def _arm_graph_fault(world: World, kind: str, path: str, rng: random.Random,
+                     hang: float) -> None:
+    """The same kinds in Meta's shapes: code 1/2 transient errors, a Page rate limit
+    (80001, the usage headers at 100 % and a minute to regain access), the Page token's
+    session expired (190/463) for that call."""
+    graph = world.graph
+    if kind == "error_5xx":
+        graph.fail_next(path, status=rng.choice((500, 503)), code=rng.choice((1, 2)))
+    elif kind == "error_after_made":
+        graph.fail_next(path, status=rng.choice((500, 502, 504)), code=2, created=True)
+    elif kind == "timeout_after_made":
+        graph.hang_next(path, hang)
+    elif kind == "ratelimited":
+        graph.fail_next(path, status=403, code=80001)
+    else:
+        graph.fail_next(path, status=400, code=190)
 
 
 # -- the stories -------------------------------------------------------------------------------
@@ -350,6 +393,31 @@ def platform_reply(world: World, index: int, rng: random.Random, *, faulty: bool
         ref, source = str(post["uri"]), "bsky-sport"
     world.figures.add("mentions")
     mention = until(lambda: _polled(world, source, ref), 90, f"card of {platform} {ref}")
+    _answer_from_card(world, mention, platform, index, rng, faulty=faulty)
+
+
+def facebook_reply(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
+    """A comment under one of the Page's posts, pushed by Meta's signed webhook (sent
+    again while Vigie does not answer 200, as Meta does); answered from its card."""
+    post = world.graph.add_post(world.page, f"Ce matin ({index}) : la ministre de la Culture")
+    text = f"Merci pour l'émission {world.figures.seed}-{index}"
+    comment = world.graph.add_comment(post, text, author=(f"1{index:05d}", f"Fan {index}"))
+    delivery = page_comment(world.page, comment_id=comment, post_id=post, message=text,
+                            author=(f"1{index:05d}", f"Fan {index}"))
+    meta = Meta(f"{world.vigie.url}/webhooks/facebook", META_APP_SECRET)
+    answers = meta.deliver(delivery, attempts=5)
+    assert answers[-1] == 200, f"Meta's delivery refused: {answers}"
+    world.figures.add("mentions")
+    mention = until(lambda: _polled(world, FACEBOOK_SOURCE, f"facebook:{comment}"), 90,
+                    f"card of Facebook comment {comment}")
+    _answer_from_card(world, mention, "facebook", index, rng, faulty=faulty,
+                      path=f"/{comment}/comments")
+
+
+def _answer_from_card(world: World, mention: Mention, platform: str, index: int,
+                      rng: random.Random, *, faulty: bool, path: str = "") -> None:
+    """Reply → template → Send on the card (a fault armed on the call that sends it),
+    and Retry when the card says it failed."""
     assert mention.id is not None
     if not mention.slack_ts:
         return  # held in a spike's digests: no card to answer from
@@ -361,7 +429,7 @@ def platform_reply(world: World, index: int, rng: random.Random, *, faulty: bool
         values = {text_block: {"reply.text": f"Merci à vous ! ({index})"}}
         if faulty:
             with world._platform_lock:
-                arm_platform_fault(world, platform, rng)
+                arm_platform_fault(world, platform, rng, path=path)
                 _submit_reply(world, driver, user, view, values, mention.id)
         else:
             _submit_reply(world, driver, user, view, values, mention.id)
@@ -447,9 +515,21 @@ def _retry_reply(world: World, driver: SlackDriver, user: str, mention: Mention)
 def post_story(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
     """/draft → the modal → submitted (at once or a few seconds ahead) to 1–3 targets →
     an editor's ✅ on the preview."""
-    text = f"Chaos {world.figures.seed}-{index} : ce soir 20h, le grand débat"
     targets = rng.sample(("annonces", "breves", "matinale-mastodon", "sport-bluesky"),
                          rng.randint(1, 3))
+    _post_to(world, index, rng, targets, faulty=faulty)
+
+
+def facebook_post_story(world: World, index: int, rng: random.Random, *, faulty: bool
+                        ) -> None:
+    """A post to the Page, now and then with a Slack channel beside it."""
+    targets = [FACEBOOK_TARGET, *(["breves"] if rng.random() < 0.4 else [])]
+    _post_to(world, index, rng, targets, faulty=faulty)
+
+
+def _post_to(world: World, index: int, rng: random.Random, targets: list[str], *,
+             faulty: bool) -> None:
+    text = f"Chaos {world.figures.seed}-{index} : ce soir 20h, le grand débat"
     ahead = rng.uniform(4, 10) if rng.random() < 0.5 else None
     author = f"U0CM{index:05d}"  # each story its own author: a modal is told apart by its user
     with world.driver() as driver:
@@ -474,11 +554,15 @@ def post_story(world: World, index: int, rng: random.Random, *, faulty: bool) ->
             # window (2 min) before posting it, never twice. The checks judge it.
             world.figures.add("late_previews")
             return
-        platforms = [t for t in targets if t in ("matinale-mastodon", "sport-bluesky")]
+        platforms = [t for t in targets if t in ("matinale-mastodon", "sport-bluesky",
+                                                 FACEBOOK_TARGET)]
         if faulty and platforms:
             with world._platform_lock:
-                arm_platform_fault(world, "mastodon" if platforms[0].startswith("matinale")
-                                   else "bluesky", rng)
+                if platforms[0] == FACEBOOK_TARGET:
+                    arm_platform_fault(world, "facebook", rng, path=f"/{world.page}/feed")
+                else:
+                    arm_platform_fault(world, "mastodon" if platforms[0].startswith(
+                        "matinale") else "bluesky", rng)
                 _approve(world, driver, preview)
                 until(lambda: _post_left_approval(world, post.id or 0), 60,
                       f"post {post.id} sent")
@@ -519,11 +603,12 @@ def _post_left_approval(world: World, post_id: int) -> bool:
 
 
 # -- the run -------------------------------------------------------------------------------------
-def run_phase(world: World, plan: Plan, rng: random.Random, *, first: int, faulty_platforms: bool
-              ) -> None:
+def run_phase(world: World, plan: Plan, rng: random.Random, *, first: int, faulty_platforms: bool,
+              kinds: list[str] | None = None) -> None:
     """Run the stories of one phase on `plan.workers` threads, each with its own seeded
     generator (drawn from `rng` in a fixed order)."""
-    kinds = ["mention"] * plan.mentions + ["reply"] * plan.replies + ["post"] * plan.posts
+    if kinds is None:
+        kinds = ["mention"] * plan.mentions + ["reply"] * plan.replies + ["post"] * plan.posts
     rng.shuffle(kinds)
     stories = [(kind, first + n, random.Random(rng.getrandbits(64)))
                for n, kind in enumerate(kinds, 1)]
@@ -543,6 +628,10 @@ def _noting_stuck(world: World, kind: str, index: int, rng: random.Random,
             webhook_mention(world, index, rng)
         elif kind == "reply":
             platform_reply(world, index, rng, faulty=faulty)
+        elif kind == "facebook_reply":
+            facebook_reply(world, index, rng, faulty=faulty)
+        elif kind == "facebook_post":
+            facebook_post_story(world, index, rng, faulty=faulty)
         else:
             post_story(world, index, rng, faulty=faulty)
     except Stuck as stuck:
@@ -658,6 +747,10 @@ def _check_posts(world: World) -> None:
         post = next((p for p in posts.values() if p.text == text), None)
         if post is not None and post.id is not None:
             sent[(post.id, "sport-bluesky")] += 1
+    for made in world.graph.children("fb_post", _page=world.page, _posted=True):
+        post = next((p for p in posts.values() if p.text == made.get("message")), None)
+        if post is not None and post.id is not None:
+            sent[(post.id, FACEBOOK_TARGET)] += 1
     for delivery in world.rows(PostDelivery):
         count = sent.get((delivery.post_id, delivery.target_id), 0)
         name = f"post {delivery.post_id} → {delivery.target_id} ({delivery.state})"
@@ -696,6 +789,10 @@ def _check_replies(world: World) -> None:
         if mention.platform == "mastodon" and mention.source_id == "masto-matinale":
             count = sum(1 for s in world.mastodon.posted
                         if str(s.get("in_reply_to_id")) == mention.external_id)
+        elif mention.source_id == FACEBOOK_SOURCE:
+            count = sum(1 for c in world.graph.children("fb_comment",
+                                                        _parent=mention.platform_ref)
+                        if c["from"]["id"] == world.page)
         elif mention.source_id == "bsky-sport":
             count = sum(1 for r in world.bluesky.created
                         if (r.get("record", {}).get("reply") or {}).get("parent", {})
@@ -749,6 +846,10 @@ def campaign(plan: Plan, seed: int, database_url: str | None, log: Path, *,
             world.slack.chaos(0)
             # Phase 2: the platforms misbehave; Slack only keeps its posting rate.
             run_phase(world, plan, rng, first=1000, faulty_platforms=True)
+            # Phase 3: the Facebook Page misbehaves (Graph API faults in Meta's shapes).
+            run_phase(world, plan, rng, first=2000, faulty_platforms=True,
+                      kinds=["facebook_reply"] * plan.meta_replies
+                      + ["facebook_post"] * plan.meta_posts)
             settle(world, settle_for)
             check(world)
         finally:
