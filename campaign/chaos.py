@@ -91,6 +91,10 @@ from tests.support.newsroom import (  # noqa: E402
     newsroom,
     newsroom_environ,
 )
+from tests.support.x import SOURCE_ID as X_SOURCE  # noqa: E402
+from tests.support.x import TARGET_ID as X_TARGET  # noqa: E402
+from tests.support.x import X_ENV, with_x  # noqa: E402
+from tests.support.x_server import FakeX  # noqa: E402
 
 T = TypeVar("T")
 
@@ -155,14 +159,17 @@ class Plan:
     workers: int
     slack_rate: float
     preview_wait: float  # seconds a story waits for its preview before calling it late
-    meta_replies: int = 0  # phase 3: comments on the Facebook Page answered from their cards
-    meta_posts: int = 0  # phase 3: posts approved to the Page (and a Slack channel)
+    # Phase 3, for each of PHASE3_PLATFORMS: mentions answered from their cards, and
+    # posts approved to the platform (now and then with a Slack channel beside it).
+    other_replies: int = 0
+    other_posts: int = 0
 
 
 QUICK = Plan(mentions=5, replies=3, posts=3, workers=4, slack_rate=0.12, preview_wait=20,
-             meta_replies=3, meta_posts=2)
+             other_replies=2, other_posts=1)
 FULL = Plan(mentions=60, replies=16, posts=20, workers=6, slack_rate=0.12, preview_wait=45,
-            meta_replies=14, meta_posts=10)
+            other_replies=8, other_posts=6)
+PHASE3_PLATFORMS = ("facebook", "x")
 
 
 class World:
@@ -175,12 +182,14 @@ class World:
         self.bluesky = FakeBluesky(accounts={SPORT: "app-pass-sport"}).start()
         self.graph = FakeGraph().start()
         self.page = self.graph.add_page("La Matinale", token=PAGE_TOKEN)
+        self.x = FakeX().start()
         for user, name in ((STAFF[0], "marie"), (STAFF[1], "paul"), (EDITOR, "eve")):
             self.slack.add_user(user, name, real_name=name.capitalize())
-        self.config = with_facebook(_newsroom(self.mastodon, self.bluesky), self.graph.url,
-                                    self.page)
+        self.config = with_x(with_facebook(_newsroom(self.mastodon, self.bluesky),
+                                           self.graph.url, self.page),
+                             self.x.url, target=True)
         environ = {**newsroom_environ(), MASTODON_TOKEN_ENV: "token-matinale",
-                   BLUESKY_PASSWORD_ENV: "app-pass-sport", **FACEBOOK_ENV}
+                   BLUESKY_PASSWORD_ENV: "app-pass-sport", **FACEBOOK_ENV, **X_ENV}
         engine = make_engine(database_url)
         upgrade(engine)
         self.vigie = RunningVigie(build(
@@ -195,7 +204,7 @@ class World:
         self.slack.chaos(0)
         self.vigie.stop()
         self.http.close()
-        for fake in (self.graph, self.bluesky, self.mastodon, self.slack):
+        for fake in (self.x, self.graph, self.bluesky, self.mastodon, self.slack):
             fake.stop()
 
     @contextmanager
@@ -261,8 +270,9 @@ def arm_platform_fault(world: World, platform: str, rng: random.Random, *,
     `/feed`); returns its kind."""
     kind = rng.choice(PLATFORM_FAULTS)
     hang = PLATFORM_TIMEOUT + 1.5
-    if platform == "facebook":
-        _arm_graph_fault(world, kind, path, rng, hang)
+    if platform in ("facebook", "x"):
+        (_arm_graph_fault if platform == "facebook" else _arm_x_fault)(
+            world, kind, path, rng, hang)
         world.figures.platform_faults[f"{platform} {kind}"] += 1
         return kind
     if platform == "mastodon":
@@ -303,6 +313,24 @@ def _arm_graph_fault(world: World, kind: str, path: str, rng: random.Random,
         graph.fail_next(path, status=403, code=80001)
     else:
         graph.fail_next(path, status=400, code=190)
+
+
+def _arm_x_fault(world: World, kind: str, path: str, rng: random.Random, hang: float
+                 ) -> None:
+    """The same kinds as X answers them on `POST /2/tweets`: 500/503 with nothing done,
+    500/502/504 after the post was made, 429 with the endpoint's window spent (its
+    `x-rate-limit-reset` two seconds ahead), 401 (the account's token refused once)."""
+    x = world.x
+    if kind == "error_5xx":
+        x.fail_next(path, status=rng.choice((500, 503)))
+    elif kind == "error_after_made":
+        x.fail_next(path, status=rng.choice((500, 502, 504)), created=True)
+    elif kind == "timeout_after_made":
+        x.hang_next(path, hang)
+    elif kind == "ratelimited":
+        x.limit("POST /2/tweets", remaining=0, reset_in=2)
+    else:
+        x.fail_next(path, status=401)
 
 
 # -- the stories -------------------------------------------------------------------------------
@@ -414,6 +442,16 @@ def facebook_reply(world: World, index: int, rng: random.Random, *, faulty: bool
                       path=f"/{comment}/comments")
 
 
+def x_reply(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
+    """A mention of @matinale on X, polled; answered from its card."""
+    post = world.x.mention("matinale", by=f"fan{index}",
+                           text=f"@matinale merci pour l'émission {world.figures.seed}-{index}")
+    world.figures.add("mentions")
+    mention = until(lambda: _polled(world, X_SOURCE, str(post["id"])), 90,
+                    f"card of X post {post['id']}")
+    _answer_from_card(world, mention, "x", index, rng, faulty=faulty, path="/2/tweets")
+
+
 def _answer_from_card(world: World, mention: Mention, platform: str, index: int,
                       rng: random.Random, *, faulty: bool, path: str = "") -> None:
     """Reply → template → Send on the card (a fault armed on the call that sends it),
@@ -520,10 +558,11 @@ def post_story(world: World, index: int, rng: random.Random, *, faulty: bool) ->
     _post_to(world, index, rng, targets, faulty=faulty)
 
 
-def facebook_post_story(world: World, index: int, rng: random.Random, *, faulty: bool
-                        ) -> None:
-    """A post to the Page, now and then with a Slack channel beside it."""
-    targets = [FACEBOOK_TARGET, *(["breves"] if rng.random() < 0.4 else [])]
+def other_post_story(world: World, index: int, rng: random.Random, *, faulty: bool,
+                     target: str) -> None:
+    """A post to `target` (the Page, the X account), now and then with a Slack channel
+    beside it."""
+    targets = [target, *(["breves"] if rng.random() < 0.4 else [])]
     _post_to(world, index, rng, targets, faulty=faulty)
 
 
@@ -555,11 +594,13 @@ def _post_to(world: World, index: int, rng: random.Random, targets: list[str], *
             world.figures.add("late_previews")
             return
         platforms = [t for t in targets if t in ("matinale-mastodon", "sport-bluesky",
-                                                 FACEBOOK_TARGET)]
+                                                 FACEBOOK_TARGET, X_TARGET)]
         if faulty and platforms:
             with world._platform_lock:
                 if platforms[0] == FACEBOOK_TARGET:
                     arm_platform_fault(world, "facebook", rng, path=f"/{world.page}/feed")
+                elif platforms[0] == X_TARGET:
+                    arm_platform_fault(world, "x", rng, path="/2/tweets")
                 else:
                     arm_platform_fault(world, "mastodon" if platforms[0].startswith(
                         "matinale") else "bluesky", rng)
@@ -630,8 +671,12 @@ def _noting_stuck(world: World, kind: str, index: int, rng: random.Random,
             platform_reply(world, index, rng, faulty=faulty)
         elif kind == "facebook_reply":
             facebook_reply(world, index, rng, faulty=faulty)
+        elif kind == "x_reply":
+            x_reply(world, index, rng, faulty=faulty)
         elif kind == "facebook_post":
-            facebook_post_story(world, index, rng, faulty=faulty)
+            other_post_story(world, index, rng, faulty=faulty, target=FACEBOOK_TARGET)
+        elif kind == "x_post":
+            other_post_story(world, index, rng, faulty=faulty, target=X_TARGET)
         else:
             post_story(world, index, rng, faulty=faulty)
     except Stuck as stuck:
@@ -751,6 +796,10 @@ def _check_posts(world: World) -> None:
         post = next((p for p in posts.values() if p.text == made.get("message")), None)
         if post is not None and post.id is not None:
             sent[(post.id, FACEBOOK_TARGET)] += 1
+    for made in world.x.posts_by("matinale"):
+        post = next((p for p in posts.values() if p.text == made.get("text")), None)
+        if post is not None and post.id is not None and not made.get("referenced_tweets"):
+            sent[(post.id, X_TARGET)] += 1
     for delivery in world.rows(PostDelivery):
         count = sent.get((delivery.post_id, delivery.target_id), 0)
         name = f"post {delivery.post_id} → {delivery.target_id} ({delivery.state})"
@@ -793,6 +842,10 @@ def _check_replies(world: World) -> None:
             count = sum(1 for c in world.graph.children("fb_comment",
                                                         _parent=mention.platform_ref)
                         if c["from"]["id"] == world.page)
+        elif mention.source_id == X_SOURCE:
+            count = sum(1 for made in world.x.posts_by("matinale")
+                        if {"type": "replied_to", "id": mention.platform_ref}
+                        in (made.get("referenced_tweets") or []))
         elif mention.source_id == "bsky-sport":
             count = sum(1 for r in world.bluesky.created
                         if (r.get("record", {}).get("reply") or {}).get("parent", {})
@@ -846,10 +899,11 @@ def campaign(plan: Plan, seed: int, database_url: str | None, log: Path, *,
             world.slack.chaos(0)
             # Phase 2: the platforms misbehave; Slack only keeps its posting rate.
             run_phase(world, plan, rng, first=1000, faulty_platforms=True)
-            # Phase 3: the Facebook Page misbehaves (Graph API faults in Meta's shapes).
-            run_phase(world, plan, rng, first=2000, faulty_platforms=True,
-                      kinds=["facebook_reply"] * plan.meta_replies
-                      + ["facebook_post"] * plan.meta_posts)
+            # Phase 3: Facebook (Graph API faults in Meta's shapes) and X misbehave.
+            run_phase(world, plan, rng, first=2000, faulty_platforms=True, kinds=[
+                kind for platform in PHASE3_PLATFORMS
+                for kind in [f"{platform}_reply"] * plan.other_replies
+                + [f"{platform}_post"] * plan.other_posts])
             settle(world, settle_for)
             check(world)
         finally:
