@@ -83,7 +83,7 @@ from tests.support.facebook import SOURCE_ID as FACEBOOK_SOURCE  # noqa: E402
 from tests.support.facebook import TARGET_ID as FACEBOOK_TARGET  # noqa: E402
 from tests.support.graph_server import FakeGraph  # noqa: E402
 from tests.support.harness import RunningVigie  # noqa: E402
-from tests.support.meta_webhooks import Meta, page_comment  # noqa: E402
+from tests.support.meta_webhooks import Meta, page_comment, threads  # noqa: E402
 from tests.support.newsroom import (  # noqa: E402
     SIGNING_SECRET,
     WEBHOOK_SECRET,
@@ -91,6 +91,10 @@ from tests.support.newsroom import (  # noqa: E402
     newsroom,
     newsroom_environ,
 )
+from tests.support.threads import SOURCE_ID as THREADS_SOURCE  # noqa: E402
+from tests.support.threads import TARGET_ID as THREADS_TARGET  # noqa: E402
+from tests.support.threads import TOKEN as THREADS_TOKEN  # noqa: E402
+from tests.support.threads import threads_env, with_threads  # noqa: E402
 from tests.support.x import SOURCE_ID as X_SOURCE  # noqa: E402
 from tests.support.x import TARGET_ID as X_TARGET  # noqa: E402
 from tests.support.x import X_ENV, with_x  # noqa: E402
@@ -169,7 +173,7 @@ QUICK = Plan(mentions=5, replies=3, posts=3, workers=4, slack_rate=0.12, preview
              other_replies=2, other_posts=1)
 FULL = Plan(mentions=60, replies=16, posts=20, workers=6, slack_rate=0.12, preview_wait=45,
             other_replies=8, other_posts=6)
-PHASE3_PLATFORMS = ("facebook", "x")
+PHASE3_PLATFORMS = ("facebook", "threads", "x")
 
 
 class World:
@@ -182,14 +186,18 @@ class World:
         self.bluesky = FakeBluesky(accounts={SPORT: "app-pass-sport"}).start()
         self.graph = FakeGraph().start()
         self.page = self.graph.add_page("La Matinale", token=PAGE_TOKEN)
+        self.profile = self.graph.add_threads_user("grandebat", token=THREADS_TOKEN)
+        self.fan = self.graph.add_threads_user("kev_59", token="fan-token")
         self.x = FakeX().start()
         for user, name in ((STAFF[0], "marie"), (STAFF[1], "paul"), (EDITOR, "eve")):
             self.slack.add_user(user, name, real_name=name.capitalize())
-        self.config = with_x(with_facebook(_newsroom(self.mastodon, self.bluesky),
-                                           self.graph.url, self.page),
-                             self.x.url, target=True)
+        config = with_facebook(_newsroom(self.mastodon, self.bluesky), self.graph.url,
+                               self.page)
+        config = with_threads(config, self.graph.threads_url, self.profile)
+        self.config = with_x(config, self.x.url, target=True)
         environ = {**newsroom_environ(), MASTODON_TOKEN_ENV: "token-matinale",
-                   BLUESKY_PASSWORD_ENV: "app-pass-sport", **FACEBOOK_ENV, **X_ENV}
+                   BLUESKY_PASSWORD_ENV: "app-pass-sport", **FACEBOOK_ENV, **X_ENV,
+                   **threads_env(META_APP_SECRET, FACEBOOK_ENV["VIGIE_TEST_META_VERIFY"])}
         engine = make_engine(database_url)
         upgrade(engine)
         self.vigie = RunningVigie(build(
@@ -270,8 +278,12 @@ def arm_platform_fault(world: World, platform: str, rng: random.Random, *,
     `/feed`); returns its kind."""
     kind = rng.choice(PLATFORM_FAULTS)
     hang = PLATFORM_TIMEOUT + 1.5
-    if platform in ("facebook", "x"):
-        (_arm_graph_fault if platform == "facebook" else _arm_x_fault)(
+    if platform == "threads" and kind == "ratelimited":
+        # Threads tells a rate limit by X-App-Usage alone, without the minutes to regain
+        # access: Vigie then waits ten minutes, longer than the campaign settles.
+        kind = "error_5xx"
+    if platform in ("facebook", "threads", "x"):
+        (_arm_x_fault if platform == "x" else _arm_graph_fault)(
             world, kind, path, rng, hang)
         world.figures.platform_faults[f"{platform} {kind}"] += 1
         return kind
@@ -442,6 +454,24 @@ def facebook_reply(world: World, index: int, rng: random.Random, *, faulty: bool
                       path=f"/{comment}/comments")
 
 
+def threads_reply(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
+    """A reply under one of the profile's Threads posts, pushed by Meta's signed webhook;
+    answered from its card (the fault on `threads_publish`, where the reply is made)."""
+    graph = world.graph
+    ours = graph.add_threads_post(world.profile, f"Ce soir ({index}) dans Le Grand Débat")
+    text = f"Vous l'expliquez quand ? {world.figures.seed}-{index}"
+    reply = graph.add_threads_post(world.fan, text, reply_to=ours)
+    meta = Meta(f"{world.vigie.url}/webhooks/threads", META_APP_SECRET)
+    answers = meta.deliver(threads(world.profile, "replies", graph.threads_webhook_value(reply)),
+                           attempts=5)
+    assert answers[-1] == 200, f"Meta's delivery refused: {answers}"
+    world.figures.add("mentions")
+    mention = until(lambda: _polled(world, THREADS_SOURCE, f"threads:{reply}"), 90,
+                    f"card of Threads reply {reply}")
+    _answer_from_card(world, mention, "threads", index, rng, faulty=faulty,
+                      path=f"/{world.profile}/threads_publish")
+
+
 def x_reply(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
     """A mention of @matinale on X, polled; answered from its card."""
     post = world.x.mention("matinale", by=f"fan{index}",
@@ -594,11 +624,15 @@ def _post_to(world: World, index: int, rng: random.Random, targets: list[str], *
             world.figures.add("late_previews")
             return
         platforms = [t for t in targets if t in ("matinale-mastodon", "sport-bluesky",
-                                                 FACEBOOK_TARGET, X_TARGET)]
+                                                 FACEBOOK_TARGET, THREADS_TARGET,
+                                                 X_TARGET)]
         if faulty and platforms:
             with world._platform_lock:
                 if platforms[0] == FACEBOOK_TARGET:
                     arm_platform_fault(world, "facebook", rng, path=f"/{world.page}/feed")
+                elif platforms[0] == THREADS_TARGET:
+                    arm_platform_fault(world, "threads", rng,
+                                       path=f"/{world.profile}/threads_publish")
                 elif platforms[0] == X_TARGET:
                     arm_platform_fault(world, "x", rng, path="/2/tweets")
                 else:
@@ -671,6 +705,10 @@ def _noting_stuck(world: World, kind: str, index: int, rng: random.Random,
             platform_reply(world, index, rng, faulty=faulty)
         elif kind == "facebook_reply":
             facebook_reply(world, index, rng, faulty=faulty)
+        elif kind == "threads_reply":
+            threads_reply(world, index, rng, faulty=faulty)
+        elif kind == "threads_post":
+            other_post_story(world, index, rng, faulty=faulty, target=THREADS_TARGET)
         elif kind == "x_reply":
             x_reply(world, index, rng, faulty=faulty)
         elif kind == "facebook_post":
@@ -796,6 +834,11 @@ def _check_posts(world: World) -> None:
         post = next((p for p in posts.values() if p.text == made.get("message")), None)
         if post is not None and post.id is not None:
             sent[(post.id, FACEBOOK_TARGET)] += 1
+    for made in world.graph.children("th_media", _owner=world.profile, _reply_to=None,
+                                      _posted=True):
+        post = next((p for p in posts.values() if p.text == made.get("text")), None)
+        if post is not None and post.id is not None:
+            sent[(post.id, THREADS_TARGET)] += 1
     for made in world.x.posts_by("matinale"):
         post = next((p for p in posts.values() if p.text == made.get("text")), None)
         if post is not None and post.id is not None and not made.get("referenced_tweets"):
@@ -842,6 +885,9 @@ def _check_replies(world: World) -> None:
             count = sum(1 for c in world.graph.children("fb_comment",
                                                         _parent=mention.platform_ref)
                         if c["from"]["id"] == world.page)
+        elif mention.source_id == THREADS_SOURCE:
+            count = sum(1 for made in world.graph.children(
+                "th_media", _reply_to=mention.platform_ref, _owner=world.profile))
         elif mention.source_id == X_SOURCE:
             count = sum(1 for made in world.x.posts_by("matinale")
                         if {"type": "replied_to", "id": mention.platform_ref}
@@ -899,7 +945,7 @@ def campaign(plan: Plan, seed: int, database_url: str | None, log: Path, *,
             world.slack.chaos(0)
             # Phase 2: the platforms misbehave; Slack only keeps its posting rate.
             run_phase(world, plan, rng, first=1000, faulty_platforms=True)
-            # Phase 3: Facebook (Graph API faults in Meta's shapes) and X misbehave.
+            # Phase 3: Facebook, Threads (faults in Meta's shapes) and X misbehave.
             run_phase(world, plan, rng, first=2000, faulty_platforms=True, kinds=[
                 kind for platform in PHASE3_PLATFORMS
                 for kind in [f"{platform}_reply"] * plan.other_replies
