@@ -99,6 +99,11 @@ from tests.support.x import SOURCE_ID as X_SOURCE  # noqa: E402
 from tests.support.x import TARGET_ID as X_TARGET  # noqa: E402
 from tests.support.x import X_ENV, with_x  # noqa: E402
 from tests.support.x_server import FakeX  # noqa: E402
+from tests.support.youtube import CHANNEL as YOUTUBE_CHANNEL  # noqa: E402
+from tests.support.youtube import SOURCE_ID as YOUTUBE_SOURCE  # noqa: E402
+from tests.support.youtube import VIDEO as YOUTUBE_VIDEO  # noqa: E402
+from tests.support.youtube import YOUTUBE_ENV, with_youtube  # noqa: E402
+from tests.support.youtube_server import FakeYouTube  # noqa: E402
 
 T = TypeVar("T")
 
@@ -141,6 +146,7 @@ class Figures:
     retries_by_hand: int = 0
     late_previews: int = 0
     digested: int = 0
+    replies_by_platform: Counter[str] = field(default_factory=Counter)
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     unconfirmed: int = 0
@@ -173,7 +179,7 @@ QUICK = Plan(mentions=5, replies=3, posts=3, workers=4, slack_rate=0.12, preview
              other_replies=2, other_posts=1)
 FULL = Plan(mentions=60, replies=16, posts=20, workers=6, slack_rate=0.12, preview_wait=45,
             other_replies=8, other_posts=6)
-PHASE3_PLATFORMS = ("facebook", "threads", "x")
+PHASE3_PLATFORMS = ("facebook", "threads", "x", "youtube")  # YouTube: replies only
 
 
 class World:
@@ -189,14 +195,19 @@ class World:
         self.profile = self.graph.add_threads_user("grandebat", token=THREADS_TOKEN)
         self.fan = self.graph.add_threads_user("kev_59", token="fan-token")
         self.x = FakeX().start()
+        self.youtube = FakeYouTube().start()
+        self.youtube.add_channel(YOUTUBE_CHANNEL, title="Le Grand Débat")
+        self.youtube.add_video(YOUTUBE_VIDEO, YOUTUBE_CHANNEL)
         for user, name in ((STAFF[0], "marie"), (STAFF[1], "paul"), (EDITOR, "eve")):
             self.slack.add_user(user, name, real_name=name.capitalize())
         config = with_facebook(_newsroom(self.mastodon, self.bluesky), self.graph.url,
                                self.page)
         config = with_threads(config, self.graph.threads_url, self.profile)
+        config = with_youtube(config, self.youtube.url)
         self.config = with_x(config, self.x.url, target=True)
         environ = {**newsroom_environ(), MASTODON_TOKEN_ENV: "token-matinale",
                    BLUESKY_PASSWORD_ENV: "app-pass-sport", **FACEBOOK_ENV, **X_ENV,
+                   **YOUTUBE_ENV,
                    **threads_env(META_APP_SECRET, FACEBOOK_ENV["VIGIE_TEST_META_VERIFY"])}
         engine = make_engine(database_url)
         upgrade(engine)
@@ -212,7 +223,8 @@ class World:
         self.slack.chaos(0)
         self.vigie.stop()
         self.http.close()
-        for fake in (self.x, self.graph, self.bluesky, self.mastodon, self.slack):
+        for fake in (self.youtube, self.x, self.graph, self.bluesky, self.mastodon,
+                     self.slack):
             fake.stop()
 
     @contextmanager
@@ -282,8 +294,8 @@ def arm_platform_fault(world: World, platform: str, rng: random.Random, *,
         # Threads tells a rate limit by X-App-Usage alone, without the minutes to regain
         # access: Vigie then waits ten minutes, longer than the campaign settles.
         kind = "error_5xx"
-    if platform in ("facebook", "threads", "x"):
-        (_arm_x_fault if platform == "x" else _arm_graph_fault)(
+    if platform in ("facebook", "threads", "x", "youtube"):
+        {"x": _arm_x_fault, "youtube": _arm_youtube_fault}.get(platform, _arm_graph_fault)(
             world, kind, path, rng, hang)
         world.figures.platform_faults[f"{platform} {kind}"] += 1
         return kind
@@ -343,6 +355,26 @@ def _arm_x_fault(world: World, kind: str, path: str, rng: random.Random, hang: f
         x.limit("POST /2/tweets", remaining=0, reset_in=2)
     else:
         x.fail_next(path, status=401)
+
+
+def _arm_youtube_fault(world: World, kind: str, path: str, rng: random.Random,
+                       hang: float) -> None:
+    """The same kinds as Google answers them on `comments.insert`: 503 backendError with
+    nothing done, 500/502/504 after the comment was made, an answer past Vigie's timeout
+    after it was made, 403 rateLimitExceeded, and the access tokens expiring (Vigie's
+    OAuth client gets a 401 and refreshes)."""
+    youtube = world.youtube
+    if kind == "error_5xx":
+        youtube.fail_next(path, status=503, reason="backendError")
+    elif kind == "error_after_made":
+        youtube.fail_next(path, status=rng.choice((500, 502, 504)), reason="backendError",
+                          created=True)
+    elif kind == "timeout_after_made":
+        youtube.hang_next(path, hang)
+    elif kind == "ratelimited":
+        youtube.fail_next(path, status=403, reason="rateLimitExceeded")
+    else:
+        youtube.expire_tokens()
 
 
 # -- the stories -------------------------------------------------------------------------------
@@ -472,6 +504,41 @@ def threads_reply(world: World, index: int, rng: random.Random, *, faulty: bool)
                       path=f"/{world.profile}/threads_publish")
 
 
+def youtube_reply(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
+    """A comment under the channel's video, polled; answered from its card."""
+    comment = world.youtube.comment(
+        YOUTUBE_VIDEO, f"Le débat d'hier était passionnant {world.figures.seed}-{index}",
+        by=f"Fan{index}")
+    world.figures.add("mentions")
+
+    def polled() -> Mention | None:
+        _youtube_due_now(world)
+        return _polled(world, YOUTUBE_SOURCE, str(comment["id"]))
+
+    mention = until(polled, 90, f"card of YouTube comment {comment['id']}", interval=0.5)
+    _answer_from_card(world, mention, "youtube", index, rng, faulty=faulty,
+                      path="comments.insert")
+
+
+def _youtube_due_now(world: World) -> None:
+    """YouTube's streams are read at their own pace to spare the day's quota (15 minutes
+    at the fastest here): the campaign moves their next read to now, as if that time had
+    passed, rather than wait."""
+    from bot.listen.models import SourceState
+    from bot.platforms.youtube.listen import read_cursor, write_cursor
+
+    with Session(world.engine) as session:
+        state = session.get(SourceState, YOUTUBE_SOURCE)
+        if state is None or not state.cursor:
+            return
+        streams = read_cursor(state.cursor)
+        for stream in streams.values():
+            stream.due = 0
+        state.cursor = write_cursor(streams)
+        session.add(state)
+        session.commit()
+
+
 def x_reply(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
     """A mention of @matinale on X, polled; answered from its card."""
     post = world.x.mention("matinale", by=f"fan{index}",
@@ -502,6 +569,8 @@ def _answer_from_card(world: World, mention: Mention, platform: str, index: int,
         else:
             _submit_reply(world, driver, user, view, values, mention.id)
         world.figures.add("replies")
+        with world.figures.lock:
+            world.figures.replies_by_platform[platform] += 1
         reply = until(lambda: _reply_settled(world, mention.id or 0), 60,
                       f"reply to mention {mention.id}")
         if reply.state == ReplyState.FAILED:
@@ -709,6 +778,8 @@ def _noting_stuck(world: World, kind: str, index: int, rng: random.Random,
             threads_reply(world, index, rng, faulty=faulty)
         elif kind == "threads_post":
             other_post_story(world, index, rng, faulty=faulty, target=THREADS_TARGET)
+        elif kind == "youtube_reply":
+            youtube_reply(world, index, rng, faulty=faulty)
         elif kind == "x_reply":
             x_reply(world, index, rng, faulty=faulty)
         elif kind == "facebook_post":
@@ -888,6 +959,10 @@ def _check_replies(world: World) -> None:
         elif mention.source_id == THREADS_SOURCE:
             count = sum(1 for made in world.graph.children(
                 "th_media", _reply_to=mention.platform_ref, _owner=world.profile))
+        elif mention.source_id == YOUTUBE_SOURCE:
+            count = sum(1 for made in world.youtube.replies_to(
+                mention.root_ref or mention.platform_ref or "")
+                if made["snippet"]["authorChannelId"]["value"] == YOUTUBE_CHANNEL)
         elif mention.source_id == X_SOURCE:
             count = sum(1 for made in world.x.posts_by("matinale")
                         if {"type": "replied_to", "id": mention.platform_ref}
@@ -945,11 +1020,11 @@ def campaign(plan: Plan, seed: int, database_url: str | None, log: Path, *,
             world.slack.chaos(0)
             # Phase 2: the platforms misbehave; Slack only keeps its posting rate.
             run_phase(world, plan, rng, first=1000, faulty_platforms=True)
-            # Phase 3: Facebook, Threads (faults in Meta's shapes) and X misbehave.
+            # Phase 3: Facebook, Threads (faults in Meta's shapes), X and YouTube misbehave.
             run_phase(world, plan, rng, first=2000, faulty_platforms=True, kinds=[
                 kind for platform in PHASE3_PLATFORMS
                 for kind in [f"{platform}_reply"] * plan.other_replies
-                + [f"{platform}_post"] * plan.other_posts])
+                + [f"{platform}_post"] * (plan.other_posts if platform != "youtube" else 0)])
             settle(world, settle_for)
             check(world)
         finally:
@@ -970,7 +1045,8 @@ def table(figures: Figures) -> str:
         ("mentions (held in a spike's digests)", f"{figures.mentions} ({figures.digested})"),
         ("clicks (qualify, take, reply, send, ✅, retry)", str(figures.clicks)),
         ("posts (deliveries)", f"{figures.posts} ({figures.deliveries})"),
-        ("replies", str(figures.replies)),
+        ("replies (by platform)", f"{figures.replies} (" + ", ".join(
+            f"{k} {v}" for k, v in sorted(figures.replies_by_platform.items())) + ")"),
         ("retried by hand after a failure", str(figures.retries_by_hand)),
         ("previews held in Slack's window (late)", str(figures.late_previews)),
         ("marked unconfirmed (never twice)", str(figures.unconfirmed)),
