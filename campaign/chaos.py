@@ -15,6 +15,15 @@ channels, Mastodon and Bluesky. Meanwhile:
   a fault drawn from the same generator is armed on the call that sends it: 5xx, 5xx after
   the status was made, an answer past Vigie's timeout after it was made, 429 with
   Retry-After, the Bluesky session's access tokens expiring.
+* **Every other platform adapter misbehaves** (phase 3): comments on the Facebook Page
+  and replies under the Threads profile's posts (pushed by Meta's signed webhook),
+  mentions on X and comments on YouTube (polled) are answered from their cards, and posts
+  are approved to the Page, Threads and X; a fault in the platform's own shape is armed
+  on the call that makes each reply or post: 5xx with nothing done, 5xx after it was
+  made, an answer past Vigie's timeout after it was made, a rate limit (Meta's 80001
+  with the usage headers, X's 429 with its window, Google's rateLimitExceeded; none on
+  Threads, see `arm_platform_fault`), the token expiring (Meta's 190/463, X's 401,
+  YouTube's access tokens). Instagram is not in it yet.
 
 Then the faults stop, Vigie is given time to settle (waiting on conditions), and the
 promises are checked against what Slack and the platforms hold: every mention received
