@@ -70,7 +70,7 @@ if str(ROOT) not in sys.path:
 
 from bot.app import build  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
-from bot.config import Config, PostTarget, Source  # noqa: E402
+from bot.config import Account, Config, PostTarget, Source  # noqa: E402
 from bot.mentions.models import Mention, RelayState  # noqa: E402
 from bot.posts.models import DeliveryState, Post, PostDelivery, PostState  # noqa: E402
 from bot.replies.messages import ModalState  # noqa: E402
@@ -189,6 +189,10 @@ QUICK = Plan(mentions=5, replies=3, posts=3, workers=4, slack_rate=0.12, preview
 FULL = Plan(mentions=60, replies=16, posts=20, workers=6, slack_rate=0.12, preview_wait=45,
             other_replies=8, other_posts=6)
 PHASE3_PLATFORMS = ("facebook", "threads", "x", "youtube")  # YouTube: replies only
+PHASE3_ACCOUNTS = {"facebook": ("page-matinale", "Page La Matinale", "C0FACEBOOK"),
+                   "threads": ("threads-debat", "Le Grand Débat (Threads)", "C0THREADS"),
+                   "x": ("x-matinale", "La Matinale (X)", "C0XMATINALE"),
+                   "youtube": ("yt-debat", "Le Grand Débat (YouTube)", "C0YOUTUBE")}
 
 
 class World:
@@ -209,11 +213,19 @@ class World:
         self.youtube.add_video(YOUTUBE_VIDEO, YOUTUBE_CHANNEL)
         for user, name in ((STAFF[0], "marie"), (STAFF[1], "paul"), (EDITOR, "eve")):
             self.slack.add_user(user, name, real_name=name.capitalize())
-        config = with_facebook(_newsroom(self.mastodon, self.bluesky), self.graph.url,
-                               self.page)
-        config = with_threads(config, self.graph.threads_url, self.profile)
-        config = with_youtube(config, self.youtube.url)
-        self.config = with_x(config, self.x.url, target=True)
+        config = _newsroom(self.mastodon, self.bluesky)
+        # Phase 3's accounts have channels of their own: phases 1 and 2 set off the
+        # bad-buzz calm in the others' (held mentions get a digest, no card to answer).
+        config = config.model_copy(update={"accounts": [*config.accounts, *(
+            Account(id=account, name=name, channel=channel)
+            for account, name, channel in PHASE3_ACCOUNTS.values())]})
+        config = with_facebook(config, self.graph.url, self.page,
+                               account=PHASE3_ACCOUNTS["facebook"][0])
+        config = with_threads(config, self.graph.threads_url, self.profile,
+                              account=PHASE3_ACCOUNTS["threads"][0])
+        config = with_youtube(config, self.youtube.url, account=PHASE3_ACCOUNTS["youtube"][0])
+        self.config = with_x(config, self.x.url, target=True,
+                             account=PHASE3_ACCOUNTS["x"][0])
         environ = {**newsroom_environ(), MASTODON_TOKEN_ENV: "token-matinale",
                    BLUESKY_PASSWORD_ENV: "app-pass-sport", **FACEBOOK_ENV, **X_ENV,
                    **YOUTUBE_ENV,

@@ -12,16 +12,17 @@ FACEBOOK_ENV = {"VIGIE_TEST_FB_TOKEN": PAGE_TOKEN, "VIGIE_TEST_META_SECRET": APP
                 "VIGIE_TEST_META_VERIFY": VERIFY_TOKEN}
 
 
-def with_facebook(config: Config, graph_url: str, page: str) -> Config:
+def with_facebook(config: Config, graph_url: str, page: str, *, account: str = "matinale"
+                  ) -> Config:
     """`config` with the Page "La Matinale" (`page` on the Graph at `graph_url`) as a
-    source of the account `matinale` and as a post target."""
+    source of the Vigie account `account` and as a post target."""
     source = Source.model_validate({
-        "id": SOURCE_ID, "type": "facebook", "account": "matinale", "account_id": page,
+        "id": SOURCE_ID, "type": "facebook", "account": account, "account_id": page,
         "token_env": "VIGIE_TEST_FB_TOKEN", "app_secret_env": "VIGIE_TEST_META_SECRET",
         "verify_token_env": "VIGIE_TEST_META_VERIFY", "api_url": graph_url,
         "interval": 3600})
     targets = [*config.posts.targets, PostTarget(id=TARGET_ID, kind="facebook",
-                                                 name="Page La Matinale", account="matinale")]
+                                                 name="Page La Matinale", account=account)]
     return config.model_copy(update={
         "sources": [*config.sources, source],
         "posts": config.posts.model_copy(update={"targets": targets})})

@@ -15,15 +15,16 @@ def threads_env(app_secret: str, verify_token: str) -> dict[str, str]:
     return {TOKEN_ENV: TOKEN, SECRET_ENV: app_secret, VERIFY_ENV: verify_token}
 
 
-def with_threads(config: Config, threads_url: str, profile: str) -> Config:
+def with_threads(config: Config, threads_url: str, profile: str, *,
+                 account: str = "grand-debat") -> Config:
     """`config` with the Threads profile `profile` (at `threads_url`) as a source of the
-    account `grand-debat` and as a post target."""
+    Vigie account `account` and as a post target."""
     source = Source.model_validate({
-        "id": SOURCE_ID, "type": "threads", "account": "grand-debat",
+        "id": SOURCE_ID, "type": "threads", "account": account,
         "account_id": profile, "token_env": TOKEN_ENV, "app_secret_env": SECRET_ENV,
         "verify_token_env": VERIFY_ENV, "api_url": threads_url, "interval": 3600})
     target = PostTarget(id=TARGET_ID, kind="threads", name="Le Grand Débat (Threads)",
-                        account="grand-debat")
+                        account=account)
     return config.model_copy(update={
         "sources": [*config.sources, source],
         "posts": config.posts.model_copy(update={"targets": [*config.posts.targets,

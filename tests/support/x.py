@@ -11,12 +11,13 @@ X_ENV = {"VIGIE_TEST_X_KEY": "app-key", "VIGIE_TEST_X_SECRET": "app-secret",
          "VIGIE_TEST_X_TOKEN": "tok-matinale", "VIGIE_TEST_X_TOKEN_SECRET": "tok-secret"}
 
 
-def with_x(config: Config, api_url: str, *, budget: float = 50.0, target: bool = False
+def with_x(config: Config, api_url: str, *, budget: float = 50.0, target: bool = False,
+           account: str = "matinale"
            ) -> Config:
-    """`config` with the X account of `matinale` (FakeX's default token) as a source, a
+    """`config` with FakeX's default token (`matinale` on X) as a source of `account`, a
     monthly budget of `budget` dollars and, with `target`, a post target."""
     source = Source.model_validate({
-        "id": SOURCE_ID, "type": "x", "account": "matinale",
+        "id": SOURCE_ID, "type": "x", "account": account,
         "api_key_env": "VIGIE_TEST_X_KEY", "api_secret_env": "VIGIE_TEST_X_SECRET",
         "token_env": "VIGIE_TEST_X_TOKEN", "token_secret_env": "VIGIE_TEST_X_TOKEN_SECRET",
         "interval": 3600})
@@ -25,5 +26,5 @@ def with_x(config: Config, api_url: str, *, budget: float = 50.0, target: bool =
     if target:
         update["posts"] = config.posts.model_copy(update={"targets": [
             *config.posts.targets,
-            PostTarget(id=TARGET_ID, kind="x", name="X La Matinale", account="matinale")]})
+            PostTarget(id=TARGET_ID, kind="x", name="X La Matinale", account=account)]})
     return config.model_copy(update=update)

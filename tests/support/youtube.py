@@ -13,10 +13,10 @@ YOUTUBE_ENV = {"VIGIE_TEST_YT_CLIENT": "client-1.apps.googleusercontent.com",
                "VIGIE_TEST_YT_SECRET": "client-secret", "VIGIE_TEST_YT_REFRESH": "1//refresh"}
 
 
-def with_youtube(config: Config, url: str) -> Config:
+def with_youtube(config: Config, url: str, *, account: str = "grand-debat") -> Config:
     """`config` with the channel `CHANNEL` (API and OAuth at `url`) as a source."""
     source = Source.model_validate({
-        "id": SOURCE_ID, "type": "youtube", "account": "grand-debat", "channel_id": CHANNEL,
+        "id": SOURCE_ID, "type": "youtube", "account": account, "channel_id": CHANNEL,
         "client_id_env": "VIGIE_TEST_YT_CLIENT", "client_secret_env": "VIGIE_TEST_YT_SECRET",
         "refresh_token_env": "VIGIE_TEST_YT_REFRESH", "api_url": url, "oauth_url": url})
     return config.model_copy(update={"sources": [*config.sources, source]})
