@@ -15,6 +15,15 @@ channels, Mastodon and Bluesky. Meanwhile:
   a fault drawn from the same generator is armed on the call that sends it: 5xx, 5xx after
   the status was made, an answer past Vigie's timeout after it was made, 429 with
   Retry-After, the Bluesky session's access tokens expiring.
+* **Every other platform adapter misbehaves** (phase 3): comments on the Facebook Page
+  and replies under the Threads profile's posts (pushed by Meta's signed webhook),
+  mentions on X and comments on YouTube (polled) are answered from their cards, and posts
+  are approved to the Page, Threads and X; a fault in the platform's own shape is armed
+  on the call that makes each reply or post: 5xx with nothing done, 5xx after it was
+  made, an answer past Vigie's timeout after it was made, a rate limit (Meta's 80001
+  with the usage headers, X's 429 with its window, Google's rateLimitExceeded; none on
+  Threads, see `arm_platform_fault`), the token expiring (Meta's 190/463, X's 401,
+  YouTube's access tokens). Instagram is not in it yet.
 
 Then the faults stop, Vigie is given time to settle (waiting on conditions), and the
 promises are checked against what Slack and the platforms hold: every mention received
@@ -61,7 +70,7 @@ if str(ROOT) not in sys.path:
 
 from bot.app import build  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
-from bot.config import Config, PostTarget, Source  # noqa: E402
+from bot.config import Account, Config, PostTarget, Source  # noqa: E402
 from bot.mentions.models import Mention, RelayState  # noqa: E402
 from bot.posts.models import DeliveryState, Post, PostDelivery, PostState  # noqa: E402
 from bot.replies.messages import ModalState  # noqa: E402
@@ -71,7 +80,19 @@ from bot.sandbox.mastodon import FakeMastodon  # noqa: E402
 from bot.sandbox.slack import CHAOS_KINDS, SLACK_POSTING_RATE, FakeSlack  # noqa: E402
 from bot.store import make_engine, upgrade  # noqa: E402
 from tests.support.bluesky_server import FakeBluesky  # noqa: E402
+from tests.support.facebook import (  # noqa: E402
+    APP_SECRET as META_APP_SECRET,
+)
+from tests.support.facebook import (  # noqa: E402
+    FACEBOOK_ENV,
+    PAGE_TOKEN,
+    with_facebook,
+)
+from tests.support.facebook import SOURCE_ID as FACEBOOK_SOURCE  # noqa: E402
+from tests.support.facebook import TARGET_ID as FACEBOOK_TARGET  # noqa: E402
+from tests.support.graph_server import FakeGraph  # noqa: E402
 from tests.support.harness import RunningVigie  # noqa: E402
+from tests.support.meta_webhooks import Meta, page_comment, threads  # noqa: E402
 from tests.support.newsroom import (  # noqa: E402
     SIGNING_SECRET,
     WEBHOOK_SECRET,
@@ -79,6 +100,19 @@ from tests.support.newsroom import (  # noqa: E402
     newsroom,
     newsroom_environ,
 )
+from tests.support.threads import SOURCE_ID as THREADS_SOURCE  # noqa: E402
+from tests.support.threads import TARGET_ID as THREADS_TARGET  # noqa: E402
+from tests.support.threads import TOKEN as THREADS_TOKEN  # noqa: E402
+from tests.support.threads import threads_env, with_threads  # noqa: E402
+from tests.support.x import SOURCE_ID as X_SOURCE  # noqa: E402
+from tests.support.x import TARGET_ID as X_TARGET  # noqa: E402
+from tests.support.x import X_ENV, with_x  # noqa: E402
+from tests.support.x_server import FakeX  # noqa: E402
+from tests.support.youtube import CHANNEL as YOUTUBE_CHANNEL  # noqa: E402
+from tests.support.youtube import SOURCE_ID as YOUTUBE_SOURCE  # noqa: E402
+from tests.support.youtube import VIDEO as YOUTUBE_VIDEO  # noqa: E402
+from tests.support.youtube import YOUTUBE_ENV, with_youtube  # noqa: E402
+from tests.support.youtube_server import FakeYouTube  # noqa: E402
 
 T = TypeVar("T")
 
@@ -121,6 +155,7 @@ class Figures:
     retries_by_hand: int = 0
     late_previews: int = 0
     digested: int = 0
+    replies_by_platform: Counter[str] = field(default_factory=Counter)
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     unconfirmed: int = 0
@@ -143,10 +178,21 @@ class Plan:
     workers: int
     slack_rate: float
     preview_wait: float  # seconds a story waits for its preview before calling it late
+    # Phase 3, for each of PHASE3_PLATFORMS: mentions answered from their cards, and
+    # posts approved to the platform (now and then with a Slack channel beside it).
+    other_replies: int = 0
+    other_posts: int = 0
 
 
-QUICK = Plan(mentions=5, replies=3, posts=3, workers=4, slack_rate=0.12, preview_wait=20)
-FULL = Plan(mentions=60, replies=16, posts=20, workers=6, slack_rate=0.12, preview_wait=45)
+QUICK = Plan(mentions=5, replies=3, posts=3, workers=4, slack_rate=0.12, preview_wait=20,
+             other_replies=2, other_posts=1)
+FULL = Plan(mentions=60, replies=16, posts=20, workers=6, slack_rate=0.12, preview_wait=45,
+            other_replies=8, other_posts=6)
+PHASE3_PLATFORMS = ("facebook", "threads", "x", "youtube")  # YouTube: replies only
+PHASE3_ACCOUNTS = {"facebook": ("page-matinale", "Page La Matinale", "C0FACEBOOK"),
+                   "threads": ("threads-debat", "Le Grand Débat (Threads)", "C0THREADS"),
+                   "x": ("x-matinale", "La Matinale (X)", "C0XMATINALE"),
+                   "youtube": ("yt-debat", "Le Grand Débat (YouTube)", "C0YOUTUBE")}
 
 
 class World:
@@ -157,11 +203,33 @@ class World:
         self.slack = FakeSlack(channel_rate_limit=SLACK_POSTING_RATE).start()
         self.mastodon = FakeMastodon(tokens={"token-matinale": "matinale"}).start()
         self.bluesky = FakeBluesky(accounts={SPORT: "app-pass-sport"}).start()
+        self.graph = FakeGraph().start()
+        self.page = self.graph.add_page("La Matinale", token=PAGE_TOKEN)
+        self.profile = self.graph.add_threads_user("grandebat", token=THREADS_TOKEN)
+        self.fan = self.graph.add_threads_user("kev_59", token="fan-token")
+        self.x = FakeX().start()
+        self.youtube = FakeYouTube().start()
+        self.youtube.add_channel(YOUTUBE_CHANNEL, title="Le Grand Débat")
+        self.youtube.add_video(YOUTUBE_VIDEO, YOUTUBE_CHANNEL)
         for user, name in ((STAFF[0], "marie"), (STAFF[1], "paul"), (EDITOR, "eve")):
             self.slack.add_user(user, name, real_name=name.capitalize())
-        self.config = _newsroom(self.mastodon, self.bluesky)
+        config = _newsroom(self.mastodon, self.bluesky)
+        # Phase 3's accounts have channels of their own: phases 1 and 2 set off the
+        # bad-buzz calm in the others' (held mentions get a digest, no card to answer).
+        config = config.model_copy(update={"accounts": [*config.accounts, *(
+            Account(id=account, name=name, channel=channel)
+            for account, name, channel in PHASE3_ACCOUNTS.values())]})
+        config = with_facebook(config, self.graph.url, self.page,
+                               account=PHASE3_ACCOUNTS["facebook"][0])
+        config = with_threads(config, self.graph.threads_url, self.profile,
+                              account=PHASE3_ACCOUNTS["threads"][0])
+        config = with_youtube(config, self.youtube.url, account=PHASE3_ACCOUNTS["youtube"][0])
+        self.config = with_x(config, self.x.url, target=True,
+                             account=PHASE3_ACCOUNTS["x"][0])
         environ = {**newsroom_environ(), MASTODON_TOKEN_ENV: "token-matinale",
-                   BLUESKY_PASSWORD_ENV: "app-pass-sport"}
+                   BLUESKY_PASSWORD_ENV: "app-pass-sport", **FACEBOOK_ENV, **X_ENV,
+                   **YOUTUBE_ENV,
+                   **threads_env(META_APP_SECRET, FACEBOOK_ENV["VIGIE_TEST_META_VERIFY"])}
         engine = make_engine(database_url)
         upgrade(engine)
         self.vigie = RunningVigie(build(
@@ -176,7 +244,8 @@ class World:
         self.slack.chaos(0)
         self.vigie.stop()
         self.http.close()
-        for fake in (self.bluesky, self.mastodon, self.slack):
+        for fake in (self.youtube, self.x, self.graph, self.bluesky, self.mastodon,
+                     self.slack):
             fake.stop()
 
     @contextmanager
@@ -235,11 +304,22 @@ def until(found: Callable[[], T | None], timeout: float, what: str, interval: fl
 
 
 # -- platform faults -----------------------------------------------------------------------------
-def arm_platform_fault(world: World, platform: str, rng: random.Random) -> str:
-    """Arm one fault on the next call that creates a status (Mastodon) or a record
-    (Bluesky); returns its kind."""
+def arm_platform_fault(world: World, platform: str, rng: random.Random, *,
+                       path: str = "") -> str:
+    """Arm one fault on the next call that creates a status (Mastodon), a record
+    (Bluesky) or, on the Graph, the call to `path` (a comment's `/comments`, the Page's
+    `/feed`); returns its kind."""
     kind = rng.choice(PLATFORM_FAULTS)
     hang = PLATFORM_TIMEOUT + 1.5
+    if platform == "threads" and kind == "ratelimited":
+        # Threads tells a rate limit by X-App-Usage alone, without the minutes to regain
+        # access: Vigie then waits ten minutes, longer than the campaign settles.
+        kind = "error_5xx"
+    if platform in ("facebook", "threads", "x", "youtube"):
+        {"x": _arm_x_fault, "youtube": _arm_youtube_fault}.get(platform, _arm_graph_fault)(
+            world, kind, path, rng, hang)
+        world.figures.platform_faults[f"{platform} {kind}"] += 1
+        return kind
     if platform == "mastodon":
         fake: Any = world.mastodon
         prefix = "/api/v1/statuses"
@@ -260,6 +340,62 @@ def arm_platform_fault(world: World, platform: str, rng: random.Random) -> str:
         world.bluesky.expire_access_tokens()
     world.figures.platform_faults[f"{platform} {kind}"] += 1
     return kind
+
+
+def _arm_graph_fault(world: World, kind: str, path: str, rng: random.Random,
+                     hang: float) -> None:
+    """The same kinds in Meta's shapes: code 1/2 transient errors, a Page rate limit
+    (80001, the usage headers at 100 % and a minute to regain access), the Page token's
+    session expired (190/463) for that call."""
+    graph = world.graph
+    if kind == "error_5xx":
+        graph.fail_next(path, status=rng.choice((500, 503)), code=rng.choice((1, 2)))
+    elif kind == "error_after_made":
+        graph.fail_next(path, status=rng.choice((500, 502, 504)), code=2, created=True)
+    elif kind == "timeout_after_made":
+        graph.hang_next(path, hang)
+    elif kind == "ratelimited":
+        graph.fail_next(path, status=403, code=80001)
+    else:
+        graph.fail_next(path, status=400, code=190)
+
+
+def _arm_x_fault(world: World, kind: str, path: str, rng: random.Random, hang: float
+                 ) -> None:
+    """The same kinds as X answers them on `POST /2/tweets`: 500/503 with nothing done,
+    500/502/504 after the post was made, 429 with the endpoint's window spent (its
+    `x-rate-limit-reset` two seconds ahead), 401 (the account's token refused once)."""
+    x = world.x
+    if kind == "error_5xx":
+        x.fail_next(path, status=rng.choice((500, 503)))
+    elif kind == "error_after_made":
+        x.fail_next(path, status=rng.choice((500, 502, 504)), created=True)
+    elif kind == "timeout_after_made":
+        x.hang_next(path, hang)
+    elif kind == "ratelimited":
+        x.limit("POST /2/tweets", remaining=0, reset_in=2)
+    else:
+        x.fail_next(path, status=401)
+
+
+def _arm_youtube_fault(world: World, kind: str, path: str, rng: random.Random,
+                       hang: float) -> None:
+    """The same kinds as Google answers them on `comments.insert`: 503 backendError with
+    nothing done, 500/502/504 after the comment was made, an answer past Vigie's timeout
+    after it was made, 403 rateLimitExceeded, and the access tokens expiring (Vigie's
+    OAuth client gets a 401 and refreshes)."""
+    youtube = world.youtube
+    if kind == "error_5xx":
+        youtube.fail_next(path, status=503, reason="backendError")
+    elif kind == "error_after_made":
+        youtube.fail_next(path, status=rng.choice((500, 502, 504)), reason="backendError",
+                          created=True)
+    elif kind == "timeout_after_made":
+        youtube.hang_next(path, hang)
+    elif kind == "ratelimited":
+        youtube.fail_next(path, status=403, reason="rateLimitExceeded")
+    else:
+        youtube.expire_tokens()
 
 
 # -- the stories -------------------------------------------------------------------------------
@@ -350,6 +486,94 @@ def platform_reply(world: World, index: int, rng: random.Random, *, faulty: bool
         ref, source = str(post["uri"]), "bsky-sport"
     world.figures.add("mentions")
     mention = until(lambda: _polled(world, source, ref), 90, f"card of {platform} {ref}")
+    _answer_from_card(world, mention, platform, index, rng, faulty=faulty)
+
+
+def facebook_reply(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
+    """A comment under one of the Page's posts, pushed by Meta's signed webhook (sent
+    again while Vigie does not answer 200, as Meta does); answered from its card."""
+    post = world.graph.add_post(world.page, f"Ce matin ({index}) : la ministre de la Culture")
+    text = f"Merci pour l'émission {world.figures.seed}-{index}"
+    comment = world.graph.add_comment(post, text, author=(f"1{index:05d}", f"Fan {index}"))
+    delivery = page_comment(world.page, comment_id=comment, post_id=post, message=text,
+                            author=(f"1{index:05d}", f"Fan {index}"))
+    meta = Meta(f"{world.vigie.url}/webhooks/facebook", META_APP_SECRET)
+    answers = meta.deliver(delivery, attempts=5)
+    assert answers[-1] == 200, f"Meta's delivery refused: {answers}"
+    world.figures.add("mentions")
+    mention = until(lambda: _polled(world, FACEBOOK_SOURCE, f"facebook:{comment}"), 90,
+                    f"card of Facebook comment {comment}")
+    _answer_from_card(world, mention, "facebook", index, rng, faulty=faulty,
+                      path=f"/{comment}/comments")
+
+
+def threads_reply(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
+    """A reply under one of the profile's Threads posts, pushed by Meta's signed webhook;
+    answered from its card (the fault on `threads_publish`, where the reply is made)."""
+    graph = world.graph
+    ours = graph.add_threads_post(world.profile, f"Ce soir ({index}) dans Le Grand Débat")
+    text = f"Vous l'expliquez quand ? {world.figures.seed}-{index}"
+    reply = graph.add_threads_post(world.fan, text, reply_to=ours)
+    meta = Meta(f"{world.vigie.url}/webhooks/threads", META_APP_SECRET)
+    answers = meta.deliver(threads(world.profile, "replies", graph.threads_webhook_value(reply)),
+                           attempts=5)
+    assert answers[-1] == 200, f"Meta's delivery refused: {answers}"
+    world.figures.add("mentions")
+    mention = until(lambda: _polled(world, THREADS_SOURCE, f"threads:{reply}"), 90,
+                    f"card of Threads reply {reply}")
+    _answer_from_card(world, mention, "threads", index, rng, faulty=faulty,
+                      path=f"/{world.profile}/threads_publish")
+
+
+def youtube_reply(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
+    """A comment under the channel's video, polled; answered from its card."""
+    comment = world.youtube.comment(
+        YOUTUBE_VIDEO, f"Le débat d'hier était passionnant {world.figures.seed}-{index}",
+        by=f"Fan{index}")
+    world.figures.add("mentions")
+
+    def polled() -> Mention | None:
+        _youtube_due_now(world)
+        return _polled(world, YOUTUBE_SOURCE, str(comment["id"]))
+
+    mention = until(polled, 90, f"card of YouTube comment {comment['id']}", interval=0.5)
+    _answer_from_card(world, mention, "youtube", index, rng, faulty=faulty,
+                      path="comments.insert")
+
+
+def _youtube_due_now(world: World) -> None:
+    """YouTube's streams are read at their own pace to spare the day's quota (15 minutes
+    at the fastest here): the campaign moves their next read to now, as if that time had
+    passed, rather than wait."""
+    from bot.listen.models import SourceState
+    from bot.platforms.youtube.listen import read_cursor, write_cursor
+
+    with Session(world.engine) as session:
+        state = session.get(SourceState, YOUTUBE_SOURCE)
+        if state is None or not state.cursor:
+            return
+        streams = read_cursor(state.cursor)
+        for stream in streams.values():
+            stream.due = 0
+        state.cursor = write_cursor(streams)
+        session.add(state)
+        session.commit()
+
+
+def x_reply(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
+    """A mention of @matinale on X, polled; answered from its card."""
+    post = world.x.mention("matinale", by=f"fan{index}",
+                           text=f"@matinale merci pour l'émission {world.figures.seed}-{index}")
+    world.figures.add("mentions")
+    mention = until(lambda: _polled(world, X_SOURCE, str(post["id"])), 90,
+                    f"card of X post {post['id']}")
+    _answer_from_card(world, mention, "x", index, rng, faulty=faulty, path="/2/tweets")
+
+
+def _answer_from_card(world: World, mention: Mention, platform: str, index: int,
+                      rng: random.Random, *, faulty: bool, path: str = "") -> None:
+    """Reply → template → Send on the card (a fault armed on the call that sends it),
+    and Retry when the card says it failed."""
     assert mention.id is not None
     if not mention.slack_ts:
         return  # held in a spike's digests: no card to answer from
@@ -361,11 +585,13 @@ def platform_reply(world: World, index: int, rng: random.Random, *, faulty: bool
         values = {text_block: {"reply.text": f"Merci à vous ! ({index})"}}
         if faulty:
             with world._platform_lock:
-                arm_platform_fault(world, platform, rng)
+                arm_platform_fault(world, platform, rng, path=path)
                 _submit_reply(world, driver, user, view, values, mention.id)
         else:
             _submit_reply(world, driver, user, view, values, mention.id)
         world.figures.add("replies")
+        with world.figures.lock:
+            world.figures.replies_by_platform[platform] += 1
         reply = until(lambda: _reply_settled(world, mention.id or 0), 60,
                       f"reply to mention {mention.id}")
         if reply.state == ReplyState.FAILED:
@@ -447,9 +673,22 @@ def _retry_reply(world: World, driver: SlackDriver, user: str, mention: Mention)
 def post_story(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
     """/draft → the modal → submitted (at once or a few seconds ahead) to 1–3 targets →
     an editor's ✅ on the preview."""
-    text = f"Chaos {world.figures.seed}-{index} : ce soir 20h, le grand débat"
     targets = rng.sample(("annonces", "breves", "matinale-mastodon", "sport-bluesky"),
                          rng.randint(1, 3))
+    _post_to(world, index, rng, targets, faulty=faulty)
+
+
+def other_post_story(world: World, index: int, rng: random.Random, *, faulty: bool,
+                     target: str) -> None:
+    """A post to `target` (the Page, the X account), now and then with a Slack channel
+    beside it."""
+    targets = [target, *(["breves"] if rng.random() < 0.4 else [])]
+    _post_to(world, index, rng, targets, faulty=faulty)
+
+
+def _post_to(world: World, index: int, rng: random.Random, targets: list[str], *,
+             faulty: bool) -> None:
+    text = f"Chaos {world.figures.seed}-{index} : ce soir 20h, le grand débat"
     ahead = rng.uniform(4, 10) if rng.random() < 0.5 else None
     author = f"U0CM{index:05d}"  # each story its own author: a modal is told apart by its user
     with world.driver() as driver:
@@ -474,11 +713,21 @@ def post_story(world: World, index: int, rng: random.Random, *, faulty: bool) ->
             # window (2 min) before posting it, never twice. The checks judge it.
             world.figures.add("late_previews")
             return
-        platforms = [t for t in targets if t in ("matinale-mastodon", "sport-bluesky")]
+        platforms = [t for t in targets if t in ("matinale-mastodon", "sport-bluesky",
+                                                 FACEBOOK_TARGET, THREADS_TARGET,
+                                                 X_TARGET)]
         if faulty and platforms:
             with world._platform_lock:
-                arm_platform_fault(world, "mastodon" if platforms[0].startswith("matinale")
-                                   else "bluesky", rng)
+                if platforms[0] == FACEBOOK_TARGET:
+                    arm_platform_fault(world, "facebook", rng, path=f"/{world.page}/feed")
+                elif platforms[0] == THREADS_TARGET:
+                    arm_platform_fault(world, "threads", rng,
+                                       path=f"/{world.profile}/threads_publish")
+                elif platforms[0] == X_TARGET:
+                    arm_platform_fault(world, "x", rng, path="/2/tweets")
+                else:
+                    arm_platform_fault(world, "mastodon" if platforms[0].startswith(
+                        "matinale") else "bluesky", rng)
                 _approve(world, driver, preview)
                 until(lambda: _post_left_approval(world, post.id or 0), 60,
                       f"post {post.id} sent")
@@ -519,11 +768,12 @@ def _post_left_approval(world: World, post_id: int) -> bool:
 
 
 # -- the run -------------------------------------------------------------------------------------
-def run_phase(world: World, plan: Plan, rng: random.Random, *, first: int, faulty_platforms: bool
-              ) -> None:
+def run_phase(world: World, plan: Plan, rng: random.Random, *, first: int, faulty_platforms: bool,
+              kinds: list[str] | None = None) -> None:
     """Run the stories of one phase on `plan.workers` threads, each with its own seeded
     generator (drawn from `rng` in a fixed order)."""
-    kinds = ["mention"] * plan.mentions + ["reply"] * plan.replies + ["post"] * plan.posts
+    if kinds is None:
+        kinds = ["mention"] * plan.mentions + ["reply"] * plan.replies + ["post"] * plan.posts
     rng.shuffle(kinds)
     stories = [(kind, first + n, random.Random(rng.getrandbits(64)))
                for n, kind in enumerate(kinds, 1)]
@@ -543,6 +793,20 @@ def _noting_stuck(world: World, kind: str, index: int, rng: random.Random,
             webhook_mention(world, index, rng)
         elif kind == "reply":
             platform_reply(world, index, rng, faulty=faulty)
+        elif kind == "facebook_reply":
+            facebook_reply(world, index, rng, faulty=faulty)
+        elif kind == "threads_reply":
+            threads_reply(world, index, rng, faulty=faulty)
+        elif kind == "threads_post":
+            other_post_story(world, index, rng, faulty=faulty, target=THREADS_TARGET)
+        elif kind == "youtube_reply":
+            youtube_reply(world, index, rng, faulty=faulty)
+        elif kind == "x_reply":
+            x_reply(world, index, rng, faulty=faulty)
+        elif kind == "facebook_post":
+            other_post_story(world, index, rng, faulty=faulty, target=FACEBOOK_TARGET)
+        elif kind == "x_post":
+            other_post_story(world, index, rng, faulty=faulty, target=X_TARGET)
         else:
             post_story(world, index, rng, faulty=faulty)
     except Stuck as stuck:
@@ -658,6 +922,19 @@ def _check_posts(world: World) -> None:
         post = next((p for p in posts.values() if p.text == text), None)
         if post is not None and post.id is not None:
             sent[(post.id, "sport-bluesky")] += 1
+    for made in world.graph.children("fb_post", _page=world.page, _posted=True):
+        post = next((p for p in posts.values() if p.text == made.get("message")), None)
+        if post is not None and post.id is not None:
+            sent[(post.id, FACEBOOK_TARGET)] += 1
+    for made in world.graph.children("th_media", _owner=world.profile, _reply_to=None,
+                                      _posted=True):
+        post = next((p for p in posts.values() if p.text == made.get("text")), None)
+        if post is not None and post.id is not None:
+            sent[(post.id, THREADS_TARGET)] += 1
+    for made in world.x.posts_by("matinale"):
+        post = next((p for p in posts.values() if p.text == made.get("text")), None)
+        if post is not None and post.id is not None and not made.get("referenced_tweets"):
+            sent[(post.id, X_TARGET)] += 1
     for delivery in world.rows(PostDelivery):
         count = sent.get((delivery.post_id, delivery.target_id), 0)
         name = f"post {delivery.post_id} → {delivery.target_id} ({delivery.state})"
@@ -696,6 +973,21 @@ def _check_replies(world: World) -> None:
         if mention.platform == "mastodon" and mention.source_id == "masto-matinale":
             count = sum(1 for s in world.mastodon.posted
                         if str(s.get("in_reply_to_id")) == mention.external_id)
+        elif mention.source_id == FACEBOOK_SOURCE:
+            count = sum(1 for c in world.graph.children("fb_comment",
+                                                        _parent=mention.platform_ref)
+                        if c["from"]["id"] == world.page)
+        elif mention.source_id == THREADS_SOURCE:
+            count = sum(1 for made in world.graph.children(
+                "th_media", _reply_to=mention.platform_ref, _owner=world.profile))
+        elif mention.source_id == YOUTUBE_SOURCE:
+            count = sum(1 for made in world.youtube.replies_to(
+                mention.root_ref or mention.platform_ref or "")
+                if made["snippet"]["authorChannelId"]["value"] == YOUTUBE_CHANNEL)
+        elif mention.source_id == X_SOURCE:
+            count = sum(1 for made in world.x.posts_by("matinale")
+                        if {"type": "replied_to", "id": mention.platform_ref}
+                        in (made.get("referenced_tweets") or []))
         elif mention.source_id == "bsky-sport":
             count = sum(1 for r in world.bluesky.created
                         if (r.get("record", {}).get("reply") or {}).get("parent", {})
@@ -749,6 +1041,11 @@ def campaign(plan: Plan, seed: int, database_url: str | None, log: Path, *,
             world.slack.chaos(0)
             # Phase 2: the platforms misbehave; Slack only keeps its posting rate.
             run_phase(world, plan, rng, first=1000, faulty_platforms=True)
+            # Phase 3: Facebook, Threads (faults in Meta's shapes), X and YouTube misbehave.
+            run_phase(world, plan, rng, first=2000, faulty_platforms=True, kinds=[
+                kind for platform in PHASE3_PLATFORMS
+                for kind in [f"{platform}_reply"] * plan.other_replies
+                + [f"{platform}_post"] * (plan.other_posts if platform != "youtube" else 0)])
             settle(world, settle_for)
             check(world)
         finally:
@@ -769,7 +1066,8 @@ def table(figures: Figures) -> str:
         ("mentions (held in a spike's digests)", f"{figures.mentions} ({figures.digested})"),
         ("clicks (qualify, take, reply, send, ✅, retry)", str(figures.clicks)),
         ("posts (deliveries)", f"{figures.posts} ({figures.deliveries})"),
-        ("replies", str(figures.replies)),
+        ("replies (by platform)", f"{figures.replies} (" + ", ".join(
+            f"{k} {v}" for k, v in sorted(figures.replies_by_platform.items())) + ")"),
         ("retried by hand after a failure", str(figures.retries_by_hand)),
         ("previews held in Slack's window (late)", str(figures.late_previews)),
         ("marked unconfirmed (never twice)", str(figures.unconfirmed)),

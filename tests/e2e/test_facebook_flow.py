@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from bot.app import build
 from bot.clock import SystemClock
-from bot.config import Config, PostTarget, Source
+from bot.config import Config
 from bot.mentions.models import Mention
 from bot.moderation.models import ActionState, ModerationAction
 from bot.sandbox.driver import SlackDriver
@@ -23,11 +23,10 @@ from bot.sandbox.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, make_settings
 from tests.e2e.replies.conftest import STAFF, Desk, until
 from tests.e2e.test_posts_flow import APPROVALS, EDITOR, open_draft, preview, submit
+from tests.support.facebook import APP_SECRET, FACEBOOK_ENV, PAGE_TOKEN, VERIFY_TOKEN, with_facebook
 from tests.support.graph_server import FakeGraph
 from tests.support.harness import RunningVigie
 from tests.support.meta_webhooks import Meta, page_comment
-
-APP_SECRET, VERIFY_TOKEN, PAGE_TOKEN = "meta-app-secret-0123456789", "verify-me-42", "page-tok"
 
 
 @pytest.fixture
@@ -44,20 +43,10 @@ def page(graph: FakeGraph) -> str:
 @pytest.fixture
 def facebook_desk(database_url: str, config: Config, environ: dict[str, str],
                   slack: FakeSlack, graph: FakeGraph, page: str) -> Iterator[Desk]:
-    source = Source.model_validate({
-        "id": "fb-matinale", "type": "facebook", "account": "matinale", "account_id": page,
-        "token_env": "VIGIE_TEST_FB_TOKEN", "app_secret_env": "VIGIE_TEST_META_SECRET",
-        "verify_token_env": "VIGIE_TEST_META_VERIFY", "api_url": graph.url,
-        "interval": 3600})
-    targets = [*config.posts.targets, PostTarget(id="matinale-facebook", kind="facebook",
-                                                 name="Page La Matinale", account="matinale")]
-    newsroom = config.model_copy(update={
-        "sources": [*config.sources, source],
-        "posts": config.posts.model_copy(update={"targets": targets})})
+    newsroom = with_facebook(config, graph.url, page)
     for user, name in ((STAFF, "marie"), (EDITOR, "eve")):
         slack.add_user(user, name)
-    env = {**environ, "VIGIE_TEST_FB_TOKEN": PAGE_TOKEN,
-           "VIGIE_TEST_META_SECRET": APP_SECRET, "VIGIE_TEST_META_VERIFY": VERIFY_TOKEN}
+    env = {**environ, **FACEBOOK_ENV}
     vigie = RunningVigie(build(make_settings(database_url, slack.base_url), newsroom,
                                clock=SystemClock(), environ=env, platform_timeout=1.0)).start()
     driver = SlackDriver(f"{vigie.url}/slack/events", SIGNING_SECRET, fake=slack)

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from bot.app import build
 from bot.clock import FrozenClock
-from bot.config import Config, PostTarget, Source
+from bot.config import Config
 from bot.listen.models import SourceState
 from bot.mentions.models import Mention
 from bot.platforms.threads.models import ThreadsContainer
@@ -31,9 +31,8 @@ from tests.e2e.test_webhook_flow import wait_for_cards
 from tests.support.graph_server import FakeGraph, Request
 from tests.support.harness import RunningVigie
 from tests.support.meta_webhooks import Meta, threads
+from tests.support.threads import threads_env, with_threads
 
-TOKEN_ENV, SECRET_ENV, VERIFY_ENV = "VIGIE_TEST_THREADS_TOKEN", "VIGIE_TEST_META_SECRET", \
-    "VIGIE_TEST_META_VERIFY"
 APP_SECRET, VERIFY_TOKEN = "meta-app-secret-for-tests", "verify-me-please"
 
 
@@ -50,22 +49,12 @@ def profile(graph: FakeGraph) -> str:
 
 @pytest.fixture
 def environ(environ: dict[str, str]) -> dict[str, str]:
-    return {**environ, TOKEN_ENV: "threads-token", SECRET_ENV: APP_SECRET,
-            VERIFY_ENV: VERIFY_TOKEN}
+    return {**environ, **threads_env(APP_SECRET, VERIFY_TOKEN)}
 
 
 @pytest.fixture
 def config(config: Config, graph: FakeGraph, profile: str) -> Config:
-    source = Source.model_validate({
-        "id": "threads-debat", "type": "threads", "account": "grand-debat",
-        "account_id": profile, "token_env": TOKEN_ENV, "app_secret_env": SECRET_ENV,
-        "verify_token_env": VERIFY_ENV, "api_url": graph.threads_url, "interval": 3600})
-    target = PostTarget(id="debat-threads", kind="threads", name="Le Grand Débat (Threads)",
-                        account="grand-debat")
-    return config.model_copy(update={
-        "sources": [*config.sources, source],
-        "posts": config.posts.model_copy(update={"targets": [*config.posts.targets,
-                                                             target]})})
+    return with_threads(config, graph.threads_url, profile)
 
 
 def meta(vigie: RunningVigie) -> Meta:

@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.clock import Clock, FrozenClock, SystemClock
-from bot.config import Config, Source
+from bot.config import Config
 from bot.listen.models import SourceState
 from bot.mentions.models import Mention
 from bot.platforms.x.spend import MICROS, Budget, Purpose
@@ -22,10 +22,10 @@ from bot.sandbox.mastodon import FakeMastodon
 from bot.sandbox.slack import FakeSlack
 from tests.e2e.replies.conftest import STAFF, Desk, start
 from tests.support.bluesky_server import FakeBluesky
+from tests.support.x import X_ENV, with_x
 from tests.support.x_server import FakeX
 
-ENV = {"VIGIE_TEST_X_KEY": "app-key", "VIGIE_TEST_X_SECRET": "app-secret",
-       "VIGIE_TEST_X_TOKEN": "tok-matinale", "VIGIE_TEST_X_TOKEN_SECRET": "tok-secret"}
+ENV = X_ENV
 
 
 @pytest.fixture
@@ -47,13 +47,7 @@ def bluesky() -> Iterator[FakeBluesky]:
 
 
 def newsroom(config: Config, x: FakeX, budget: float = 50.0) -> Config:
-    source = Source.model_validate({
-        "id": "x-matinale", "type": "x", "account": "matinale",
-        "api_key_env": "VIGIE_TEST_X_KEY", "api_secret_env": "VIGIE_TEST_X_SECRET",
-        "token_env": "VIGIE_TEST_X_TOKEN", "token_secret_env": "VIGIE_TEST_X_TOKEN_SECRET",
-        "interval": 3600})
-    settings = config.x.model_copy(update={"api_url": x.url, "monthly_budget": budget})
-    return config.model_copy(update={"sources": [*config.sources, source], "x": settings})
+    return with_x(config, x.url, budget=budget)
 
 
 def running(database_url: str, config: Config, environ: dict[str, str], slack: FakeSlack,

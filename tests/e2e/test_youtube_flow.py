@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from bot.app import build
 from bot.clock import FrozenClock
-from bot.config import Config, Source
+from bot.config import Config
 from bot.mentions.models import Mention
 from bot.platforms.youtube.quota import next_reset
 from bot.sandbox.driver import SlackDriver
@@ -26,12 +26,10 @@ from tests.conftest import SIGNING_SECRET, make_settings
 from tests.e2e.replies.conftest import STAFF, Desk, until
 from tests.e2e.test_webhook_flow import cards
 from tests.support.harness import RunningVigie
+from tests.support.youtube import CHANNEL, VIDEO, YOUTUBE_ENV, with_youtube
 from tests.support.youtube_server import FakeYouTube
 
-CHANNEL = "UCgranddebat" + "x" * 12
-VIDEO = "GrandDebat1"
-ENV = {"VIGIE_TEST_YT_CLIENT": "client-1.apps.googleusercontent.com",
-       "VIGIE_TEST_YT_SECRET": "client-secret", "VIGIE_TEST_YT_REFRESH": "1//refresh"}
+ENV = YOUTUBE_ENV
 
 
 @pytest.fixture
@@ -50,12 +48,7 @@ def youtube(clock: FrozenClock) -> Iterator[FakeYouTube]:
 @pytest.fixture
 def desk(database_url: str, config: Config, environ: dict[str, str], slack: FakeSlack,
          youtube: FakeYouTube, clock: FrozenClock) -> Iterator[Desk]:
-    source = Source.model_validate({
-        "id": "yt-debat", "type": "youtube", "account": "grand-debat", "channel_id": CHANNEL,
-        "client_id_env": "VIGIE_TEST_YT_CLIENT", "client_secret_env": "VIGIE_TEST_YT_SECRET",
-        "refresh_token_env": "VIGIE_TEST_YT_REFRESH", "api_url": youtube.url,
-        "oauth_url": youtube.url})
-    newsroom = config.model_copy(update={"sources": [*config.sources, source]})
+    newsroom = with_youtube(config, youtube.url)
     slack.add_user(STAFF, "marie", real_name="Marie Dupont")
     vigie = RunningVigie(build(make_settings(database_url, slack.base_url), newsroom,
                                clock=clock, environ={**environ, **ENV},

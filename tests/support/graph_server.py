@@ -37,7 +37,9 @@ Endpoints:
   `GET /{user}/threads_publishing_limit`, `GET /debug_token`.
 
 Faults (bot/sandbox/faults.py): `fail_next` (a status and Graph error code, before or —
-`created=True` — after carrying the request out), `hang_next` (answered late, to time
+`created=True` — after carrying the request out; a rate-limit code comes with the usage
+headers at 100 %, code 190 with subcode 463, the token's session expired, as Meta
+answers them), `hang_next` (answered late, to time
 the client out; carried out in the end unless `create=False`), `expire_token`,
 `revoke`, `set_usage`. Signed webhook deliveries are built by
 `tests/support/meta_webhooks.py`.
@@ -353,21 +355,32 @@ class FakeGraph(LocalServer):
                                                            "occurred.", transient=True),
                             refused={})
         if early is not None and fault is not None and not fault.hang:
-            code = int(fault.error) if fault.error.isdigit() else 1
-            status, body, _ = _error(fault.status, code, _FAULT_MESSAGES.get(
-                code, "An unexpected error has occurred. Please retry your request later."),
-                transient=code in (1, 2))
-            return status, body, headers
+            return self._fault_answer(fault, grant, headers)
         if early is not None:
             return early[0], early[1], headers
         with self._lock:
             status, body, extra = (self._threads(method, rest, params, grant) if threads
                                    else self._graph(method, rest, params, grant, token or ""))
         if fault is not None and fault.created:
-            code = int(fault.error) if fault.error.isdigit() else 1
-            status, body, _ = _error(fault.status, code, _FAULT_MESSAGES.get(
-                code, "An unexpected error has occurred."), transient=code in (1, 2))
+            return self._fault_answer(fault, grant, headers)
         return status, body, headers | extra
+
+    def _fault_answer(self, fault: Fault, grant: Grant, headers: dict[str, str]) -> Answer:
+        """A played fault in Meta's shape: a transient error (1, 2), a rate limit (4, 17,
+        32, 613, 80001…) with the usage headers at 100 % and the minutes to regain access,
+        or an expired token (190, subcode 463) — for this one call only."""
+        code = int(fault.error) if fault.error.isdigit() else 1
+        message = _FAULT_MESSAGES.get(
+            code, "An unexpected error has occurred. Please retry your request later.")
+        subcode = 463 if code == 190 else None
+        status, body, _ = _error(fault.status, code, message, subcode=subcode,
+                                 transient=code in (1, 2))
+        if code in _RATE_CODES:
+            with self._lock:
+                usage, grant.usage = grant.usage, 100.0
+                headers = self._usage_headers(grant)
+                grant.usage = usage
+        return status, body, headers
 
     def _throttled(self, grant: Grant) -> Answer:
         headers = self._usage_headers(grant)
@@ -842,7 +855,13 @@ _FAULT_MESSAGES = {
     32: "Page request limit reached",
     368: "The action attempted has been deemed abusive or is otherwise disallowed",
     613: "Calls to this api have exceeded the rate limit.",
+    80001: "There have been too many calls to this Page account. Wait a bit and try again.",
+    80002: "There have been too many calls to this Instagram account. Wait a bit and try "
+           "again.",
+    190: "Error validating access token: Session has expired on Monday, 01-Dec-26 10:00:00 "
+         "PST.",
 }
+_RATE_CODES = {4, 17, 32, 613, 80001, 80002}
 
 
 def _parse_fields(spec: str | None) -> list[tuple[str, str, str]]:

@@ -84,6 +84,15 @@ def _problem(status: int, title: str, detail: str, kind: str = "about:blank"
     return {"title": title, "detail": detail, "type": kind, "status": status}
 
 
+def _fault_problem(status: int) -> dict[str, Any]:
+    """A played fault's body, titled as X titles that status."""
+    title, detail = {401: ("Unauthorized", "Unauthorized"),
+                     429: ("Too Many Requests", "Too Many Requests"),
+                     503: ("Service Unavailable", "Service Unavailable")}.get(
+        status, ("Internal Server Error", "Internal error"))
+    return _problem(status, title, detail)
+
+
 def _enc(value: str) -> str:
     return quote(value, safe="~-._")
 
@@ -207,14 +216,12 @@ class FakeX(LocalServer):
             fault = take(self._faults, path)
         early = play_before(fault, hung_and_dropped=(
             504, _problem(504, "Gateway Timeout", "upstream timed out"), {}),
-            refused=_problem(fault.status if fault else 500, "Service Unavailable",
-                             "Internal error"))
+            refused=_fault_problem(fault.status if fault else 500))
         if early is not None:
             return early[0], early[1], {**headers, **early[2]}, user_id
         status, answer = self._route(method, path, query, body, user_id)
         if fault is not None and fault.created and not fault.hang:
-            return fault.status, _problem(fault.status, "Internal Server Error",
-                                          "Internal error"), headers, user_id
+            return fault.status, _fault_problem(fault.status), headers, user_id
         return status, answer, headers, user_id
 
     def _count(self, endpoint: str, user_id: str) -> tuple[dict[str, str], bool]:

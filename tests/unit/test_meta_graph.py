@@ -309,3 +309,34 @@ def _wait_for(read: object, count: int, deadline: float = 10.0) -> list[str]:
         if len(value) >= count or time.monotonic() > stop:
             return value
         time.sleep(0.02)
+
+
+# -- the fake's one-call faults, as the fault campaign plays them ----------------------------------
+def test_a_one_call_rate_limit_says_when_access_is_back_and_only_then_lifts(
+        fake: FakeGraph) -> None:
+    """A Page rate limit played once comes with Meta's usage headers: Vigie makes no call
+    for the minute Meta gave, then calls again and is answered."""
+    page = fake.add_page()
+    pauses = Pauses()
+    graph = client(fake, max_wait=0.0, sleep=pauses.sleep, clock=pauses.clock)
+    fake.fail_next(f"/{page}", status=403, code=80001)
+    with pytest.raises(GraphFailure) as limited:
+        graph.get(page)
+    assert (limited.value.kind, limited.value.retry_after) == ("rate_limited", 60.0)
+    asked = len(fake.requests)
+    with pytest.raises(GraphFailure):
+        graph.get(page)
+    assert len(fake.requests) == asked  # no call into the block
+    pauses.now += 61
+    assert graph.get(page)["id"] == page
+
+
+def test_a_one_call_expired_session_is_an_expired_token(fake: FakeGraph) -> None:
+    """Code 190 played once carries subcode 463 (the session expired), as Meta sends it:
+    Vigie says to renew the token; the next call works again."""
+    page = fake.add_page()
+    fake.fail_next(f"/{page}", status=400, code=190)
+    with pytest.raises(GraphFailure) as expired:
+        client(fake).get(page)
+    assert (expired.value.kind, expired.value.subcode) == ("token_expired", 463)
+    assert client(fake).get(page)["id"] == page
