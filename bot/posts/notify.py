@@ -8,7 +8,9 @@ too far ahead goes back to the database and is tried again when its turn comes.
 Each preview update re-reads the post, so updates that arrive late or coalesce still show
 the current state. The database stays the truth: the sweep posts a missing preview again,
 redraws one drawn before the post's last change (`preview_drawn_at`), and sends the notes
-(`PostNotice`, kept until Slack takes them) that a crash or an outage held back.
+(`PostNotice`, kept until Slack takes them) that a crash or an outage held back. Notes
+are drawn when sent: a round's report that waited leaves out the deliveries a later
+report lists, or it would repeat that report's lines in the thread.
 """
 
 from __future__ import annotations
