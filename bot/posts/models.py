@@ -128,12 +128,15 @@ class NoticeState(StrEnum):
     SENT = "sent"
     UNCONFIRMED = "unconfirmed"  # Slack's answer was lost: not sent again (no duplicate DM)
     FAILED = "failed"  # refused by Slack, or out of attempts
+    # A report whose every delivery a later report of the post lists: that one shows them.
+    SUPERSEDED = "superseded"
 
 
 class PostNotice(SQLModel, table=True):
     """A note to a person about a post (the author's DM, a line in the approval thread),
     kept until Slack has it: the worker that sends notes lives in memory, the notes do
-    not. Rendered when sent, from the post as it is then and these params."""
+    not. Rendered when sent, from the post as it is then and these params (so a report
+    held back leaves out the deliveries a later report lists: it would repeat its lines)."""
 
     __tablename__ = "post_notice"
     __table_args__ = (Index("ix_post_notice_due", "state", "next_attempt_at"),)

@@ -8,7 +8,9 @@ too far ahead goes back to the database and is tried again when its turn comes.
 Each preview update re-reads the post, so updates that arrive late or coalesce still show
 the current state. The database stays the truth: the sweep posts a missing preview again,
 redraws one drawn before the post's last change (`preview_drawn_at`), and sends the notes
-(`PostNotice`, kept until Slack takes them) that a crash or an outage held back.
+(`PostNotice`, kept until Slack takes them) that a crash or an outage held back. Notes
+are drawn when sent: a round's report that waited leaves out the deliveries a later
+report lists, or it would repeat that report's lines in the thread.
 """
 
 from __future__ import annotations
@@ -359,13 +361,19 @@ class SlackNotices:
             self._claims.finish(notice, state=NoticeState.UNCONFIRMED)
             return
         params = _decoded(notice.params)
+        deliveries = self._not_reported_later(notice, params) if notice.kind == REPORT else []
+        if notice.kind == REPORT and not deliveries:
+            log.info("report %s about post %s: a later report shows its deliveries",
+                     notice_id, notice.post_id)
+            self._claims.finish(notice, state=NoticeState.SUPERSEDED, error=None)
+            return
         try:
             if notice.kind == AUTHOR:
                 self._to_author(notice.post_id, notice.event, params)
             elif notice.kind == THREAD:
                 self._in_thread(notice.post_id, notice.event, params)
             else:
-                self._report(notice.post_id, [int(i) for i in params.get("deliveries", [])])
+                self._report(notice.post_id, deliveries)
         except SlackOutcomeUnknown as exc:
             if _nothing_posted(exc):
                 self._retry(notice, exc)
@@ -386,6 +394,27 @@ class SlackNotices:
             self._claims.finish(notice, state=NoticeState.FAILED, error=str(exc)[:512])
         else:
             self._claims.finish(notice, state=NoticeState.SENT, error=None)
+
+    def _not_reported_later(self, notice: PostNotice, params: dict[str, Any]) -> list[int]:
+        """The deliveries of a report that no later report of the same post lists.
+
+        A report is drawn when it is sent, from the deliveries as they are then. One held
+        back (Slack busy or down, its channel's pace, a queue behind a burst of posts)
+        until a later round handled the same delivery again (the look that found it after
+        a lost answer, a resend) would draw that delivery's line exactly as the later
+        report does: the same line twice in the thread. The later report shows it (or will,
+        as it is then); this one keeps the others. A later report Slack refused for good
+        shows nothing, so it covers nothing."""
+        listed = [int(i) for i in params.get("deliveries", [])]
+        with Session(self._engine) as session:
+            later = session.exec(
+                select(PostNotice.params).where(col(PostNotice.post_id) == notice.post_id)
+                .where(col(PostNotice.kind) == REPORT)
+                .where(col(PostNotice.id) > notice.id)
+                .where(col(PostNotice.state) != NoticeState.FAILED)
+            ).all()
+        covered = {int(i) for text in later for i in _decoded(text).get("deliveries", [])}
+        return [i for i in listed if i not in covered]
 
     def _retry(self, notice: PostNotice, exc: SlackError, *,
                seconds: float | None = None, counts: bool = True) -> None:

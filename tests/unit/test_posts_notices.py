@@ -14,15 +14,24 @@ from sqlmodel import Session, col, select
 
 from bot.clock import FrozenClock
 from bot.config import Config
-from bot.connectors.publishers import Publishers
+from bot.connectors.publishers import Publishers, PublishOutcomeUnknown
 from bot.mentions.pacing import ChannelPacer
 from bot.posts.jobs import Publishing
 from bot.posts.models import NoticeState, PostNotice
 from bot.posts.notify import SlackNotices
 from bot.posts.service import PostDesk
+from bot.reasons import Reason
 from bot.sandbox.slack import FakeSlack
 from bot.slack import PacedSlack, SlackGateway, make_client
-from tests.support.posts import AUTHOR, EDITOR, Editors, RecordingTimer, ScriptedPublisher, a_draft
+from tests.support.posts import (
+    AUTHOR,
+    EDITOR,
+    Editors,
+    RecordingTimer,
+    ScriptedPublisher,
+    a_draft,
+    delivered,
+)
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
@@ -63,6 +72,12 @@ class Newsroom:
 
     def shows(self, text: str) -> bool:
         return text in json.dumps(self.preview()["blocks"], ensure_ascii=False)
+
+    def thread(self) -> list[str]:
+        """The texts Vigie posted in the preview's thread, oldest first."""
+        ts = self.preview()["ts"]
+        return [m["text"] for m in self.slack.messages(self.channel)
+                if m.get("thread_ts") == ts and m["ts"] != ts]
 
 
 def test_a_preview_update_lost_while_slack_was_down_is_redrawn_by_the_sweep(
@@ -192,3 +207,69 @@ def test_a_preview_lost_before_its_post_expired_is_still_shown(
     clock.advance(minutes=3)
     room.publishing.sweep()
     assert room.shows("Expirée")
+
+
+def reports(room: Newsroom) -> list[str]:
+    return [text for text in room.thread() if text.startswith("Publication prévue")]
+
+
+def test_a_report_held_back_does_not_repeat_the_line_of_a_later_one(
+        engine: Engine, config: Config, clock: FrozenClock, slack: FakeSlack) -> None:
+    """The send's answer is lost and the look cannot be made: the round's report ("Vigie
+    is looking for it") meets a 503 and waits. The next look finds the post: its report
+    says so. When the first report is finally sent, it must not say it again, word for
+    word, in the thread (found by campaign.chaos, seed 17)."""
+    room = Newsroom(engine, config, clock, slack)
+    post = room.desk.draft(AUTHOR, a_draft(NOW + timedelta(minutes=10)))
+    assert room.desk.approve(post.id or 0, EDITOR, via="reaction").ok
+    room.publisher.script["annonces"] = [
+        delivered(PublishOutcomeUnknown(Reason("publish.slack_no_answer", error="timeout")))]
+    room.publisher.find_fails = True
+    clock.advance(minutes=10)
+    slack.fail_next("chat.postMessage", status=503, channel=room.channel)
+    room.publishing.run_due(post.id or 0)  # sent, answer lost, look failed: report held
+    assert reports(room) == []
+
+    room.publisher.find_fails = False
+    clock.advance(seconds=30)
+    room.publishing.run_due(post.id or 0)  # the look finds it
+    [found] = reports(room)
+    assert "#annonces" in found and "voir la publication" in found
+
+    clock.advance(minutes=2)
+    room.publishing.sweep()  # the held report's turn comes
+    clock.advance(minutes=10)
+    room.publishing.sweep()
+    assert reports(room) == [found]
+    assert len(room.publisher.sent) == 1
+    with Session(engine) as session:
+        states = set(session.exec(select(PostNotice.state)
+                                  .where(col(PostNotice.kind) == "report")))
+    assert NoticeState.PENDING not in states and NoticeState.SENDING not in states
+
+
+def test_a_report_held_back_still_tells_the_targets_no_later_report_covers(
+        engine: Engine, config: Config, clock: FrozenClock, slack: FakeSlack) -> None:
+    """Two targets: #brèves goes out, #annonces' answer is lost. The round's report waits
+    (a 503); the look's report tells #annonces. The held report, sent later, still tells
+    #brèves, and only #brèves: each target's line once in the thread."""
+    room = Newsroom(engine, config, clock, slack)
+    post = room.desk.draft(AUTHOR, a_draft(NOW + timedelta(minutes=10),
+                                           targets=("annonces", "breves")))
+    assert room.desk.approve(post.id or 0, EDITOR, via="reaction").ok
+    room.publisher.script["annonces"] = [
+        delivered(PublishOutcomeUnknown(Reason("publish.slack_no_answer", error="timeout")))]
+    room.publisher.find_fails = True
+    clock.advance(minutes=10)
+    slack.fail_next("chat.postMessage", status=503, channel=room.channel)
+    room.publishing.run_due(post.id or 0)
+    room.publisher.find_fails = False
+    clock.advance(seconds=30)
+    room.publishing.run_due(post.id or 0)
+    clock.advance(minutes=2)
+    room.publishing.sweep()
+
+    lines = [line for text in reports(room) for line in text.splitlines()[1:]]
+    assert sorted(line.split(" : ")[0] for line in lines) == [
+        ":white_check_mark: #annonces (Slack)", ":white_check_mark: #breves (Slack)"]
+    assert all("voir la publication" in line for line in lines)
