@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 
 class LocalServer:
@@ -40,3 +40,24 @@ class LocalServer:
     def url(self) -> str:
         assert self._server is not None, f"{type(self).__name__} is not started"
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """What every local platform server's handler shares: HTTP/1.1, no access log, and
+    GET and POST sent to `_serve(method)` (a server adds `do_PUT` / `do_DELETE` where the
+    platform has them, so the others keep answering 501 as before)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def _serve(self, method: str) -> None:
+        raise NotImplementedError
+

@@ -32,12 +32,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bot.sandbox.faults import Fault, play_before, take
-from bot.sandbox.local_server import LocalServer
+from bot.sandbox.local_server import LocalServer, QuietHandler
 
 __all__ = ["FakeMastodon", "Request"]
 
@@ -483,18 +482,8 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server_fake: FakeMastodon
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
 
     def do_DELETE(self) -> None:
         self._serve("DELETE")

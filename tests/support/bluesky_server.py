@@ -43,12 +43,11 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bot.sandbox.faults import Fault, play_before, take
-from bot.sandbox.local_server import LocalServer
+from bot.sandbox.local_server import LocalServer, QuietHandler
 
 __all__ = ["FakeBluesky", "Request"]
 
@@ -662,21 +661,11 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if not k.startswith("_")}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server_fake: FakeBluesky
-    protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes: without this, Nagle's algorithm and the
     # client's delayed ACK hold every keep-alive answer back ~40 ms.
     disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
 
     def _serve(self, method: str) -> None:
         fake = self.server_fake

@@ -54,12 +54,11 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bot.sandbox.faults import Fault, play_before, take
-from bot.sandbox.local_server import LocalServer
+from bot.sandbox.local_server import LocalServer, QuietHandler
 
 __all__ = ["FakeGraph", "Grant", "Request", "threads_length"]
 
@@ -913,19 +912,9 @@ def _since(value: str | None) -> float | None:
         return None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server_fake: FakeGraph
-    protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms stall
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
 
     def do_DELETE(self) -> None:
         self._serve("DELETE")

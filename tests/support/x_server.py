@@ -38,12 +38,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from bot.sandbox.faults import Fault, play_before, take
-from bot.sandbox.local_server import LocalServer
+from bot.sandbox.local_server import LocalServer, QuietHandler
 
 __all__ = ["FakeX", "Request"]
 
@@ -401,19 +400,9 @@ def _endpoint(method: str, path: str) -> str:
     return f"{method} /{'/'.join(shape)}"
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server_fake: FakeX
-    protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out at once (keep-alive)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
 
     def do_PUT(self) -> None:
         self._serve("PUT")

@@ -37,12 +37,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bot.sandbox.faults import Fault, play_before, take
-from bot.sandbox.local_server import LocalServer
+from bot.sandbox.local_server import LocalServer, QuietHandler
 
 __all__ = ["COSTS", "FakeYouTube", "Request"]
 
@@ -451,19 +450,9 @@ def _listing(kind: str, items: list[dict[str, Any]], start: int, size: int, tota
     return found
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server_fake: FakeYouTube
-    protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
 
     def _serve(self, method: str) -> None:
         fake = self.server_fake
