@@ -9,7 +9,8 @@
 2. Untrusted text (`HOSTILE`: `<!channel>`, `<@U…>`, `<https://evil|bank>`, `*bold*`,
    `=HYPERLINK(…)`…) arriving by the webhook and by Facebook is shown on the card,
    the App Home, the report and the CSV export without pinging anyone, hiding a link or
-   running as a formula.
+   running as a formula. A burst of it (a bad-buzz day) is checked the same way in the
+   spike alert, its digests and the on-call editor's alert DM.
 3. Secrets: every token and secret is given a distinctive value; after the whole run,
    no log record, HTTP answer or Slack message holds any of them.
 4. Template sandbox escapes (reply templates saved from Slack, post template files):
@@ -46,6 +47,7 @@ from sqlmodel import Session, col, select
 
 from bot.app import build
 from bot.clock import SystemClock
+from bot.config import Alerts, Bursts
 from bot.mentions.models import Mention
 from bot.models import metadata
 from bot.platforms.meta.webhook import SIGNATURE_HEADER
@@ -61,7 +63,7 @@ from bot.settings import Settings
 from campaign._report import Figures, summary, table
 from tests.support.edge import Answer, Edge, recording_logs, tracebacks
 from tests.support.fuzzing import meta_newsroom, meta_seeds
-from tests.support.newsroom import FIXTURES
+from tests.support.newsroom import FIXTURES, newsroom
 
 STAFF, EDITOR, OUTSIDER = "U0STAFF1", "U0EDITOR", "U0OUTSIDER"
 # Distinctive values for every secret Vigie is given: none may ever be seen again.
@@ -84,6 +86,12 @@ HOSTILE_HANDLE = "=cmd|' /C calc'!A0"
 # What must never reach Slack as is (Slack would ping, or show a label over a link).
 RAW_MARKUP = ("<!channel>", "<!here>", "<!everyone>", "<@U0HACKER>", "<!subteam^",
               "<https://evil.example")
+# A bad-buzz day, small: past BAD_BUZZ.threshold mentions of one account, cards stop and
+# the rest are listed in digests under a spike alert; the alert word DMs the on-call
+# editor. Both show strangers' text, so both are checked like the cards.
+BAD_BUZZ = Bursts(threshold=6, window=300, digest_size=4, digest_every=1, pace=0.1)
+ALERT_WORD = "urgent"
+BUZZ_ACCOUNT, BUZZ_CHANNEL = "sport-talk", "C0SPORT"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 TEMPLATE_ESCAPES = [
@@ -209,7 +217,9 @@ def attacked(directory: Path) -> Iterator[tuple[Edge, FakeSlack, Registered]]:
     from tests.support.fuzzing import fresh_database
 
     url = fresh_database(directory)
-    config, environ = meta_newsroom()
+    config, environ = meta_newsroom(newsroom().model_copy(update={
+        "bursts": BAD_BUZZ, "alerts": Alerts(oncall=[EDITOR], dm_every=0,
+                                            words={"fr": [ALERT_WORD]})}))
     environ = {**environ, **{k: v for k, v in SECRETS.items() if k in environ}}
     with FakeSlack(token=SECRETS["SLACK_BOT_TOKEN"]) as slack:
         for user, name in ((STAFF, "marie"), (EDITOR, "eve"), (OUTSIDER, "oscar")):
@@ -457,6 +467,48 @@ def check_untrusted_text(edge: Edge, slack: FakeSlack, run: Run) -> None:
                 run.count("CSV cells checked")
                 if cell.lstrip(" ").startswith(FORMULA_START) and not _number(cell):
                     run.fail(check, f"CSV cell a spreadsheet would run: {cell[:40]!r}")
+
+
+def check_bad_buzz(edge: Edge, slack: FakeSlack, run: Run) -> None:
+    """On a bad-buzz day the hostile text reaches Slack through the spike alert, its
+    digests and the on-call DM: none of them pings, hides a link or shows a raw mention."""
+    check = "mrkdwn injection (digest, alert DM)"
+    burst = BAD_BUZZ.threshold + 2 * BAD_BUZZ.digest_size
+    for i in range(burst):
+        body = {**hostile_mention(f"campaign-buzz-{i}"), "account": BUZZ_ACCOUNT,
+                "url": f"https://pouet.example/@x/buzz-{i}",  # one text, one URL: one mention
+                "text": f"{HOSTILE_TEXT} ({i})"}
+        answer = to_webhook(edge, "alerts", json.dumps(body).encode(),
+                            secret=SECRETS["VIGIE_TEST_ALERTS_SECRET"])
+        if answer.status != 201:
+            run.fail(check, f"burst mention {i} answered {answer.status}: {answer.text[:120]}")
+    run.count("bad-buzz mentions sent", burst)
+
+    def buzz() -> list[dict[str, Any]]:
+        return slack.messages(BUZZ_CHANNEL)
+
+    def digested() -> bool:
+        edge.vigie.relay.run_due()
+        listed = sum(json.dumps(m, ensure_ascii=False).count("URGENT") for m in buzz()
+                     if m.get("thread_ts") not in (None, m.get("ts")))
+        return listed >= burst - BAD_BUZZ.threshold
+
+    if not _wait(digested, 60):
+        run.fail(check, "the burst's digests never listed every held mention")
+    threads = [m for m in buzz() if m.get("thread_ts") not in (None, m.get("ts"))]
+    dms = slack.messages(slack.dm_channel(EDITOR))
+    if not threads:
+        run.fail(check, "no digest was posted under a spike alert")
+    shown = {"spike alert or digest": buzz(), "alert DM": dms}
+    for where, messages in shown.items():
+        if not messages:
+            run.fail(check, f"no {where} was posted: nothing was checked")
+        for message in messages:
+            text = json.dumps(message, ensure_ascii=False)
+            for raw in RAW_MARKUP:
+                if raw in text:
+                    run.fail(check, f"{where} shows {raw!r} as is")
+        run.count(f"{where} messages checked", len(messages))
 
 
 def _number(cell: str) -> bool:
@@ -730,6 +782,7 @@ def run(*, quick: bool) -> tuple[Figures, Run]:
         steps: list[tuple[str, Callable[[], None]]] = [
                 ("signatures", lambda: check_signatures(edge, slack, outcome)),
                 ("untrusted text", lambda: check_untrusted_text(edge, slack, outcome)),
+                ("bad buzz", lambda: check_bad_buzz(edge, slack, outcome)),
                 ("templates", lambda: check_templates(edge, outcome, Path(directory))),
                 ("permissions", lambda: check_permissions(edge, slack, registered, outcome,
                                                            quick=quick))]
