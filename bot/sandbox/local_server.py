@@ -4,7 +4,9 @@ a daemon thread, the handler reaching the fake through its `server_fake` attribu
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 
@@ -60,4 +62,25 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         raise NotImplementedError
+
+    def answer(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        """Send one answer; a client that hung up (a timeout the test provoked) is fine."""
+        try:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def answer_json(self, status: int, document: Any, headers: Mapping[str, str],
+                    *, content_type: str = "application/json; charset=utf-8") -> None:
+        """A JSON answer as the platform sends it (a 204 has no body and no type)."""
+        if status == 204:
+            self.answer(status, b"", headers)
+        else:
+            self.answer(status, json.dumps(document).encode(),
+                        {"Content-Type": content_type, **headers})
 

@@ -515,17 +515,7 @@ class _Handler(QuietHandler):
         with fake._lock:
             fake.requests.append(Request(method, split.path, query, form, token, status,
                                          headers.get("idempotency-key")))
-        data = json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        self.answer_json(status, body, extra)
 
 
 FakeMastodon.handler = _Handler

@@ -693,17 +693,7 @@ class _Handler(QuietHandler):
         with fake._lock:
             fake.requests.append(Request(method, nsid, query, body,
                                          self.headers.get("Authorization"), status))
-        data = json.dumps(answer).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        self.answer_json(status, answer, extra)
 
 
 FakeBluesky.handler = _Handler

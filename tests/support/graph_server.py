@@ -941,17 +941,8 @@ class _Handler(QuietHandler):
         with fake._lock:
             rest = re.sub(r"^(/threads)?/v[\d.]+", "", split.path)
             fake.requests.append(Request(method, split.path, query, form, token, status, rest))
-        data = json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        self.answer_json(status, body, extra,
+                         content_type="application/json; charset=UTF-8")
 
 
 FakeGraph.handler = _Handler

@@ -426,17 +426,7 @@ class _Handler(QuietHandler):
             status, answer, extra, user_id = 500, _problem(500, "Error", repr(exc)), {}, None
         with fake._lock:
             fake.requests.append(Request(method, split.path, query, body, user_id, status))
-        data = json.dumps(answer).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        self.answer_json(status, answer, extra)
 
 
 FakeX.handler = _Handler

@@ -477,18 +477,8 @@ class _Handler(QuietHandler):
             fake.requests.append(Request(method, split.path, query, body or
                                          {k: v[0] for k, v in form.items()},
                                          self.headers.get("Authorization"), status))
-        data = b"" if status == 204 else json.dumps(answer).encode()
-        try:
-            self.send_response(status)
-            if status != 204:
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        self.answer_json(status, answer, extra,
+                         content_type="application/json; charset=UTF-8")
 
 
 FakeYouTube.handler = _Handler
