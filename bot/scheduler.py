@@ -215,7 +215,10 @@ class Scheduler:
         due = [job for job in self._scheduler.get_jobs(jobstore="default")
                if job.next_run_time is not None and job.next_run_time <= until]
         for job in due:
-            job.modify(next_run_time=now)
+            try:
+                job.modify(next_run_time=now)
+            except JobLookupError:  # it ran (and was removed) meanwhile: nothing left to do
+                continue
         if due:
             self._scheduler.wakeup()
         return len(due)

@@ -1032,6 +1032,32 @@ class FakeSlack:
                 [m for m in msgs if include_replies or m.get("thread_ts", m["ts"]) == m["ts"]]
             )
 
+    def top_level_before(self, channel: str, before: str | None, count: int
+                         ) -> list[dict[str, Any]]:
+        """Up to ``count`` top-level messages older than ``before`` (all: None), newest
+        first; only those are copied, so a page of a long channel costs a page."""
+        with self._lock:
+            msgs = self._messages.get(self._canonical_channel(channel), [])
+            limit = _ts_key(before) if before else None
+            page: list[dict[str, Any]] = []
+            for m in reversed(msgs):
+                if len(page) >= count:
+                    break
+                if m.get("thread_ts", m["ts"]) != m["ts"]:
+                    continue
+                if limit is not None and _ts_key(m["ts"]) >= limit:
+                    continue
+                page.append(m)
+            return copy.deepcopy(page)
+
+    def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        """The message ``ts`` and its replies (empty if it is gone), oldest first, without
+        copying the rest of the channel."""
+        with self._lock:
+            msgs = self._messages.get(self._canonical_channel(channel), [])
+            return copy.deepcopy([m for m in msgs
+                                  if m["ts"] == ts or m.get("thread_ts") == ts])
+
     def channel_ids(self) -> list[str]:
         """Every channel (DMs included) holding at least one message."""
         with self._lock:
@@ -1216,8 +1242,16 @@ class FakeSlack:
             return copy.deepcopy(found) if found is not None else None
 
     def snapshot(self) -> dict[str, Any]:
-        """What the workspace shows (messages, ephemerals, views, files, DMs), as JSON:
-        the sandbox keeps it across restarts, as Slack would."""
+        """What the workspace shows (messages, ephemerals, views and the modals open on
+        each screen, files, DMs), as JSON: the sandbox keeps it across restarts, as Slack
+        would."""
+        return dict(json.loads(self.dump()))
+
+    def dump(self) -> str:
+        """`snapshot` as JSON text, serialized under the lock without copying first.
+
+        Why: a deep copy of a 1,000-card workspace held the lock (and every request
+        waiting on it) for hundreds of milliseconds; serializing is already a copy."""
         with self._lock:
             serial = next(self._ids)
             self._ids = itertools.count(serial)
@@ -1226,14 +1260,17 @@ class FakeSlack:
                 item = dataclasses.asdict(stored)
                 item["content"] = base64.b64encode(stored.content).decode()
                 files[file_id] = item
-            return copy.deepcopy({
+            return json.dumps({
                 "version": 1, "serial": serial, "last_us": self._last_us,
                 "messages": self._messages, "ephemerals": self._ephemerals,
                 "views": self._views, "view_users": self._view_users, "home": self._home,
-                "files": files, "dms": self._dms, "dm_users": self._dm_users})
+                "open_modals": self._open_modals,
+                "files": files, "dms": self._dms, "dm_users": self._dm_users},
+                ensure_ascii=False)
 
     def restore(self, saved: Mapping[str, Any]) -> None:
-        """Show again what `snapshot` saved (modals are closed, as after a reload)."""
+        """Show again what `snapshot` saved, modals still open where they were (a
+        snapshot from before modals were kept opens none)."""
         with self._lock:
             self._ids = itertools.count(int(saved["serial"]))
             self._last_us = max(self._last_us, int(saved["last_us"]))
@@ -1242,6 +1279,9 @@ class FakeSlack:
             self._views = copy.deepcopy(dict(saved["views"]))
             self._view_users = dict(saved["view_users"])
             self._home = dict(saved["home"])
+            self._open_modals = {
+                str(user): [str(v) for v in stack if v in self._views]
+                for user, stack in dict(saved.get("open_modals") or {}).items()}
             self._dms = dict(saved["dms"])
             self._dm_users = {k: list(v) for k, v in saved["dm_users"].items()}
             self._files = {}
