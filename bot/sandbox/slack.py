@@ -12,6 +12,7 @@ what the tests prove is what a person sees.
 from __future__ import annotations
 
 import base64
+import bisect
 import copy
 import dataclasses
 import itertools
@@ -108,6 +109,7 @@ ExtraRoutes = Callable[
 #: out; ``slow`` carried out and answered after ``slow_seconds`` (a slow Slack).
 CHAOS_KINDS: Final = ("ratelimited", "server_error", "server_error_after", "hang_after",
                       "reset_before", "reset_after", "slow")
+_DUMP_CHUNK: Final = 50  # messages serialized per hold of the lock when saving
 
 
 @dataclass(frozen=True)
@@ -1248,10 +1250,30 @@ class FakeSlack:
         return dict(json.loads(self.dump()))
 
     def dump(self) -> str:
-        """`snapshot` as JSON text, serialized under the lock without copying first.
+        """`snapshot` as JSON text. Channels are serialized a few dozen messages at a
+        time, each chunk under the lock, the rest of the workspace at the end.
 
-        Why: a deep copy of a 1,000-card workspace held the lock (and every request
-        waiting on it) for hundreds of milliseconds; serializing is already a copy."""
+        Why: copying (or serializing) a 1,000-card workspace in one go held the lock, and
+        every request waiting on it, for hundreds of milliseconds every save. Each message
+        is saved as it was at one moment; one changed meanwhile is saved again next time
+        (the change moved the cursor the save loop watches)."""
+        with self._lock:
+            channels = list(self._messages)
+        saved_channels = []
+        for channel in channels:
+            chunks: list[str] = []
+            after: tuple[int, int] | None = None
+            while True:
+                with self._lock:
+                    msgs = self._messages.get(channel, [])
+                    first = 0 if after is None else bisect.bisect_right(
+                        msgs, after, key=lambda m: _ts_key(m["ts"]))
+                    chunk = msgs[first:first + _DUMP_CHUNK]
+                    if not chunk:
+                        break
+                    chunks.append(json.dumps(chunk, ensure_ascii=False)[1:-1])
+                    after = _ts_key(chunk[-1]["ts"])
+            saved_channels.append(f"{json.dumps(channel)}: [{','.join(c for c in chunks if c)}]")
         with self._lock:
             serial = next(self._ids)
             self._ids = itertools.count(serial)
@@ -1260,13 +1282,14 @@ class FakeSlack:
                 item = dataclasses.asdict(stored)
                 item["content"] = base64.b64encode(stored.content).decode()
                 files[file_id] = item
-            return json.dumps({
+            rest = json.dumps({
                 "version": 1, "serial": serial, "last_us": self._last_us,
-                "messages": self._messages, "ephemerals": self._ephemerals,
+                "ephemerals": self._ephemerals,
                 "views": self._views, "view_users": self._view_users, "home": self._home,
                 "open_modals": self._open_modals,
                 "files": files, "dms": self._dms, "dm_users": self._dm_users},
                 ensure_ascii=False)
+        return f'{rest[:-1]}, "messages": {{{", ".join(saved_channels)}}}}}'
 
     def restore(self, saved: Mapping[str, Any]) -> None:
         """Show again what `snapshot` saved, modals still open where they were (a
