@@ -115,7 +115,7 @@ def test_catching_up_skips_a_job_that_ran_meanwhile(engine: Engine,
         listed = scheduler._scheduler.get_jobs
 
         def listing_then_gone(*args: object, **kwargs: object) -> list[object]:
-            jobs = listed(*args, **kwargs)  # type: ignore[arg-type]
+            jobs = listed(*args, **kwargs)
             scheduler.cancel("gone")  # it ran meanwhile, and a one-off job is then removed
             return list(jobs)
 
