@@ -214,11 +214,16 @@ class Scheduler:
         now = datetime.now(self._scheduler.timezone)
         due = [job for job in self._scheduler.get_jobs(jobstore="default")
                if job.next_run_time is not None and job.next_run_time <= until]
+        moved = 0
         for job in due:
-            job.modify(next_run_time=now)
-        if due:
+            try:
+                job.modify(next_run_time=now)
+            except JobLookupError:  # it ran (and was removed) meanwhile: nothing left to do
+                continue
+            moved += 1
+        if moved:
             self._scheduler.wakeup()
-        return len(due)
+        return moved
 
     def next_run(self, job_id: str) -> datetime | None:
         job = self._scheduler.get_job(job_id, jobstore="default")

@@ -9,11 +9,13 @@ what the real Vigie did, not a second UI.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import logging
 import mimetypes
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +39,9 @@ log = logging.getLogger(__name__)
 
 PREFIX: Final = "/sandbox/api/"
 LONG_POLL_MAX: Final = 30.0  # seconds a `changes` request may wait
+HISTORY_LIMIT: Final = 100  # messages in a `history` page unless `limit` says (Slack's)
+HISTORY_MAX: Final = 999  # conversations.history's own maximum
+_CURSOR_PREFIX: Final = "next_ts:"
 WEB_DIR: Final = Path(__file__).with_name("web")
 _VALUE_KEYS: Final = ("value", "selected_option", "selected_options", "selected_user",
                       "selected_users", "selected_date", "selected_time",
@@ -109,6 +114,7 @@ class SandboxApi:
     mastodon: FakeMastodon | None = None
     hooks: SandboxHooks = field(default_factory=SandboxHooks)
     web_dir: Path = WEB_DIR
+    _clock_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def install(self) -> None:
         """Serve the browser API and the web client from the Slack server."""
@@ -151,6 +157,12 @@ class SandboxApi:
             log.warning("the bot could not be reached: %s", exc)
             return _json(502, {"ok": False, "error": "bot_unreachable",
                                "message": f"Vigie did not answer: {exc}"})
+        except Exception:  # the page must always get an answer, never a dropped connection
+            log.exception("the sandbox API failed on %s %s", method, path)
+            return _json(500, {"ok": False, "error": "internal_error", "message":
+                               "Le bac à sable a rencontré une erreur (détails dans le "
+                               "terminal de vigie demo) ; réessayez. / The sandbox hit an "
+                               "error (details in vigie demo's terminal); try again."})
 
     def _getters(self) -> dict[str, Callable[[dict[str, str]], dict[str, Any]]]:
         return {"bootstrap": self.bootstrap, "history": self.history, "replies": self.replies,
@@ -212,17 +224,32 @@ class SandboxApi:
         }
 
     def history(self, params: dict[str, str]) -> dict[str, Any]:
+        """A page of the channel, as conversations.history pages: the newest ``limit``
+        messages older than ``cursor`` (the person's ephemerals among them), and the
+        cursor of the next, older page.
+
+        Why: a channel of 1,000 cards is 4 MB; the page opens on its latest ones and
+        reads older pages as the reader scrolls up."""
         channel = _required(params, "channel")
-        user = params.get("user")
-        messages = self.slack.messages(channel, include_replies=False)
-        messages += [m for m in self._ephemerals(channel, user) if not m.get("thread_ts")]
-        messages.sort(key=lambda m: _ts_key(m["ts"]))
-        return {"messages": [self._decorate(m) for m in messages]}
+        limit = _int(params.get("limit"), HISTORY_LIMIT)
+        if not 1 <= limit <= HISTORY_MAX:
+            raise ApiError(400, "invalid_limit", f"limit: de 1 à {HISTORY_MAX}. / "
+                           f"limit: from 1 to {HISTORY_MAX}.")
+        before = _cursor_ts(params.get("cursor"))
+        newest = self.slack.top_level_before(channel, before, limit + 1)
+        newest += [m for m in self._ephemerals(channel, params.get("user"))
+                   if not m.get("thread_ts")
+                   and (before is None or _ts_key(m["ts"]) < _ts_key(before))]
+        newest.sort(key=lambda m: _ts_key(m["ts"]), reverse=True)
+        page, has_more = newest[:limit], len(newest) > limit
+        page.reverse()  # oldest → newest, as the page shows them
+        return {"messages": [self._decorate(m) for m in page], "has_more": has_more,
+                "response_metadata": {
+                    "next_cursor": _next_cursor(page[0]["ts"]) if has_more else ""}}
 
     def replies(self, params: dict[str, str]) -> dict[str, Any]:
         channel, ts = _required(params, "channel"), _required(params, "ts")
-        thread = [m for m in self.slack.messages(channel)
-                  if m["ts"] == ts or m.get("thread_ts") == ts]
+        thread = self.slack.thread(channel, ts)
         if not any(m["ts"] == ts for m in thread):
             raise ApiError(404, "thread_not_found", "This message does not exist (any more).")
         thread += [m for m in self._ephemerals(channel, params.get("user"))
@@ -456,8 +483,9 @@ class SandboxApi:
                 not 0 < minutes <= 60 * 24 * 31:
             raise ApiError(400, "invalid_minutes", "advance_minutes: un nombre de minutes "
                            "entre 1 et 44640. / a number of minutes from 1 to 44640.")
-        now = self.hooks.advance_clock(float(minutes))
-        self.slack.notify("clock", now=now.isoformat())
+        with self._clock_lock:  # two quick clicks: one move after the other, both answered
+            now = self.hooks.advance_clock(float(minutes))
+            self.slack.notify("clock", now=now.isoformat())
         return {"now": now.isoformat()}
 
     # ------------------------------------------------------------------ helpers
@@ -558,6 +586,25 @@ def _float(value: str | None, default: float) -> float:
         return float(value) if value not in (None, "") else default
     except ValueError:
         raise ApiError(400, "invalid_argument", f"not a number: {value!r}") from None
+
+
+def _next_cursor(ts: str) -> str:
+    """Slack's cursors are opaque base64 (``next_ts:…`` inside, for history)."""
+    return base64.b64encode((_CURSOR_PREFIX + ts).encode()).decode()
+
+
+def _cursor_ts(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        text = base64.b64decode(cursor.encode(), validate=True).decode()
+    except (ValueError, UnicodeError):
+        text = ""
+    ts = text[len(_CURSOR_PREFIX):]
+    if not text.startswith(_CURSOR_PREFIX) or not re.fullmatch(r"\d+\.\d+", ts):
+        raise ApiError(400, "invalid_cursor", "Ce curseur ne vient pas de history. / "
+                       "This cursor did not come from history.")
+    return ts
 
 
 def _ts_key(ts: str) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 import secrets
 import shutil
 import socket
@@ -55,6 +56,11 @@ FEED_PATH: Final = "/alertes.rss"
 BURST_AT: Final = 6  # the seventh delivery is a burst…
 BURST_SIZE: Final = 10  # …of this many mentions at once, through the webhook
 SAVE_EVERY: Final = 2.0  # seconds between two saves of the workspace, when it changed
+#: How a sample mention opens when the feeder delivers it again (a later round).
+_REPEAT_OPENINGS: Final = {
+    "fr": ("Je relaie : ", "Vu passer : ", "Re : ", "Je repartage : "),
+    "en": ("Passing this on: ", "Seen this: ", "Re: ", "Sharing again: "),
+}
 
 #: The sandbox workspace's people: who the browser can be.
 PEOPLE: Final = (
@@ -156,6 +162,7 @@ class Demo:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._state_lock = threading.Lock()
+        self._save_lock = threading.Lock()
         self._feed_items: list[dict[str, str]] = []
         self._sample = _load_sample()
 
@@ -228,6 +235,8 @@ class Demo:
                                  "not deleting it")
             shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        for partial in folder.glob("*.partial"):  # a save cut short: its old file stands
+            partial.unlink(missing_ok=True)
         saved = folder / STATE_FILE
         if saved.is_file():
             self.state = _State(**json.loads(saved.read_text(encoding="utf-8")))
@@ -408,26 +417,39 @@ class Demo:
 
     def _feed_loop(self) -> None:
         """Sample mentions arrive by themselves, through the three intakes, with one
-        burst; when the sample is used up, the person can still paste mentions."""
+        burst; once the sample is used up it starts again, each mention a new one (new
+        id, its text lightly reworded), so a desk left open keeps working like a real one.
+        """
         if self._stop.wait(self.options.first_after):
             return
-        while not self._stop.is_set() and self.state.fed < len(self._sample):
+        while not self._stop.is_set() and self._sample:
             try:
                 if self.state.fed == BURST_AT:
-                    for item in self._sample[self.state.fed:self.state.fed + BURST_SIZE]:
-                        self._webhook("veille", self._webhook_body(item))
+                    for n in range(BURST_AT, BURST_AT + BURST_SIZE):
+                        self._webhook("veille", self._webhook_body(self.sample_item(n)))
                     self._fed(BURST_SIZE)
                 else:
-                    self.deliver(self._sample[self.state.fed])
+                    self.deliver(self.sample_item(self.state.fed))
                     self._fed(1)
             except httpx.HTTPError as exc:  # the bot is stopping or busy: try again later
                 log.info("sample mention not delivered yet: %s", exc)
             if self._stop.wait(self.options.feed_every):
                 return
 
+    def sample_item(self, n: int) -> dict[str, Any]:
+        """The ``n``-th mention the feeder delivers: the sample in order, then again with
+        new ids and a reworded opening on each later round."""
+        item = self._sample[n % len(self._sample)]
+        round_ = n // len(self._sample)
+        if round_ == 0:
+            return item
+        openings = _REPEAT_OPENINGS["en" if item.get("lang") == "en" else "fr"]
+        opening = openings[(round_ + n) % len(openings)]
+        return {**item, "id": f"{item['id']}-r{round_}", "text": opening + str(item["text"])}
+
     def _fed(self, count: int) -> None:
         with self._state_lock:
-            self.state.fed = min(len(self._sample), self.state.fed + count)
+            self.state.fed += count
         self._write_state()
 
     def deliver(self, item: dict[str, Any]) -> str:
@@ -476,6 +498,8 @@ class Demo:
     # ------------------------------------------------------------------ saving
 
     def _save_loop(self) -> None:
+        """Save what changed at most every SAVE_EVERY seconds, off the request path: many
+        changes in between make one save."""
         saved: tuple[int, int] = (-1, -1)
         while not self._stop.wait(SAVE_EVERY):
             if self.slack is not None and self.mastodon is not None:
@@ -487,13 +511,14 @@ class Demo:
     def _save(self) -> None:
         if self.slack is None or self.mastodon is None:
             return
-        try:
-            _write_atomically(self.data_dir / SLACK_FILE, json.dumps(self.slack.snapshot()))
-            _write_atomically(self.data_dir / MASTODON_FILE,
-                              json.dumps(self.mastodon.snapshot()))
-            self._write_state()
-        except OSError as exc:
-            log.warning("the workspace could not be saved: %s", exc)
+        with self._save_lock:
+            try:
+                _write_atomically(self.data_dir / SLACK_FILE, self.slack.dump())
+                _write_atomically(self.data_dir / MASTODON_FILE,
+                                  json.dumps(self.mastodon.snapshot()))
+                self._write_state()
+            except OSError as exc:
+                log.warning("the workspace could not be saved: %s", exc)
 
 
 def _load_sample() -> list[dict[str, Any]]:
@@ -512,9 +537,28 @@ def _sample_url(item: dict[str, Any]) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    """The new file whole or the old one: written aside, flushed to disk, then renamed
+    over it, so a crash (or a full disk) mid-save leaves the last good copy."""
+    partial = path.with_name(f"{path.name}.{threading.get_ident()}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    try:
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(folder)  # the rename itself survives a power cut
+    except OSError:
+        pass
+    finally:
+        os.close(folder)
 
 
 def open_browser(url: str) -> bool:

@@ -12,6 +12,7 @@ what the tests prove is what a person sees.
 from __future__ import annotations
 
 import base64
+import bisect
 import copy
 import dataclasses
 import itertools
@@ -108,6 +109,7 @@ ExtraRoutes = Callable[
 #: out; ``slow`` carried out and answered after ``slow_seconds`` (a slow Slack).
 CHAOS_KINDS: Final = ("ratelimited", "server_error", "server_error_after", "hang_after",
                       "reset_before", "reset_after", "slow")
+_DUMP_CHUNK: Final = 50  # messages serialized per hold of the lock when saving
 
 
 @dataclass(frozen=True)
@@ -1032,6 +1034,32 @@ class FakeSlack:
                 [m for m in msgs if include_replies or m.get("thread_ts", m["ts"]) == m["ts"]]
             )
 
+    def top_level_before(self, channel: str, before: str | None, count: int
+                         ) -> list[dict[str, Any]]:
+        """Up to ``count`` top-level messages older than ``before`` (all: None), newest
+        first; only those are copied, so a page of a long channel costs a page."""
+        with self._lock:
+            msgs = self._messages.get(self._canonical_channel(channel), [])
+            limit = _ts_key(before) if before else None
+            page: list[dict[str, Any]] = []
+            for m in reversed(msgs):
+                if len(page) >= count:
+                    break
+                if m.get("thread_ts", m["ts"]) != m["ts"]:
+                    continue
+                if limit is not None and _ts_key(m["ts"]) >= limit:
+                    continue
+                page.append(m)
+            return copy.deepcopy(page)
+
+    def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        """The message ``ts`` and its replies (empty if it is gone), oldest first, without
+        copying the rest of the channel."""
+        with self._lock:
+            msgs = self._messages.get(self._canonical_channel(channel), [])
+            return copy.deepcopy([m for m in msgs
+                                  if m["ts"] == ts or m.get("thread_ts") == ts])
+
     def channel_ids(self) -> list[str]:
         """Every channel (DMs included) holding at least one message."""
         with self._lock:
@@ -1216,8 +1244,36 @@ class FakeSlack:
             return copy.deepcopy(found) if found is not None else None
 
     def snapshot(self) -> dict[str, Any]:
-        """What the workspace shows (messages, ephemerals, views, files, DMs), as JSON:
-        the sandbox keeps it across restarts, as Slack would."""
+        """What the workspace shows (messages, ephemerals, views and the modals open on
+        each screen, files, DMs), as JSON: the sandbox keeps it across restarts, as Slack
+        would."""
+        return dict(json.loads(self.dump()))
+
+    def dump(self) -> str:
+        """`snapshot` as JSON text. Channels are serialized a few dozen messages at a
+        time, each chunk under the lock, the rest of the workspace at the end.
+
+        Why: copying (or serializing) a 1,000-card workspace in one go held the lock, and
+        every request waiting on it, for hundreds of milliseconds every save. Each message
+        is saved as it was at one moment; one changed meanwhile is saved again next time
+        (the change moved the cursor the save loop watches)."""
+        with self._lock:
+            channels = list(self._messages)
+        saved_channels = []
+        for channel in channels:
+            chunks: list[str] = []
+            after: tuple[int, int] | None = None
+            while True:
+                with self._lock:
+                    msgs = self._messages.get(channel, [])
+                    first = 0 if after is None else bisect.bisect_right(
+                        msgs, after, key=lambda m: _ts_key(m["ts"]))
+                    chunk = msgs[first:first + _DUMP_CHUNK]
+                    if not chunk:
+                        break
+                    chunks.append(json.dumps(chunk, ensure_ascii=False)[1:-1])
+                    after = _ts_key(chunk[-1]["ts"])
+            saved_channels.append(f"{json.dumps(channel)}: [{','.join(c for c in chunks if c)}]")
         with self._lock:
             serial = next(self._ids)
             self._ids = itertools.count(serial)
@@ -1226,14 +1282,18 @@ class FakeSlack:
                 item = dataclasses.asdict(stored)
                 item["content"] = base64.b64encode(stored.content).decode()
                 files[file_id] = item
-            return copy.deepcopy({
+            rest = json.dumps({
                 "version": 1, "serial": serial, "last_us": self._last_us,
-                "messages": self._messages, "ephemerals": self._ephemerals,
+                "ephemerals": self._ephemerals,
                 "views": self._views, "view_users": self._view_users, "home": self._home,
-                "files": files, "dms": self._dms, "dm_users": self._dm_users})
+                "open_modals": self._open_modals,
+                "files": files, "dms": self._dms, "dm_users": self._dm_users},
+                ensure_ascii=False)
+        return f'{rest[:-1]}, "messages": {{{", ".join(saved_channels)}}}}}'
 
     def restore(self, saved: Mapping[str, Any]) -> None:
-        """Show again what `snapshot` saved (modals are closed, as after a reload)."""
+        """Show again what `snapshot` saved, modals still open where they were (a
+        snapshot from before modals were kept opens none)."""
         with self._lock:
             self._ids = itertools.count(int(saved["serial"]))
             self._last_us = max(self._last_us, int(saved["last_us"]))
@@ -1242,6 +1302,9 @@ class FakeSlack:
             self._views = copy.deepcopy(dict(saved["views"]))
             self._view_users = dict(saved["view_users"])
             self._home = dict(saved["home"])
+            self._open_modals = {
+                str(user): [str(v) for v in stack if v in self._views]
+                for user, stack in dict(saved.get("open_modals") or {}).items()}
             self._dms = dict(saved["dms"])
             self._dm_users = {k: list(v) for k, v in saved["dm_users"].items()}
             self._files = {}

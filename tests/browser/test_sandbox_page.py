@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Response, expect
 
 from bot.sandbox.demo import Demo, DemoOptions
 from tests.browser.conftest import screenshot
@@ -153,3 +153,43 @@ def test_the_app_home_and_a_report_with_its_charts_render(page: Page, demo: Demo
     report = page.locator("#messages article.msg", has_text="Rapport")
     expect(report.get_by_role("heading").first).to_be_visible()
     screenshot(page, "8-report")
+
+
+def test_a_long_channel_opens_on_its_latest_page_and_loads_older_ones_on_scroll(
+        page: Page, demo: Demo) -> None:
+    """A channel of 250 messages: the page reads its newest hundred, and the reader who
+    scrolls up reaches the very first message, every message shown once."""
+    assert demo.slack is not None
+    channel = "C0ANNONCES"
+    for i in range(250):
+        demo.slack.add_message(channel, f"annonce numéro {i:03d}", user="U0CM2")
+    pages: list[tuple[bool, int]] = []
+
+    def read(response: Response) -> None:
+        if "/sandbox/api/history" in response.url and response.ok:
+            pages.append(("cursor=" in response.url, len(response.json()["messages"])))
+
+    page.on("response", read)
+    open_page(page, demo, CM, channel)
+    expect(message(page, "annonce numéro 249")).to_be_visible()
+    expect(message(page, "annonce numéro 000")).to_have_count(0)
+    assert pages and pages[0] == (False, 100)
+
+    older = page.locator("#messages")
+    for _ in range(60):  # each scroll to the top shows the next batch, or fetches a page
+        if message(page, "annonce numéro 000").count():
+            break
+        older.evaluate("(node) => { node.scrollTop = 0; }")
+        page.get_by_role("button", name="Messages plus anciens").or_(
+            message(page, "annonce numéro 000")).first.wait_for()
+        page.wait_for_function("""() => {
+            const more = document.querySelector("#messages .load-older");
+            return !more || more.hidden || more.getBoundingClientRect().top < 0 ||
+              document.querySelector("#messages").scrollTop > 0;
+        }""")
+    expect(message(page, "annonce numéro 000")).to_be_visible()
+    texts = page.locator("#messages article.msg .msg-body").all_text_contents()
+    numbered = [t for t in texts if "annonce numéro" in t]
+    assert len(numbered) == 250 and len(set(numbered)) == 250
+    assert any(cursor for cursor, _ in pages)
+    assert all(count <= 100 for _, count in pages)

@@ -391,3 +391,179 @@ def test_the_journalist_may_read_cards_but_not_triage_them(demo: Demo, page: htt
     assert told(CM) == []
     now = next(m for m in history(page, MENTIONS, CM) if m["ts"] == card["ts"])
     assert JOURNALIST not in json.dumps(now["blocks"])
+
+
+def test_history_comes_in_pages_newest_first_like_conversations_history(
+        demo: Demo, page: httpx.Client) -> None:
+    """A long channel is read a page at a time, following next_cursor back to its first
+    message: each message once, the person's ephemerals among them, no one else's."""
+    assert demo.slack is not None
+    channel = "C0ANNONCES"
+    posted = [demo.slack.add_message(channel, f"annonce {i}", user="U0CM2") for i in range(23)]
+    post(page, "message", {"user": CM, "channel": channel, "text": "/vigie help"})
+    wait(demo, lambda: demo.slack and demo.slack.ephemerals(channel, CM))
+    posted += [demo.slack.add_message(channel, f"annonce {i}", user="U0CM2")
+               for i in range(23, 25)]
+
+    seen: list[dict[str, Any]] = []
+    cursor = ""
+    pages = 0
+    while True:
+        params = {"channel": channel, "user": CM, "limit": "10"}
+        if cursor:
+            params["cursor"] = cursor
+        answer = page.get("/sandbox/api/history", params=params)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        pages += 1
+        assert len(body["messages"]) <= 10
+        seen = body["messages"] + seen  # each page: older than the one before, oldest first
+        cursor = body["response_metadata"]["next_cursor"]
+        assert body["has_more"] is bool(cursor)
+        if not body["has_more"]:
+            break
+    mine = [m["ts"] for m in seen if not m.get("ephemeral") and m.get("user") == "U0CM2"]
+    assert mine[-25:] == posted and len(set(mine)) == len(mine)
+    assert [m["ts"] for m in seen] == sorted((m["ts"] for m in seen), key=float)
+    assert sum(1 for m in seen if m.get("ephemeral")) == 1
+    assert pages >= 3
+    first = page.get("/sandbox/api/history",
+                     params={"channel": channel, "user": JOURNALIST, "limit": "3"}).json()
+    assert [m["ts"] for m in first["messages"]] == posted[-3:] and first["has_more"] is True
+
+    bad = page.get("/sandbox/api/history", params={"channel": channel, "cursor": "nope"})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_cursor"
+    zero = page.get("/sandbox/api/history", params={"channel": channel, "limit": "0"})
+    assert zero.status_code == 400 and zero.json()["error"] == "invalid_limit"
+
+
+class _WatchedLock:
+    """A lock that says when someone had to wait for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.contended = threading.Event()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self.contended.set()
+            self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def test_two_overlapping_clock_moves_are_both_answered_one_after_the_other(
+        demo: Demo, page: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two quick clicks on the Horloge buttons: both moves answered and applied, the
+    second after the first (they never run the scheduler's catch-up at the same time)."""
+    assert demo.api is not None and demo.vigie is not None
+    watched = _WatchedLock()
+    monkeypatch.setattr(demo.api, "_clock_lock", watched, raising=False)
+    real_run_due = demo.vigie.scheduler.run_due
+    first_inside, second_inside = threading.Event(), threading.Event()
+    running, overlaps = [0], []
+    count = threading.Lock()
+
+    def run_due(until: datetime) -> int:
+        with count:
+            running[0] += 1
+            overlaps.append(running[0])
+        try:
+            if not first_inside.is_set():
+                first_inside.set()
+                # Hold the first move until the second arrived: waiting (serialized) or
+                # in here too (overlapping).
+                for _ in range(600):
+                    if watched.contended.wait(0.05) or second_inside.is_set():
+                        break
+            else:
+                second_inside.set()
+            return real_run_due(until)
+        finally:
+            with count:
+                running[0] -= 1
+
+    monkeypatch.setattr(demo.vigie.scheduler, "run_due", run_due)
+    before = demo.clock.offset
+    answers: queue.Queue[httpx.Response] = queue.Queue()
+
+    def move(minutes: int) -> None:
+        with httpx.Client(base_url=demo.url, timeout=60) as client:
+            answers.put(client.post("/sandbox/api/clock", json={"advance_minutes": minutes}))
+
+    first = threading.Thread(target=move, args=(15,))
+    first.start()
+    assert first_inside.wait(WAIT)
+    second = threading.Thread(target=move, args=(60,))
+    second.start()
+    first.join(WAIT)
+    second.join(WAIT)
+    got = [answers.get(timeout=WAIT), answers.get(timeout=WAIT)]
+    assert [a.status_code for a in got] == [200, 200], [a.text for a in got]
+    assert all(a.json()["ok"] and a.json()["now"] for a in got)
+    assert demo.clock.offset - before == timedelta(minutes=75)
+    assert max(overlaps) == 1, "the two moves ran at the same time"
+
+
+def test_an_unexpected_failure_is_answered_not_dropped(
+        demo: Demo, page: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever goes wrong in the sandbox, the page gets a JSON answer that says so."""
+    assert demo.api is not None
+
+    def broken(minutes: float) -> datetime:
+        raise RuntimeError("the scheduler fell over")
+
+    monkeypatch.setattr(demo.api.hooks, "advance_clock", broken)
+    answer = page.post("/sandbox/api/clock", json={"advance_minutes": 15})
+    assert answer.status_code == 500
+    body = answer.json()
+    assert body["ok"] is False and body["error"] == "internal_error"
+    assert "réessayez" in body["message"] and "try again" in body["message"]
+
+
+def test_an_open_modal_is_still_open_after_a_restart(tmp_path: Path) -> None:
+    """A draft modal left open when the demo stops is there again, and submits."""
+    with Demo(options(tmp_path)) as first, httpx.Client(base_url=first.url, timeout=40) as pg:
+        view = open_draft(first, pg, CM, "Ce soir : l'invité du Grand Débat répond.")
+    with Demo(options(tmp_path)) as again, httpx.Client(base_url=again.url, timeout=40) as pg:
+        assert [m["id"] for m in modals(pg, CM)] == [view["id"]]
+        answer = post(pg, "view_submission", {"user": CM, "view_id": view["id"],
+                                              "values": draft_values(view, "demain 9h")})
+        assert "response_action" not in answer
+        assert modals(pg, CM) == []
+
+
+def test_a_crash_mid_save_leaves_the_last_saved_workspace(tmp_path: Path) -> None:
+    """A save cut short (the process killed while writing) does not damage the workspace:
+    the next start shows what the last complete save had."""
+    text = "La rediffusion de l'émission de dimanche est-elle prévue ?"
+    with Demo(options(tmp_path)) as first, httpx.Client(base_url=first.url, timeout=40) as pg:
+        paste(first, pg, text)
+    saved = tmp_path / "workspace.json"
+    good = saved.read_bytes()
+    (tmp_path / "workspace.json.1234.partial").write_bytes(good[: len(good) // 2])
+    with Demo(options(tmp_path)) as again, httpx.Client(base_url=again.url, timeout=40) as pg:
+        assert any(text in json.dumps(c["blocks"], ensure_ascii=False)
+                   for c in cards(pg, MENTIONS))
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_the_feeder_goes_on_after_the_sample_with_new_reworded_mentions(
+        tmp_path: Path) -> None:
+    """When the sample is used up, its mentions come again as new ones (new id, reworded
+    opening): the desk keeps getting cards instead of falling silent."""
+    demo = Demo(options(tmp_path, feed_every=0.2, first_after=0))
+    demo._sample = [m for m in demo._sample
+                    if m["platform"] == "bluesky" and m["account"] == "grand-debat"][:2]
+    snippet = demo._sample[0]["text"][:40]
+    with demo, httpx.Client(base_url=demo.url, timeout=40) as pg:
+        def copies() -> list[dict[str, Any]] | None:
+            found = [c for c in cards(pg, "C0DEBAT")
+                     if snippet in json.dumps(c["blocks"], ensure_ascii=False)]
+            return found if len(found) >= 3 else None
+
+        found = wait(demo, copies)
+        texts = [json.dumps(c["blocks"], ensure_ascii=False) for c in found]
+        assert len(set(texts)) == len(texts)  # three different mentions, not one thrice
+        assert demo.state.fed >= 5

@@ -99,3 +99,30 @@ def test_only_one_replica_leads_and_another_takes_over(engine: Engine) -> None:
     wait_until(lambda: ran)
     assert ran == [("note", 9)]
     b.shutdown()
+
+
+def test_catching_up_skips_a_job_that_ran_meanwhile(engine: Engine,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Moving the sandbox's clock runs what fell due; a job that ran and went away between
+    the listing and its turn is passed over, and the others still run."""
+    ran: list[tuple[str, int]] = []
+    scheduler = make(engine, ran)
+    scheduler.start()
+    try:
+        later = datetime.now(UTC) + timedelta(hours=2)
+        scheduler.at("test.note", "gone", later, 1)
+        scheduler.at("test.note", "stays", later, 2)
+        listed = scheduler._scheduler.get_jobs
+
+        def listing_then_gone(*args: object, **kwargs: object) -> list[object]:
+            jobs = listed(*args, **kwargs)
+            scheduler.cancel("gone")  # it ran meanwhile, and a one-off job is then removed
+            return list(jobs)
+
+        monkeypatch.setattr(scheduler._scheduler, "get_jobs", listing_then_gone)
+        assert scheduler.run_due(later + timedelta(minutes=1)) == 1
+        monkeypatch.undo()
+        wait_until(lambda: ("note", 2) in ran, timeout=30)
+        assert ("note", 1) not in ran
+    finally:
+        scheduler.shutdown()

@@ -43,7 +43,7 @@ async function call(method, path, { query, body, signal } = {}) {
 
 export const api = {
   bootstrap: (user) => call("GET", "bootstrap", { query: { user } }),
-  history: (channel, user) => call("GET", "history", { query: { channel, user } }),
+  history: (channel, user, { limit, cursor } = {}) => call("GET", "history", { query: { channel, user, limit, cursor } }),
   replies: (channel, ts, user) => call("GET", "replies", { query: { channel, ts, user } }),
   views: (user) => call("GET", "views", { query: { user } }),
   changes: (since, timeout, signal) => call("GET", "changes", { query: { since, timeout }, signal }),

@@ -10,6 +10,7 @@ import { emojiFor, mrkdwnNodes, plainNodes, textObjectNodes, textObjectString } 
 const $ = (sel) => document.querySelector(sel);
 const FIRST_BATCH = 40; // messages rendered when a channel opens (newest)
 const BATCH = 60; // then per step, as the reader scrolls up
+const PAGE = 100; // messages per history request (the server pages like conversations.history)
 const QUICK_REACTIONS = ["white_check_mark", "x", "eyes", "+1", "heart", "tada"];
 const DEFAULT_SHORTCUTS = [{ callback_id: "send_to_vigie", name: "Envoyer à Vigie" }];
 
@@ -362,7 +363,8 @@ function restoreFocus(node, path) {
 /**
  * The open channel's message list. Keeps one node per message keyed by ts, re-renders a
  * message only when its JSON changed, and renders long histories BATCH at a time (newest
- * first, older ones when the reader scrolls up).
+ * first, older ones when the reader scrolls up). The server sends the channel a PAGE at a
+ * time: scrolling past the oldest message loaded asks for the page before it.
  */
 class ChannelView {
   constructor(channel, container) {
@@ -371,6 +373,8 @@ class ChannelView {
     this.all = []; // messages, oldest → newest
     this.nodes = new Map(); // key → {sig, node}
     this.renderedFrom = 0; // index in `all` of the oldest rendered message
+    this.nextCursor = ""; // history's cursor to the page before `all[0]` ("": none)
+    this.loading = null; // the older page being fetched
     this.list = el("div", { class: "msg-list" });
     this.older = el("button", { type: "button", class: "link load-older", text: t("load_older"), hidden: true });
     this.older.addEventListener("click", () => this.renderOlder());
@@ -406,6 +410,44 @@ class ChannelView {
     this.observer.disconnect();
   }
 
+  /** The channel's newest page, when it opens or is read again (an ephemeral came). */
+  showNewest(data) {
+    const page = data.messages || [];
+    const cursor = (data.response_metadata && data.response_metadata.next_cursor) || "";
+    if (!data.has_more || !page.length || !this.all.length) {
+      this.nextCursor = cursor;
+      this.setAll(page);
+      return;
+    }
+    // Keep the older pages already read: replace only what this page covers.
+    const oldest = Math.min(...page.map((m) => parseFloat(m.ts)));
+    const older = this.all.filter((m) => parseFloat(m.ts) < oldest);
+    if (!older.length) this.nextCursor = cursor;
+    this.setAll([...older, ...page]);
+  }
+
+  /** Fetch the page before the oldest message loaded, then show a batch of it. */
+  loadOlder() {
+    if (this.loading || !this.nextCursor) return this.loading;
+    const channel = this.channel;
+    this.loading = api
+      .history(channel, state.me, { limit: PAGE, cursor: this.nextCursor })
+      .then((data) => {
+        if (state.channelView !== this) return;
+        const known = new Set(this.all.map(messageKey));
+        const fresh = (data.messages || []).filter((m) => !known.has(messageKey(m)));
+        this.all = [...fresh, ...this.all].sort((a, b) => parseFloat(a.ts) - parseFloat(b.ts));
+        this.renderedFrom += fresh.length;
+        this.nextCursor = (data.has_more && data.response_metadata && data.response_metadata.next_cursor) || "";
+        this.renderOlder();
+      })
+      .catch(reportError)
+      .finally(() => {
+        this.loading = null;
+      });
+    return this.loading;
+  }
+
   setAll(messages) {
     const sorted = [...messages].sort((a, b) => parseFloat(a.ts) - parseFloat(b.ts));
     const renderedCount = Math.max(FIRST_BATCH, this.all.length - this.renderedFrom);
@@ -420,7 +462,7 @@ class ChannelView {
     }
     const atBottom = this.nearBottom();
     for (const m of sorted.slice(this.renderedFrom)) this.place(m);
-    this.older.hidden = this.renderedFrom === 0;
+    this.older.hidden = this.renderedFrom === 0 && !this.nextCursor;
     if (!sorted.length) this.list.replaceChildren(el("p", { class: "empty", text: t("empty_channel") }));
     else this.list.querySelector(".empty")?.remove();
     if (atBottom) this.scrollToBottom();
@@ -488,7 +530,10 @@ class ChannelView {
   }
 
   renderOlder() {
-    if (this.renderedFrom === 0) return;
+    if (this.renderedFrom === 0) {
+      this.loadOlder();
+      return;
+    }
     const from = Math.max(0, this.renderedFrom - BATCH);
     const slice = this.all.slice(from, this.renderedFrom);
     const prevHeight = this.container.scrollHeight;
@@ -501,7 +546,7 @@ class ChannelView {
     }
     this.list.prepend(frag);
     this.renderedFrom = from;
-    this.older.hidden = from === 0;
+    this.older.hidden = from === 0 && !this.nextCursor;
     this.container.scrollTop += this.container.scrollHeight - prevHeight;
   }
 }
@@ -530,9 +575,9 @@ async function openChannel(id) {
   const view = new ChannelView(id, container);
   state.channelView = view;
   try {
-    const data = await api.history(id, state.me);
+    const data = await api.history(id, state.me, { limit: PAGE });
     if (state.channelView !== view) return;
-    view.setAll(data.messages || []);
+    view.showNewest(data);
     view.scrollToBottom();
   } catch (err) {
     reportError(err);
@@ -1040,7 +1085,7 @@ async function handleChanges(changes) {
   const work = [];
   if (reloadChannel && state.channelView) {
     const view = state.channelView;
-    work.push(api.history(view.channel, state.me).then((d) => state.channelView === view && view.setAll(d.messages || [])));
+    work.push(api.history(view.channel, state.me, { limit: PAGE }).then((d) => state.channelView === view && view.showNewest(d)));
   }
   for (const c of messages.values()) work.push(refreshMessage(c.channel, c.ts));
   if (views) work.push(refreshModals());
