@@ -33,6 +33,7 @@ import re
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -84,7 +85,12 @@ HOSTILE_HANDLE = "=cmd|' /C calc'!A0"
 # What must never reach Slack as is (Slack would ping, or show a label over a link).
 RAW_MARKUP = ("<!channel>", "<!here>", "<!everyone>", "<@U0HACKER>", "<!subteam^",
               "<https://evil.example")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+FORMULA_SIGNS = frozenset("=+-@")  # compared after NFKC: ＝ ＋ － ＠ ﹦ ﹢ ﹣ ﹫ are the same
+CONTROL_START = ("\t", "\r", "\n")
+# A formula disguised for a check that looks only at an ASCII first character (OWASP's
+# CSV injection cases): full-width and small signs, whitespace or a control before it.
+DISGUISES = ("\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufe66", " =", "\u3000\uff0b",
+             "\u00a0@", "\t=", "\r=", "\n\uff20", "\r\n-")
 
 TEMPLATE_ESCAPES = [
     "{{ ''.__class__.__mro__ }}",
@@ -410,6 +416,16 @@ def check_untrusted_text(edge: Edge, slack: FakeSlack, run: Run) -> None:
                                     "from": {"id": "66", "name": HOSTILE_NAME}}}]}]}
     to_meta(edge, "/webhooks/facebook", json.dumps(from_stranger).encode())
     to_webhook(edge, "monitoring", json.dumps(hostile_mention("campaign-webhook-3")).encode())
+    for number, sign in enumerate(DISGUISES):
+        disguised = {**hostile_mention(f"campaign-disguised-{number}"),
+                     "text": f'{sign}HYPERLINK("https://evil.example/{number}",'
+                             f'"URGENT clic {number}")',
+                     "author": {"handle": f"{sign}cmd|' /C calc'!A{number + 1}",
+                                "name": f"{sign}SUM(1+1)*cmd|' /C calc'!A0"}}
+        answer = to_webhook(edge, "monitoring", json.dumps(disguised).encode())
+        if answer.status >= 300:
+            run.fail(check, f"disguised formula {sign!r} refused: {answer.status}")
+    run.count("disguised formulas sent (text, handle, name)", len(DISGUISES))
 
     def hostile() -> list[Mention]:
         with Session(edge.vigie.engine) as session:
@@ -449,14 +465,33 @@ def check_untrusted_text(edge: Edge, slack: FakeSlack, run: Run) -> None:
     exports = [f for f in slack.uploaded_files() if f.filename.endswith(".csv")]
     if not exports:
         run.fail(check, "the CSV export was not uploaded: nothing was checked")
+    inert = 0
     for export in exports:
         text = export.content.decode("utf-8-sig")
-        dialect = csv.Sniffer().sniff(text.splitlines()[0])
-        for row in csv.reader(io.StringIO(text), dialect):
+        # The separator from the header (`;` in French): a sniffed dialect may take the
+        # apostrophe that makes a cell inert for a quote character and merge rows.
+        separator = ";" if ";" in text.splitlines()[0] else ","
+        for row in csv.reader(io.StringIO(text), delimiter=separator):
             for cell in row:
                 run.count("CSV cells checked")
-                if cell.lstrip(" ").startswith(FORMULA_START) and not _number(cell):
+                if _runs_as_formula(cell):
                     run.fail(check, f"CSV cell a spreadsheet would run: {cell[:40]!r}")
+                elif cell.startswith("'") and _runs_as_formula(cell[1:]):
+                    inert += 1
+    run.count("CSV cells made inert", inert)
+    if exports and inert < 3 * len(DISGUISES):  # each one's text, handle and name
+        run.fail(check, f"only {inert} CSV cells made inert of {3 * len(DISGUISES)} "
+                 "disguised formulas sent: some were not exported")
+
+
+def _runs_as_formula(cell: str) -> bool:
+    """A spreadsheet would run it: a tab, CR or LF first, or a formula sign (in any width)
+    as its first visible character — a number (`-12`) aside."""
+    if cell.startswith(CONTROL_START):
+        return True
+    visible = cell.lstrip()[:1]
+    return bool(visible) and unicodedata.normalize("NFKC", visible) in FORMULA_SIGNS \
+        and not _number(cell)
 
 
 def _number(cell: str) -> bool:
