@@ -670,7 +670,7 @@ def check_permissions(edge: Edge, slack: FakeSlack, registered: Registered,
                             if c.method == "views.publish"} - {OUTSIDER})
         return touched + wrote + [f"the App Home of {user}" for user in published]
 
-    crashed: set[str] = set()
+    crashed: dict[str, str] = {}  # listener → the first traceback it logged
     logged_before = len(edge.recorder.records)
 
     def one(label: str, send: Send) -> list[str]:
@@ -679,8 +679,9 @@ def check_permissions(edge: Edge, slack: FakeSlack, registered: Registered,
         edge.settle()
         if answer.status >= 500:
             run.fail(check, f"{label}: answered {answer.status}")
-        if tracebacks(edge.recorder.records[logged:]):
-            crashed.add(label)
+        logged_now = tracebacks(edge.recorder.records[logged:])
+        if logged_now:
+            crashed.setdefault(label, logged_now[0])
         return effects(before, seen)
 
     open_to_all = [(label, send) for label, send in tried if OPEN_TO_ALL.search(label)]
@@ -701,11 +702,14 @@ def check_permissions(edge: Edge, slack: FakeSlack, registered: Registered,
     run.inputs += len(tried)
     refused = len(tried) - len(open_to_all) - len(
         [f for f in run.findings if f.check == check])
-    run.count("tracebacks logged while an outsider tried everything",
-              len(tracebacks(edge.recorder.records[logged_before:])))
-    if crashed:
-        print("listeners that logged a traceback on an outsider's try: "
-              + ", ".join(sorted(crashed)), flush=True)
+    # Never a traceback: a malformed or foreign request is refused in one log line.
+    logged_all = tracebacks(edge.recorder.records[logged_before:])
+    run.count("tracebacks logged while an outsider tried everything", len(logged_all))
+    for label, first in sorted(crashed.items()):
+        run.fail(check, f"{label} logged a traceback: {first[:160]}")
+    if logged_all and not crashed:
+        run.fail(check, f"{len(logged_all)} tracebacks logged, the first: "
+                 f"{logged_all[0][:160]}")
     run.count("actions, views and commands tried by a non-staff member", len(tried))
     run.count("of which changed nothing", refused)
     run.count("registered actions", len(registered.actions))
