@@ -171,8 +171,9 @@ def test_hand_made_clicks_that_do_not_fit_their_listener_are_refused_without_a_t
     campaign: 21 listeners)."""
     from bot.slack_edge import ACTION_NEEDS
 
-    modal = {"id": "V0MODAL", "type": "modal", "callback_id": "x", "private_metadata": "{}",
-             "blocks": [], "state": {"values": {}}}
+    modal: dict[str, object] = {
+        "id": "V0MODAL", "type": "modal", "callback_id": "x", "private_metadata": "{}",
+        "blocks": [], "state": {"values": {}}}
     bodies: list[bytes] = []
     for action_id, needs in ACTION_NEEDS.items():
         if needs.value is not None:  # a button naming a row
