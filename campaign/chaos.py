@@ -165,6 +165,9 @@ class Figures:
     late_previews: int = 0
     digested: int = 0
     replies_by_platform: Counter[str] = field(default_factory=Counter)
+    # How each delivery and reply ended, by target or platform ("matinale-instagram
+    # published", "instagram reply unconfirmed"): where the unconfirmed ones were.
+    outcomes: Counter[str] = field(default_factory=Counter)
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     unconfirmed: int = 0
@@ -995,6 +998,7 @@ def _check_posts(world: World) -> None:
     for delivery in world.rows(PostDelivery):
         count = sent.get((delivery.post_id, delivery.target_id), 0)
         name = f"post {delivery.post_id} → {delivery.target_id} ({delivery.state})"
+        figures.outcomes[f"{delivery.target_id} {delivery.state}"] += 1
         if count > 1:
             figures.duplicated.append(f"{name}: {count} times")
         elif delivery.state == DeliveryState.PUBLISHED and count == 0:
@@ -1056,6 +1060,7 @@ def _check_replies(world: World) -> None:
         else:
             continue
         name = f"reply {reply.id} to mention {mention.id} ({reply.state})"
+        figures.outcomes[f"{mention.platform} reply {reply.state}"] += 1
         if count > 1:
             figures.duplicated.append(f"{name}: {count} times")
         elif reply.state == ReplyState.SENT and count == 0:
@@ -1133,6 +1138,8 @@ def table(figures: Figures) -> str:
         ("retried by hand after a failure", str(figures.retries_by_hand)),
         ("previews held in Slack's window (late)", str(figures.late_previews)),
         ("marked unconfirmed (never twice)", str(figures.unconfirmed)),
+        ("how deliveries and replies ended", ", ".join(
+            f"{k} {v}" for k, v in sorted(figures.outcomes.items()))),
         ("lost", str(len(figures.lost))),
         ("duplicated", str(len(figures.duplicated))),
         ("Slack rate-limit breaches", str(figures.breaches)),
