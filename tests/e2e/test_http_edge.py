@@ -202,3 +202,22 @@ def test_hand_made_clicks_that_do_not_fit_their_listener_are_refused_without_a_t
         assert not answer.parsed, body[:200]  # Bolt never had it: no listener ran, no call
         [line] = answer.logs
         assert "refused (400)" in line.getMessage()
+
+
+def test_clicks_shaped_as_slack_sends_them_still_reach_their_listener(edge: Edge) -> None:
+    """Every action the edge checks against its listener (`ACTION_NEEDS`) is still handled
+    when the click has the shape its button, menu or modal gives: Bolt finds a listener
+    (no 404) — so the table names real listeners and refuses none of Slack's clicks."""
+    from bot.slack_edge import ACTION_NEEDS
+
+    modal: dict[str, object] = {
+        "id": "V0MODAL", "type": "modal", "callback_id": "x", "private_metadata": "{}",
+        "blocks": [], "state": {"values": {}}}
+    for action_id, needs in ACTION_NEEDS.items():
+        action: dict[str, object] = {"action_id": action_id, "value": "1"}
+        if needs.option:
+            action["selected_option"] = {"value": "edit:1"}
+        body = _click(action, view=modal if needs.in_view else None)
+        answer = edge.post("/slack/events", body,
+                           slack_headers(body, SIGNING_SECRET, content_type=FORM))
+        assert answer.parsed and answer.status == 200, (action_id, answer.status, answer.text)
