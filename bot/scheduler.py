@@ -260,6 +260,11 @@ class Scheduler:
             # the shared store first so the next leader runs it instead. Jobs already
             # running finish (their side effects are claimed), then the lock is released.
             self._scheduler.pause()
+            # Wait for the running jobs *before* APScheduler's shutdown: it waits for them
+            # holding the job stores' lock, which a job scheduling its next step
+            # (`at` → `add_job`) needs too — the stop then hung for good. Here they finish
+            # with the shared store still attached, so what they schedule is kept.
+            self._scheduler._lookup_executor("default").shutdown(wait=True)
             self._scheduler.remove_jobstore("default", shutdown=False)
             self._scheduler.shutdown(wait=True)
         self._lock.release()

@@ -5,7 +5,10 @@ so anyone could fill the log with tracebacks. Here the v0 signature is checked o
 bytes first (`check_signature`), and only a signed body is parsed (`parse`), strictly and
 without ever raising anything but `Refused`: the envelope each kind of request carries is
 checked against what Slack documents (the fields Bolt routes on and listeners read), so
-what reaches Bolt cannot crash its routing. These errors are for Slack's delivery log and
+what reaches Bolt cannot crash its routing. A click is also checked against what its
+listener reads (`ACTION_NEEDS`: the modal it sits in, the option picked, the id of a row),
+so a hand-made payload is refused here in one line, never a traceback in a listener.
+These errors are for Slack's delivery log and
 the operator, so they are in English and say what is wrong, never echo the body.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -305,6 +309,7 @@ def _interaction(kind: str, body: dict[str, Any], path: str) -> None:
     if kind == "block_actions":
         _field(body, "trigger_id", _string, path, required=True)
         _field(body, "actions", _list_of(_action, non_empty=True), path, required=True)
+        _fits_listener(body, path)
     elif kind == "interactive_message":
         _field(body, "actions", _list_of(_object, non_empty=True), path, required=True)
     elif kind == "block_suggestion":
@@ -378,6 +383,58 @@ def _action_value(action: Any, path: str) -> None:
 def _option(option: Any, path: str) -> None:
     _object(option, path)
     _field(option, "value", _string, path)
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a click's listener reads besides the envelope."""
+
+    in_view: bool = False  # it redraws the modal it sits in (`view.id`, its metadata)
+    option: bool = False  # a menu: `selected_option.value`
+    value: re.Pattern[str] | None = None  # the shape of `value` (a row's id)
+    option_value: re.Pattern[str] | None = None  # the shape of `selected_option.value`
+
+
+ROW_ID = re.compile(r"\d{0,18}")  # the id of a mention, post or reply ("" reads as none)
+VERB_AND_ID = re.compile(r"[a-z_]+:\d{1,18}")  # a menu's "edit:12", "delete:12"
+_BUTTON, _MENU = Needs(value=ROW_ID), Needs(option=True)
+_IN_MODAL = Needs(in_view=True)
+# Every action whose listener reads more than the envelope; the ids are the listeners'
+# own (bot.posts.messages, bot.replies.messages, bot.listen.views, bot.posts.templates).
+ACTION_NEEDS: dict[str, Needs] = {
+    **dict.fromkeys(("posts.approve", "posts.reject", "posts.edit", "posts.cancel",
+                     "posts.publish_now", "posts.retry", "posts.confirm", "reply.open",
+                     "reply.retry", "reply.confirm", "reply.approve", "reply.reject"),
+                    _BUTTON),
+    **dict.fromkeys(("posts.template", "posts.quote", "posts.calendar_item",
+                     "posts.calendar_period", "reply.template", "reply.text",
+                     "templates.add", "templates.menu"), _IN_MODAL),
+    "listen_route_menu": Needs(in_view=True, option=True, option_value=VERB_AND_ID),
+    "listen_source_menu": Needs(in_view=True, option=True),
+}
+
+
+def _fits_listener(body: dict[str, Any], path: str) -> None:
+    """Each action carries what its listener reads (`ACTION_NEEDS`)."""
+    for index, action in enumerate(body["actions"]):
+        needs = ACTION_NEEDS.get(action["action_id"])
+        if needs is None:
+            continue
+        where = f"{path}.actions[{index}]"
+        if needs.in_view and not isinstance(body.get("view"), dict):
+            raise Refused(400, f"{action['action_id']} acts in a modal: {path}.view is "
+                               "missing")
+        option = action.get("selected_option")
+        if needs.option and not isinstance(option, dict):
+            raise Refused(400, f"{where}.selected_option is missing (a menu's choice)")
+        value = action.get("value")
+        if needs.value is not None and value is not None \
+                and not needs.value.fullmatch(value):
+            raise Refused(400, f"{where}.value is not what {action['action_id']} gives")
+        if needs.option_value is not None and not needs.option_value.fullmatch(
+                str((option or {}).get("value") or "")):
+            raise Refused(400, f"{where}.selected_option.value is not what "
+                               f"{action['action_id']} gives")
 
 
 def _checked_form(fields: dict[str, str]) -> dict[str, Any]:

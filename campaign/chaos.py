@@ -15,15 +15,18 @@ channels, Mastodon and Bluesky. Meanwhile:
   a fault drawn from the same generator is armed on the call that sends it: 5xx, 5xx after
   the status was made, an answer past Vigie's timeout after it was made, 429 with
   Retry-After, the Bluesky session's access tokens expiring.
-* **Every other platform adapter misbehaves** (phase 3): comments on the Facebook Page
-  and replies under the Threads profile's posts (pushed by Meta's signed webhook),
-  mentions on X and comments on YouTube (polled) are answered from their cards, and posts
-  are approved to the Page, Threads and X; a fault in the platform's own shape is armed
-  on the call that makes each reply or post: 5xx with nothing done, 5xx after it was
-  made, an answer past Vigie's timeout after it was made, a rate limit (Meta's 80001
-  with the usage headers, X's 429 with its window, Google's rateLimitExceeded; none on
-  Threads, see `arm_platform_fault`), the token expiring (Meta's 190/463, X's 401,
-  YouTube's access tokens). Instagram is not in it yet.
+* **Every other platform adapter misbehaves** (phase 3): comments on the Facebook Page,
+  on the Instagram account's media and replies under the Threads profile's posts (pushed
+  by Meta's signed webhook), mentions on X and comments on YouTube (polled) are answered
+  from their cards, and posts are approved to the Page, Instagram, Threads and X; a fault
+  in the platform's own shape is armed on the call that makes each reply or post: 5xx
+  with nothing done, 5xx after it was made, an answer past Vigie's timeout after it was
+  made, a rate limit (Meta's 80001/80002 with the usage headers, X's 429 with its
+  window, Google's rateLimitExceeded; none on Threads, see `arm_platform_fault`), the
+  token expiring (Meta's 190/463, X's 401, YouTube's access tokens). Instagram publishes
+  in two steps (a container, then `media_publish`): its fault lands on either step, so a
+  container made and never published, and a publication whose answer was lost, are both
+  played.
 
 Then the faults stop, Vigie is given time to settle (waiting on conditions), and the
 promises are checked against what Slack and the platforms hold: every mention received
@@ -92,7 +95,13 @@ from tests.support.facebook import SOURCE_ID as FACEBOOK_SOURCE  # noqa: E402
 from tests.support.facebook import TARGET_ID as FACEBOOK_TARGET  # noqa: E402
 from tests.support.graph_server import FakeGraph  # noqa: E402
 from tests.support.harness import RunningVigie  # noqa: E402
-from tests.support.meta_webhooks import Meta, page_comment, threads  # noqa: E402
+from tests.support.instagram import IMAGE as INSTAGRAM_IMAGE  # noqa: E402
+from tests.support.instagram import SOURCE_ID as INSTAGRAM_SOURCE  # noqa: E402
+from tests.support.instagram import TARGET_ID as INSTAGRAM_TARGET  # noqa: E402
+from tests.support.instagram import TOKEN as INSTAGRAM_TOKEN  # noqa: E402
+from tests.support.instagram import USERNAME as INSTAGRAM_USERNAME  # noqa: E402
+from tests.support.instagram import instagram_env, with_instagram  # noqa: E402
+from tests.support.meta_webhooks import Meta, instagram, page_comment, threads  # noqa: E402
 from tests.support.newsroom import (  # noqa: E402
     SIGNING_SECRET,
     WEBHOOK_SECRET,
@@ -156,6 +165,9 @@ class Figures:
     late_previews: int = 0
     digested: int = 0
     replies_by_platform: Counter[str] = field(default_factory=Counter)
+    # How each delivery and reply ended, by target or platform ("matinale-instagram
+    # published", "instagram reply unconfirmed"): where the unconfirmed ones were.
+    outcomes: Counter[str] = field(default_factory=Counter)
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     unconfirmed: int = 0
@@ -188,8 +200,9 @@ QUICK = Plan(mentions=5, replies=3, posts=3, workers=4, slack_rate=0.12, preview
              other_replies=2, other_posts=1)
 FULL = Plan(mentions=60, replies=16, posts=20, workers=6, slack_rate=0.12, preview_wait=45,
             other_replies=8, other_posts=6)
-PHASE3_PLATFORMS = ("facebook", "threads", "x", "youtube")  # YouTube: replies only
+PHASE3_PLATFORMS = ("facebook", "instagram", "threads", "x", "youtube")  # YouTube: replies
 PHASE3_ACCOUNTS = {"facebook": ("page-matinale", "Page La Matinale", "C0FACEBOOK"),
+                   "instagram": ("insta-matinale", "La Matinale (Instagram)", "C0INSTAGRAM"),
                    "threads": ("threads-debat", "Le Grand Débat (Threads)", "C0THREADS"),
                    "x": ("x-matinale", "La Matinale (X)", "C0XMATINALE"),
                    "youtube": ("yt-debat", "Le Grand Débat (YouTube)", "C0YOUTUBE")}
@@ -205,6 +218,7 @@ class World:
         self.bluesky = FakeBluesky(accounts={SPORT: "app-pass-sport"}).start()
         self.graph = FakeGraph().start()
         self.page = self.graph.add_page("La Matinale", token=PAGE_TOKEN)
+        self.insta = self.graph.add_ig_user(INSTAGRAM_USERNAME, token=INSTAGRAM_TOKEN)
         self.profile = self.graph.add_threads_user("grandebat", token=THREADS_TOKEN)
         self.fan = self.graph.add_threads_user("kev_59", token="fan-token")
         self.x = FakeX().start()
@@ -221,6 +235,8 @@ class World:
             for account, name, channel in PHASE3_ACCOUNTS.values())]})
         config = with_facebook(config, self.graph.url, self.page,
                                account=PHASE3_ACCOUNTS["facebook"][0])
+        config = with_instagram(config, self.graph.url, self.insta,
+                                account=PHASE3_ACCOUNTS["instagram"][0])
         config = with_threads(config, self.graph.threads_url, self.profile,
                               account=PHASE3_ACCOUNTS["threads"][0])
         config = with_youtube(config, self.youtube.url, account=PHASE3_ACCOUNTS["youtube"][0])
@@ -229,6 +245,7 @@ class World:
         environ = {**newsroom_environ(), MASTODON_TOKEN_ENV: "token-matinale",
                    BLUESKY_PASSWORD_ENV: "app-pass-sport", **FACEBOOK_ENV, **X_ENV,
                    **YOUTUBE_ENV,
+                   **instagram_env(META_APP_SECRET, FACEBOOK_ENV["VIGIE_TEST_META_VERIFY"]),
                    **threads_env(META_APP_SECRET, FACEBOOK_ENV["VIGIE_TEST_META_VERIFY"])}
         engine = make_engine(database_url)
         upgrade(engine)
@@ -315,9 +332,14 @@ def arm_platform_fault(world: World, platform: str, rng: random.Random, *,
         # Threads tells a rate limit by X-App-Usage alone, without the minutes to regain
         # access: Vigie then waits ten minutes, longer than the campaign settles.
         kind = "error_5xx"
-    if platform in ("facebook", "threads", "x", "youtube"):
-        {"x": _arm_x_fault, "youtube": _arm_youtube_fault}.get(platform, _arm_graph_fault)(
-            world, kind, path, rng, hang)
+    if platform in ("facebook", "instagram", "threads", "x", "youtube"):
+        if platform == "x":
+            _arm_x_fault(world, kind, path, rng, hang)
+        elif platform == "youtube":
+            _arm_youtube_fault(world, kind, path, rng, hang)
+        else:  # Meta's: a Page's rate limit is 80001, an Instagram account's 80002
+            _arm_graph_fault(world, kind, path, rng, hang,
+                             rate_code=80002 if platform == "instagram" else 80001)
         world.figures.platform_faults[f"{platform} {kind}"] += 1
         return kind
     if platform == "mastodon":
@@ -343,10 +365,11 @@ def arm_platform_fault(world: World, platform: str, rng: random.Random, *,
 
 
 def _arm_graph_fault(world: World, kind: str, path: str, rng: random.Random,
-                     hang: float) -> None:
-    """The same kinds in Meta's shapes: code 1/2 transient errors, a Page rate limit
-    (80001, the usage headers at 100 % and a minute to regain access), the Page token's
-    session expired (190/463) for that call."""
+                     hang: float, *, rate_code: int) -> None:
+    """The same kinds in Meta's shapes: code 1/2 transient errors, a Page's or an
+    Instagram account's rate limit (`rate_code` 80001 / 80002, the usage headers at 100 %
+    and a minute to regain access), the token's session expired (190/463) for that
+    call."""
     graph = world.graph
     if kind == "error_5xx":
         graph.fail_next(path, status=rng.choice((500, 503)), code=rng.choice((1, 2)))
@@ -355,7 +378,7 @@ def _arm_graph_fault(world: World, kind: str, path: str, rng: random.Random,
     elif kind == "timeout_after_made":
         graph.hang_next(path, hang)
     elif kind == "ratelimited":
-        graph.fail_next(path, status=403, code=80001)
+        graph.fail_next(path, status=403, code=rate_code)
     else:
         graph.fail_next(path, status=400, code=190)
 
@@ -505,6 +528,27 @@ def facebook_reply(world: World, index: int, rng: random.Random, *, faulty: bool
                     f"card of Facebook comment {comment}")
     _answer_from_card(world, mention, "facebook", index, rng, faulty=faulty,
                       path=f"/{comment}/comments")
+
+
+def instagram_reply(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
+    """A comment under one of the account's media, pushed by Meta's signed webhook;
+    answered from its card (the fault on `/{comment}/replies`, where the reply is made)."""
+    graph = world.graph
+    media = graph.add_ig_media(world.insta, f"Ce matin ({index}) dans La Matinale")
+    text = f"C'est quand le replay ? {world.figures.seed}-{index}"
+    comment = graph.add_ig_comment(media, text, username=f"fan_{index}",
+                                   user_id=f"9{index:05d}")
+    value = {"id": comment, "text": text,
+             "from": {"id": f"9{index:05d}", "username": f"fan_{index}"},
+             "media": {"id": media, "media_product_type": "FEED"}}
+    meta = Meta(f"{world.vigie.url}/webhooks/instagram", META_APP_SECRET)
+    answers = meta.deliver(instagram(world.insta, "comments", value), attempts=5)
+    assert answers[-1] == 200, f"Meta's delivery refused: {answers}"
+    world.figures.add("mentions")
+    mention = until(lambda: _polled(world, INSTAGRAM_SOURCE, f"instagram:{comment}"), 90,
+                    f"card of Instagram comment {comment}")
+    _answer_from_card(world, mention, "instagram", index, rng, faulty=faulty,
+                      path=f"/{comment}/replies")
 
 
 def threads_reply(world: World, index: int, rng: random.Random, *, faulty: bool) -> None:
@@ -689,6 +733,8 @@ def other_post_story(world: World, index: int, rng: random.Random, *, faulty: bo
 def _post_to(world: World, index: int, rng: random.Random, targets: list[str], *,
              faulty: bool) -> None:
     text = f"Chaos {world.figures.seed}-{index} : ce soir 20h, le grand débat"
+    if INSTAGRAM_TARGET in targets:
+        text += f" {INSTAGRAM_IMAGE}"  # Instagram publishes a picture, with the text below
     ahead = rng.uniform(4, 10) if rng.random() < 0.5 else None
     author = f"U0CM{index:05d}"  # each story its own author: a modal is told apart by its user
     with world.driver() as driver:
@@ -715,11 +761,17 @@ def _post_to(world: World, index: int, rng: random.Random, targets: list[str], *
             return
         platforms = [t for t in targets if t in ("matinale-mastodon", "sport-bluesky",
                                                  FACEBOOK_TARGET, THREADS_TARGET,
-                                                 X_TARGET)]
+                                                 X_TARGET, INSTAGRAM_TARGET)]
         if faulty and platforms:
             with world._platform_lock:
                 if platforms[0] == FACEBOOK_TARGET:
                     arm_platform_fault(world, "facebook", rng, path=f"/{world.page}/feed")
+                elif platforms[0] == INSTAGRAM_TARGET:
+                    # Step one (the container: made, then never published) or step two
+                    # (`media_publish`: the post made, its answer lost).
+                    step = rng.choice(("media", "media_publish"))
+                    arm_platform_fault(world, "instagram", rng,
+                                       path=f"/{world.insta}/{step}")
                 elif platforms[0] == THREADS_TARGET:
                     arm_platform_fault(world, "threads", rng,
                                        path=f"/{world.profile}/threads_publish")
@@ -797,6 +849,10 @@ def _noting_stuck(world: World, kind: str, index: int, rng: random.Random,
             facebook_reply(world, index, rng, faulty=faulty)
         elif kind == "threads_reply":
             threads_reply(world, index, rng, faulty=faulty)
+        elif kind == "instagram_reply":
+            instagram_reply(world, index, rng, faulty=faulty)
+        elif kind == "instagram_post":
+            other_post_story(world, index, rng, faulty=faulty, target=INSTAGRAM_TARGET)
         elif kind == "threads_post":
             other_post_story(world, index, rng, faulty=faulty, target=THREADS_TARGET)
         elif kind == "youtube_reply":
@@ -926,6 +982,10 @@ def _check_posts(world: World) -> None:
         post = next((p for p in posts.values() if p.text == made.get("message")), None)
         if post is not None and post.id is not None:
             sent[(post.id, FACEBOOK_TARGET)] += 1
+    for made in world.graph.children("ig_media", _owner=world.insta, _posted=True):
+        post = next((p for p in posts.values() if p.text == made.get("caption")), None)
+        if post is not None and post.id is not None:
+            sent[(post.id, INSTAGRAM_TARGET)] += 1
     for made in world.graph.children("th_media", _owner=world.profile, _reply_to=None,
                                       _posted=True):
         post = next((p for p in posts.values() if p.text == made.get("text")), None)
@@ -938,6 +998,7 @@ def _check_posts(world: World) -> None:
     for delivery in world.rows(PostDelivery):
         count = sent.get((delivery.post_id, delivery.target_id), 0)
         name = f"post {delivery.post_id} → {delivery.target_id} ({delivery.state})"
+        figures.outcomes[f"{delivery.target_id} {delivery.state}"] += 1
         if count > 1:
             figures.duplicated.append(f"{name}: {count} times")
         elif delivery.state == DeliveryState.PUBLISHED and count == 0:
@@ -977,6 +1038,10 @@ def _check_replies(world: World) -> None:
             count = sum(1 for c in world.graph.children("fb_comment",
                                                         _parent=mention.platform_ref)
                         if c["from"]["id"] == world.page)
+        elif mention.source_id == INSTAGRAM_SOURCE:
+            count = sum(1 for c in world.graph.children("ig_comment",
+                                                        parent_id=mention.platform_ref)
+                        if c["username"] == INSTAGRAM_USERNAME)
         elif mention.source_id == THREADS_SOURCE:
             count = sum(1 for made in world.graph.children(
                 "th_media", _reply_to=mention.platform_ref, _owner=world.profile))
@@ -995,6 +1060,7 @@ def _check_replies(world: World) -> None:
         else:
             continue
         name = f"reply {reply.id} to mention {mention.id} ({reply.state})"
+        figures.outcomes[f"{mention.platform} reply {reply.state}"] += 1
         if count > 1:
             figures.duplicated.append(f"{name}: {count} times")
         elif reply.state == ReplyState.SENT and count == 0:
@@ -1041,7 +1107,8 @@ def campaign(plan: Plan, seed: int, database_url: str | None, log: Path, *,
             world.slack.chaos(0)
             # Phase 2: the platforms misbehave; Slack only keeps its posting rate.
             run_phase(world, plan, rng, first=1000, faulty_platforms=True)
-            # Phase 3: Facebook, Threads (faults in Meta's shapes), X and YouTube misbehave.
+            # Phase 3: Facebook, Instagram, Threads (faults in Meta's shapes), X and
+            # YouTube misbehave.
             run_phase(world, plan, rng, first=2000, faulty_platforms=True, kinds=[
                 kind for platform in PHASE3_PLATFORMS
                 for kind in [f"{platform}_reply"] * plan.other_replies
@@ -1071,6 +1138,8 @@ def table(figures: Figures) -> str:
         ("retried by hand after a failure", str(figures.retries_by_hand)),
         ("previews held in Slack's window (late)", str(figures.late_previews)),
         ("marked unconfirmed (never twice)", str(figures.unconfirmed)),
+        ("how deliveries and replies ended", ", ".join(
+            f"{k} {v}" for k, v in sorted(figures.outcomes.items()))),
         ("lost", str(len(figures.lost))),
         ("duplicated", str(len(figures.duplicated))),
         ("Slack rate-limit breaches", str(figures.breaches)),

@@ -34,6 +34,7 @@ import re
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -89,10 +90,16 @@ RAW_MARKUP = ("<!channel>", "<!here>", "<!everyone>", "<@U0HACKER>", "<!subteam^
 # A bad-buzz day, small: past BAD_BUZZ.threshold mentions of one account, cards stop and
 # the rest are listed in digests under a spike alert; the alert word DMs the on-call
 # editor. Both show strangers' text, so both are checked like the cards.
-BAD_BUZZ = Bursts(threshold=6, window=300, digest_size=4, digest_every=1, pace=0.1)
+# The threshold stays above what the other checks send one account (about 16 mentions).
+BAD_BUZZ = Bursts(threshold=30, window=300, digest_size=4, digest_every=1, pace=0.1)
 ALERT_WORD = "urgent"
 BUZZ_ACCOUNT, BUZZ_CHANNEL = "sport-talk", "C0SPORT"
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+FORMULA_SIGNS = frozenset("=+-@")  # compared after NFKC: ＝ ＋ － ＠ ﹦ ﹢ ﹣ ﹫ are the same
+CONTROL_START = ("\t", "\r", "\n")
+# A formula disguised for a check that looks only at an ASCII first character (OWASP's
+# CSV injection cases): full-width and small signs, whitespace or a control before it.
+DISGUISES = ("\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufe66", " =", "\u3000\uff0b",
+             "\u00a0@", "\t=", "\r=", "\n\uff20", "\r\n-")
 
 TEMPLATE_ESCAPES = [
     "{{ ''.__class__.__mro__ }}",
@@ -420,6 +427,16 @@ def check_untrusted_text(edge: Edge, slack: FakeSlack, run: Run) -> None:
                                     "from": {"id": "66", "name": HOSTILE_NAME}}}]}]}
     to_meta(edge, "/webhooks/facebook", json.dumps(from_stranger).encode())
     to_webhook(edge, "monitoring", json.dumps(hostile_mention("campaign-webhook-3")).encode())
+    for number, sign in enumerate(DISGUISES):
+        disguised = {**hostile_mention(f"campaign-disguised-{number}"),
+                     "text": f'{sign}HYPERLINK("https://evil.example/{number}",'
+                             f'"URGENT clic {number}")',
+                     "author": {"handle": f"{sign}cmd|' /C calc'!A{number + 1}",
+                                "name": f"{sign}SUM(1+1)*cmd|' /C calc'!A0"}}
+        answer = to_webhook(edge, "monitoring", json.dumps(disguised).encode())
+        if answer.status >= 300:
+            run.fail(check, f"disguised formula {sign!r} refused: {answer.status}")
+    run.count("disguised formulas sent (text, handle, name)", len(DISGUISES))
 
     def hostile() -> list[Mention]:
         with Session(edge.vigie.engine) as session:
@@ -459,14 +476,33 @@ def check_untrusted_text(edge: Edge, slack: FakeSlack, run: Run) -> None:
     exports = [f for f in slack.uploaded_files() if f.filename.endswith(".csv")]
     if not exports:
         run.fail(check, "the CSV export was not uploaded: nothing was checked")
+    inert = 0
     for export in exports:
         text = export.content.decode("utf-8-sig")
-        dialect = csv.Sniffer().sniff(text.splitlines()[0])
-        for row in csv.reader(io.StringIO(text), dialect):
+        # The separator from the header (`;` in French): a sniffed dialect may take the
+        # apostrophe that makes a cell inert for a quote character and merge rows.
+        separator = ";" if ";" in text.splitlines()[0] else ","
+        for row in csv.reader(io.StringIO(text), delimiter=separator):
             for cell in row:
                 run.count("CSV cells checked")
-                if cell.lstrip(" ").startswith(FORMULA_START) and not _number(cell):
+                if _runs_as_formula(cell):
                     run.fail(check, f"CSV cell a spreadsheet would run: {cell[:40]!r}")
+                elif cell.startswith("'") and _runs_as_formula(cell[1:]):
+                    inert += 1
+    run.count("CSV cells made inert", inert)
+    if exports and inert < 3 * len(DISGUISES):  # each one's text, handle and name
+        run.fail(check, f"only {inert} CSV cells made inert of {3 * len(DISGUISES)} "
+                 "disguised formulas sent: some were not exported")
+
+
+def _runs_as_formula(cell: str) -> bool:
+    """A spreadsheet would run it: a tab, CR or LF first, or a formula sign (in any width)
+    as its first visible character — a number (`-12`) aside."""
+    if cell.startswith(CONTROL_START):
+        return True
+    visible = cell.lstrip()[:1]
+    return bool(visible) and unicodedata.normalize("NFKC", visible) in FORMULA_SIGNS \
+        and not _number(cell)
 
 
 def check_bad_buzz(edge: Edge, slack: FakeSlack, run: Run) -> None:
@@ -687,7 +723,7 @@ def check_permissions(edge: Edge, slack: FakeSlack, registered: Registered,
                             if c.method == "views.publish"} - {OUTSIDER})
         return touched + wrote + [f"the App Home of {user}" for user in published]
 
-    crashed: set[str] = set()
+    crashed: dict[str, str] = {}  # listener → the first traceback it logged
     logged_before = len(edge.recorder.records)
 
     def one(label: str, send: Send) -> list[str]:
@@ -696,8 +732,9 @@ def check_permissions(edge: Edge, slack: FakeSlack, registered: Registered,
         edge.settle()
         if answer.status >= 500:
             run.fail(check, f"{label}: answered {answer.status}")
-        if tracebacks(edge.recorder.records[logged:]):
-            crashed.add(label)
+        logged_now = tracebacks(edge.recorder.records[logged:])
+        if logged_now:
+            crashed.setdefault(label, logged_now[0])
         return effects(before, seen)
 
     open_to_all = [(label, send) for label, send in tried if OPEN_TO_ALL.search(label)]
@@ -718,11 +755,14 @@ def check_permissions(edge: Edge, slack: FakeSlack, registered: Registered,
     run.inputs += len(tried)
     refused = len(tried) - len(open_to_all) - len(
         [f for f in run.findings if f.check == check])
-    run.count("tracebacks logged while an outsider tried everything",
-              len(tracebacks(edge.recorder.records[logged_before:])))
-    if crashed:
-        print("listeners that logged a traceback on an outsider's try: "
-              + ", ".join(sorted(crashed)), flush=True)
+    # Never a traceback: a malformed or foreign request is refused in one log line.
+    logged_all = tracebacks(edge.recorder.records[logged_before:])
+    run.count("tracebacks logged while an outsider tried everything", len(logged_all))
+    for label, first in sorted(crashed.items()):
+        run.fail(check, f"{label} logged a traceback: {first[:160]}")
+    if logged_all and not crashed:
+        run.fail(check, f"{len(logged_all)} tracebacks logged, the first: "
+                 f"{logged_all[0][:160]}")
     run.count("actions, views and commands tried by a non-staff member", len(tried))
     run.count("of which changed nothing", refused)
     run.count("registered actions", len(registered.actions))

@@ -3,14 +3,18 @@
 UTF-8 with a byte-order mark (Excel needs it to read accents), ISO 8601 dates in UTC,
 and the separator a spreadsheet of the newsroom's language expects: `;` in French (where
 the comma is the decimal mark), `,` in English. Durations are whole seconds, so no
-decimal mark is needed at all. Cells that a spreadsheet would run as a formula (a text
-from a stranger starting with `=`, `+`, `-`, `@`) are prefixed with an apostrophe.
+decimal mark is needed at all. Cells that a spreadsheet would run as a formula are
+prefixed with an apostrophe (OWASP's CSV injection advice): a text from a stranger whose
+first visible character is `=`, `+`, `-`, `@` or one of their full-width or small forms
+(`＝ ＋ － ＠`, which spreadsheets may read as the ASCII ones), whatever whitespace comes
+before it, and a text starting with a tab, a carriage return or a line feed.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -32,7 +36,8 @@ COLUMNS = (
     "first_response_seconds", "answered_by", "answered_by_name", "reply_link", "card_link",
 )
 BATCH = 2000
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA = frozenset("=+-@")  # after NFKC: also ＝ ＋ － ＠ and ﹦ ﹢ ﹣ ﹫
+_CONTROL_START = ("\t", "\r", "\n")
 
 
 def separator(locale: str) -> str:
@@ -46,7 +51,15 @@ def iso(moment: datetime | None) -> str:
 def inert(value: str | None) -> str:
     """A stranger's text that no spreadsheet will run as a formula."""
     text = value or ""
-    return "'" + text if text.startswith(_FORMULA) else text
+    return "'" + text if _runs(text) else text
+
+
+def _runs(text: str) -> bool:
+    """Would a spreadsheet read `text` as a formula (or a cell split by a control)?"""
+    if text.startswith(_CONTROL_START):
+        return True
+    visible = text.lstrip()[:1]
+    return bool(visible) and unicodedata.normalize("NFKC", visible)[:1] in _FORMULA
 
 
 def card_link(workspace_url: str | None, channel: str | None, ts: str | None) -> str:

@@ -70,3 +70,34 @@ def test_english_export_uses_commas(engine: Engine, config: Config) -> None:
                                locale="en").content, ",")
     assert [r["id"] for r in rows] == ["4", "5", "9"]
     assert {r["account"] for r in rows} == {"grand-debat"}
+
+
+# Formulas a spreadsheet would run that the ASCII-only check let through (issue 17):
+# full-width and small forms, whitespace before the sign, a control character first.
+DISGUISED_FORMULAS = (
+    "＝HYPERLINK(\"http://evil.example\",\"clic\")", "＋1+1", "－2+3", "＠SUM(A1:A9)",
+    "﹦1+1", "﹢cmd", " =1+1", "  +1", "\u00a0@SUM(A1)", "\u3000＝1+1", "\t=1+1",
+    "\r=1+1", "\n=1+1", "\r\n@cmd", "\tbonjour", "\rbonjour", "\nbonjour",
+)
+PLAIN = ("Bonjour =1+1", "5 étoiles", "  bonjour", "a+b", "mail@example.org", "")
+
+
+def test_disguised_formulas_are_made_inert_and_plain_text_is_left_as_is(
+        engine: Engine, config: Config) -> None:
+    """Every text whose first visible character is a formula sign (in any width, after
+    any whitespace), or that starts with a tab / CR / LF, reaches the spreadsheet
+    behind an apostrophe, unchanged otherwise; plain text is exported as typed."""
+    texts = (*DISGUISED_FORMULAS, *PLAIN)
+    with Session(engine) as session:
+        for number, text in enumerate(texts, 100):
+            add(session, number, utc(10, 7), text=text or "…", author_name=text or None)
+        session.commit()
+    reports = make_reports(engine, config, FrozenClock(NOW))
+    rows = read(reports.export(Scope(WEEK_START, WEEK_END), locale="fr").content, ";")
+    exported = {row["url"]: row for row in rows}
+    for number, text in enumerate(texts, 100):
+        row = exported[f"https://example.social/@reader/{number}"]
+        wanted = "'" + text if text in DISGUISED_FORMULAS else text
+        assert row["author_name"] == wanted, (text, row["author_name"])
+        if text:
+            assert row["text"] == wanted, (text, row["text"])

@@ -202,6 +202,43 @@ def test_instagram_publishing_goes_through_a_container_and_counts_the_quota(
     assert len(fake.children("ig_media", _owner=ig)) == 1
 
 
+@pytest.mark.parametrize("fault", ["timeout_after_made", "error_after_made"])
+def test_a_container_lost_before_publishing_is_tried_again_not_left_in_doubt(
+        fake: FakeGraph, fault: str) -> None:
+    """Step one of an Instagram (or Threads) post makes a container no one sees: when its
+    answer is lost or a 5xx comes after it was made, nothing was published, so the post
+    is tried again (one post in the end), not marked unconfirmed and left unsent."""
+    from bot.connectors.publishers import PublishUnavailable
+    from bot.platforms.meta.accounts import publish_failure, reply_failure
+    from bot.replies.platforms import SendFailed
+
+    ig, me = fake.add_ig_user(), fake.add_threads_user("grandebat")
+    slow = GraphClient("ig-token", platform="Instagram", base_url=fake.url, timeout=0.5)
+    slow_threads = GraphClient.threads("threads-token", base_url=fake.threads_url,
+                                       timeout=0.5)
+    for path in (f"/{ig}/media", f"/{me}/threads"):
+        if fault == "timeout_after_made":
+            fake.hang_next(path, 2.0)
+        else:
+            fake.fail_next(path, status=502, code=2, created=True)
+    with pytest.raises(GraphFailure) as lost:
+        actions.instagram_container(slow, ig, image_url="https://cdn/x.jpg", caption="Une")
+    assert lost.value.outcome == "not_sent"
+    assert isinstance(publish_failure(lost.value), PublishUnavailable)
+    with pytest.raises(GraphFailure) as lost_reply:
+        actions.reply_threads(slow_threads, me, fake.add_threads_post(me, "Ce soir"),
+                              "Merci")
+    sent_again = reply_failure(lost_reply.value)
+    assert isinstance(sent_again, SendFailed) and sent_again.retryable
+    # Tried again: one post, the first container never published.
+    graph = instagram(fake)
+    container = actions.instagram_container(graph, ig, image_url="https://cdn/x.jpg",
+                                            caption="Une")
+    actions.publish_container(graph, ig, container, platform="instagram")
+    assert [m["caption"] for m in fake.children("ig_media", _owner=ig, _posted=True)] == \
+        ["Une"]
+
+
 def test_the_51st_instagram_post_of_the_day_is_refused_with_the_limit(
         fake: FakeGraph) -> None:
     fake.usage_step = 0.1  # 150 calls: far from Meta's call limit

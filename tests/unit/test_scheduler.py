@@ -101,6 +101,44 @@ def test_only_one_replica_leads_and_another_takes_over(engine: Engine) -> None:
     b.shutdown()
 
 
+def test_stopping_while_a_job_schedules_its_next_step_does_not_hang(engine: Engine) -> None:
+    """A job still running when the replica stops, and scheduling a follow-up then (a post
+    round noting its next look), lets the stop finish, and the follow-up is kept in the
+    shared store for the next leader. The stop used to wait for the job while holding
+    the lock the job needed to schedule: the process never exited (chaos campaign)."""
+    import threading
+
+    started, stopping, scheduled = threading.Event(), threading.Event(), threading.Event()
+    later = datetime.now(UTC) + timedelta(hours=1)
+
+    def round_then_follow_up() -> None:
+        started.set()
+        stopping.wait(30)
+        time.sleep(0.3)  # inside the stop, past its pause
+        scheduler.at("test.note", "follow-up", later, 2)
+        scheduled.set()
+
+    scheduler = make(engine, [])
+    scheduler.register("test.round", round_then_follow_up)
+    scheduler.start()
+    wait_until(lambda: scheduler.is_leader, 30)
+    scheduler.at("test.round", "round-1", datetime.now(UTC))
+    assert started.wait(30), "the job never ran"
+    stopper = threading.Thread(target=scheduler.shutdown, daemon=True)
+    stopping.set()
+    stopper.start()
+    stopper.join(60)
+    assert not stopper.is_alive(), "the stop hung on the running job"
+    assert scheduled.is_set()
+    successor = make(engine, [])
+    successor.start()
+    try:
+        wait_until(lambda: successor.is_leader, 30)
+        assert successor.next_run("follow-up") is not None
+    finally:
+        successor.shutdown()
+
+
 def test_catching_up_skips_a_job_that_ran_meanwhile(engine: Engine,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Moving the sandbox's clock runs what fell due; a job that ran and went away between

@@ -19,7 +19,8 @@ their UTF-8 bytes).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -172,10 +173,24 @@ def instagram_quota(client: GraphClient, ig_user_id: str) -> Quota:
 def instagram_container(client: GraphClient, ig_user_id: str, *, image_url: str,
                         caption: str) -> str:
     """Step one of publishing: the container Instagram fetches the image into."""
-    answer = client.post(f"{ig_user_id}/media", {"image_url": image_url,
-                                                 "caption": caption},
-                         needs="instagram_content_publish")
+    with _nothing_published():
+        answer = client.post(f"{ig_user_id}/media", {"image_url": image_url,
+                                                     "caption": caption},
+                             needs="instagram_content_publish")
     return str(answer["id"])
+
+
+@contextmanager
+def _nothing_published() -> Iterator[None]:
+    """Step one of publishing only makes a container, which no one sees and which expires
+    unpublished: whatever became of a call that failed (a 5xx after it was made, no
+    answer), nothing was published, so it is safe to start again — not a doubt to look
+    into, and never a post marked unconfirmed that never went out."""
+    try:
+        yield
+    except GraphFailure as failure:
+        failure.outcome = "not_sent"
+        raise
 
 
 def find_instagram_reply(client: GraphClient, comment_id: str, *, username: str, text: str,
@@ -204,9 +219,10 @@ def threads_container(client: GraphClient, user_id: str, text: str, *,
     refusal = threads_refusal(text)
     if refusal is not None:
         raise GraphFailure(refusal, kind="invalid")
-    answer = client.post(f"{user_id}/threads", {"media_type": "TEXT", "text": text,
-                                                "reply_to_id": reply_to},
-                         needs="threads_content_publish")
+    with _nothing_published():
+        answer = client.post(f"{user_id}/threads", {"media_type": "TEXT", "text": text,
+                                                    "reply_to_id": reply_to},
+                             needs="threads_content_publish")
     return str(answer["id"])
 
 
