@@ -25,7 +25,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -521,8 +521,8 @@ def verdict(desk: Desk) -> Verdict:
     return found
 
 
-def unsent_replies(submitted: set[int], mentions: dict[int, Mention], replies: list[Reply],
-                   answers: Counter[str]) -> tuple[list[str], int]:
+def unsent_replies(submitted: set[int], mentions: dict[int, Mention],
+                   replies: Sequence[Reply], answers: Counter[str]) -> tuple[list[str], int]:
     """The submitted replies that are not where they belong, each described, and how
     many were rightly recorded by hand. A mention of a Mastodon status is answered there;
     one with no status to answer (a probe's mention accepted as the database came back:

@@ -4,20 +4,26 @@ alarm there hid where the real defects are, and a lenient one would hide them.""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 
 from bot.mentions.models import Mention
 from bot.replies.models import Reply, ReplyKind, ReplyState
 from campaign._desk import unsent_replies
 
+NOW = datetime(2026, 12, 4, 7, tzinfo=UTC)
+
 
 def mention(mention_id: int, ref: str | None) -> Mention:
-    return Mention(id=mention_id, external_id=f"pg-{mention_id}", platform="mastodon",
-                   account_id="matinale", platform_ref=ref, text="Une question ?")
+    return Mention(id=mention_id, source_id="monitoring", external_id=f"pg-{mention_id}",
+                   platform="mastodon", account_id="matinale", platform_ref=ref,
+                   author_handle="@lecteur@mamot.example", text="Une question ?",
+                   fingerprint=f"f{mention_id}", created_at=NOW, received_at=NOW,
+                   channel_id="C0MENTIONS")
 
 
 def reply(mention_id: int, state: ReplyState, kind: ReplyKind) -> Reply:
     return Reply(mention_id=mention_id, author_id="U0STAFF2", kind=kind, text="Merci",
-                 key=f"k{mention_id}", state=state)
+                 key=f"k{mention_id}", state=state, created_at=NOW, updated_at=NOW)
 
 
 def test_a_mention_with_no_status_answered_by_hand_is_not_a_lost_reply() -> None:
