@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
 from bot.clock import FrozenClock
@@ -264,3 +265,75 @@ def test_a_card_claimed_by_a_killed_replica_goes_out_within_a_minute(
     clock.advance(seconds=30)
     assert relay.run_due().relayed == [mention_id]
     assert len(slack.posted) == 1 and row(engine, mention_id).slack_ts
+
+
+class Outage:
+    """PostgreSQL restarted at a chosen moment: the next statement that `fails` picks
+    raises as a cut connection does; `after` arms it only once a statement it picks ran
+    (so a claim can commit and its answer be lost)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.fails: Callable[[str], bool] | None = None
+        self.after: Callable[[str], bool] | None = None
+        self._armed = False
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._ran)
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._before)
+        event.remove(self.engine, "after_cursor_execute", self._ran)
+
+    def _before(self, _conn: Any, _cursor: Any, statement: str, parameters: Any,
+                *_: Any) -> None:
+        if self.fails is not None and (self._armed or self.after is None) and \
+                self.fails(statement):
+            self.fails, self.after, self._armed = None, None, False
+            raise OperationalError(statement, parameters, Exception(
+                "terminating connection due to administrator command"))
+
+    def _ran(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if self.after is not None and self.after(statement):
+            self._armed = True
+
+
+@pytest.fixture
+def outage(engine: Engine) -> Iterator[Outage]:
+    cut = Outage(engine)
+    yield cut
+    cut.close()
+
+
+def test_a_card_posted_as_the_database_went_away_is_recorded_once_it_is_back(
+        relay: Relay, slack: ScriptedSlack, store_mention: Callable[..., int],
+        outage: Outage, engine: Engine) -> None:
+    """Found by campaign.database: the card went out, then PostgreSQL was restarted
+    before its ts was written; the claim stood until its 45 s lease ran out, so the desk
+    waited for the card well after the database was back. Now the replica writes what it
+    knows as soon as the database answers: the same card, no look in the channel."""
+    mention_id = store_mention()
+    outage.fails = lambda sql: sql.startswith("UPDATE mention") and "slack_ts" in sql
+    with pytest.raises(OperationalError):
+        relay.run_due()
+    assert len(slack.posted) == 1 and row(engine, mention_id).slack_ts is None
+    assert relay.run_due().relayed == []  # the database is back: no second card
+    stored = row(engine, mention_id)
+    assert (stored.relay_state, stored.slack_ts) == (RelayState.RELAYED,
+                                                     "1762000000.000000")
+    assert len(slack.posted) == 1 and slack.lookups == 0
+
+
+def test_a_claim_committed_as_the_database_went_away_is_handed_back_once_it_is_back(
+        relay: Relay, slack: ScriptedSlack, store_mention: Callable[..., int],
+        outage: Outage, engine: Engine) -> None:
+    """The claim committed, the connection cut before the answer: Slack was never
+    called, and the card goes out in the first round once the database is back (not
+    45 s later), once."""
+    mention_id = store_mention()
+    outage.after = lambda sql: sql.startswith("UPDATE mention") and "relay_attempts +" in sql
+    outage.fails = lambda sql: sql.startswith("SELECT")
+    with pytest.raises(OperationalError):
+        relay.run_due()
+    assert slack.posted == [] and row(engine, mention_id).relay_state == RelayState.POSTING
+    assert relay.run_due().relayed == [mention_id]
+    assert len(slack.posted) == 1 and slack.lookups == 0
