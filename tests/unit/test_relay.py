@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
@@ -27,6 +27,7 @@ from bot.slack import (
     SlackUnavailable,
 )
 from bot.slack_format import Message
+from tests.support.outage import Outage
 
 
 class ScriptedSlack:
@@ -265,36 +266,6 @@ def test_a_card_claimed_by_a_killed_replica_goes_out_within_a_minute(
     clock.advance(seconds=30)
     assert relay.run_due().relayed == [mention_id]
     assert len(slack.posted) == 1 and row(engine, mention_id).slack_ts
-
-
-class Outage:
-    """PostgreSQL restarted at a chosen moment: the next statement that `fails` picks
-    raises as a cut connection does; `after` arms it only once a statement it picks ran
-    (so a claim can commit and its answer be lost)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.fails: Callable[[str], bool] | None = None
-        self.after: Callable[[str], bool] | None = None
-        self._armed = False
-        event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "after_cursor_execute", self._ran)
-
-    def close(self) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._before)
-        event.remove(self.engine, "after_cursor_execute", self._ran)
-
-    def _before(self, _conn: Any, _cursor: Any, statement: str, parameters: Any,
-                *_: Any) -> None:
-        if self.fails is not None and (self._armed or self.after is None) and \
-                self.fails(statement):
-            self.fails, self.after, self._armed = None, None, False
-            raise OperationalError(statement, parameters, Exception(
-                "terminating connection due to administrator command"))
-
-    def _ran(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if self.after is not None and self.after(statement):
-            self._armed = True
 
 
 @pytest.fixture
