@@ -308,3 +308,32 @@ def test_a_claim_committed_as_the_database_went_away_is_handed_back_once_it_is_b
     assert slack.posted == [] and row(engine, mention_id).relay_state == RelayState.POSTING
     assert relay.run_due().relayed == [mention_id]
     assert len(slack.posted) == 1 and slack.lookups == 0
+
+
+def test_a_card_that_cannot_be_drawn_as_the_database_goes_away_is_not_held_for_the_lease(
+        engine: Engine, config: Config, slack: ScriptedSlack, clock: FrozenClock,
+        store_mention: Callable[..., int], outage: Outage) -> None:
+    """Found by campaign.database (a card 44 s late after PostgreSQL came back, no claim
+    left unwritten): drawing the card reads its replies from the database, which was
+    gone; the claim stood for the 45 s lease although nothing was posted. It is handed
+    back (here the database is still away for that too: as soon as it answers)."""
+    drawn = card_renderer(config, "fr")
+    lost = [True]
+
+    def render(mention: Mention) -> Message:
+        if lost:
+            lost.clear()
+            outage.fails = lambda sql: sql.startswith("UPDATE mention") and \
+                "relay_attempts +" not in sql
+            raise OperationalError("SELECT reply", {}, Exception(
+                "consuming input failed: server closed the connection unexpectedly"))
+        return drawn(mention)
+
+    relay = Relay(engine=engine, slack=slack, clock=clock,  # type: ignore[arg-type]
+                  render=render)
+    mention_id = store_mention()
+    with pytest.raises(OperationalError):
+        relay.run_due()
+    assert slack.posted == [] and row(engine, mention_id).relay_state == RelayState.POSTING
+    assert relay.run_due().relayed == [mention_id]
+    assert len(slack.posted) == 1 and slack.lookups == 0
