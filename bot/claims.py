@@ -10,19 +10,31 @@ Slack for the message before posting again.
 
 `bot.mentions.relay` and `bot.listen.outbox` each describe their table's columns with a
 `ClaimColumns` and use one `Claims` for those three steps.
+
+The database lost mid-step (PostgreSQL restarting) leaves a claim nobody will close: a
+claim committed whose answer never came back, or an outcome (a card posted, its `ts`)
+that could not be written. Waiting out the lease held that card back 45 s after the
+database's return (campaign.database). This process remembers what it owes and writes
+it first thing once the database answers: the outcome it knows, or the claim handed
+back (Slack was never called). A process that dies instead still has the lease.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col
 
 Row = TypeVar("Row", bound=SQLModel)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,9 @@ class Claims(Generic[Row]):
         self._engine = engine
         self._c = columns
         self.lease = lease
+        # row id → (its claim's claimed_at, the values to write while that claim stands)
+        self._owed: dict[Any, tuple[datetime, dict[str, Any]]] = {}
+        self._owed_lock = threading.Lock()
 
     def _column(self, name: str) -> Any:
         return col(getattr(self._c.model, name))
@@ -53,35 +68,70 @@ class Claims(Generic[Row]):
         """The row, now ours to send (its attempts counted); None if someone has it or it
         is no longer waiting."""
         model, c = self._c.model, self._c
-        with Session(self._engine, expire_on_commit=False) as session:
-            claimed = session.execute(
-                update(model)
-                .where(self._column(c.id) == row_id)
-                .where(self._column(c.state) == c.pending)
-                .values({c.state: c.sending, c.claimed_at: now,
-                         c.attempts: self._column(c.attempts) + 1})
-            )
-            session.commit()
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            return session.get(model, row_id)
+        try:
+            with Session(self._engine, expire_on_commit=False) as session:
+                claimed = session.execute(
+                    update(model)
+                    .where(self._column(c.id) == row_id)
+                    .where(self._column(c.state) == c.pending)
+                    .values({c.state: c.sending, c.claimed_at: now,
+                             c.attempts: self._column(c.attempts) + 1})
+                )
+                session.commit()
+                if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                    return None
+                return session.get(model, row_id)
+        except SQLAlchemyError:
+            # Committed or not, nothing was sent: hand the claim back, if it is ours.
+            self._owe(row_id, now, {c.state: c.pending})
+            raise
 
     def finish(self, row: Row, **values: Any) -> bool:
         """Write the outcome if `row`'s claim still stands; False when it was lost."""
         c = self._c
+        try:
+            return self._write(getattr(row, c.id), getattr(row, c.claimed_at), values)
+        except SQLAlchemyError:
+            self._owe(getattr(row, c.id), getattr(row, c.claimed_at), values)
+            raise
+
+    def _write(self, row_id: Any, claimed_at: datetime, values: dict[str, Any]) -> bool:
+        c = self._c
         with Session(self._engine) as session:
             written = session.execute(
                 update(self._c.model)
-                .where(self._column(c.id) == getattr(row, c.id))
+                .where(self._column(c.id) == row_id)
                 .where(self._column(c.state) == c.sending)
-                .where(self._column(c.claimed_at) == getattr(row, c.claimed_at))
+                .where(self._column(c.claimed_at) == claimed_at)
                 .values(**values)
             )
             session.commit()
         return int(written.rowcount) == 1  # type: ignore[attr-defined]
 
+    def _owe(self, row_id: Any, claimed_at: datetime, values: dict[str, Any]) -> None:
+        with self._owed_lock:
+            self._owed[row_id] = (claimed_at, values)
+
+    def settle_owed(self) -> int:
+        """Write what the database could not take (see the module's docstring); how many
+        were written. Stops at the first failure: the database is still away."""
+        with self._owed_lock:
+            owed = list(self._owed.items())
+        written = 0
+        for row_id, (claimed_at, values) in owed:
+            if self._write(row_id, claimed_at, values):
+                written += 1
+                log.info("%s %s: claim settled once the database was back (%s)",
+                         self._c.model.__name__.lower(), row_id, values.get(self._c.state))
+            with self._owed_lock:
+                if self._owed.get(row_id) == (claimed_at, values):
+                    del self._owed[row_id]
+        return written
+
     def release_stale(self, now: datetime) -> int:
-        """Hand back the claims of workers that died mid-call, as uncertain, due now."""
+        """Hand back the claims of workers that died mid-call, as uncertain, due now;
+        first write what this process owes from a database outage (`settle_owed`)."""
+        self.settle_owed()
         c = self._c
         with Session(self._engine) as session:
             released = session.execute(

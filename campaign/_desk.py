@@ -25,7 +25,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,7 +43,7 @@ from bot.logs import configure as configure_logs
 from bot.mentions.models import Mention
 from bot.posts.models import DraftIn, Post, PostState
 from bot.replies.messages import ModalState
-from bot.replies.models import Reply
+from bot.replies.models import Reply, ReplyState
 from bot.sandbox.driver import SlackDriver
 from bot.sandbox.mastodon import FakeMastodon
 from bot.sandbox.slack import FakeSlack
@@ -418,7 +418,8 @@ class Verdict:
     posts_twice: dict[str, int] = field(default_factory=dict)
     replies: int = 0
     replies_twice: dict[str, int] = field(default_factory=dict)
-    replies_missing: list[int] = field(default_factory=list)
+    replies_missing: list[str] = field(default_factory=list)  # each described
+    replies_by_hand: int = 0  # to mentions with no status to answer: rightly by hand
     reply_states: Counter[str] = field(default_factory=Counter)
     clicks_lost: list[int] = field(default_factory=list)
 
@@ -448,7 +449,7 @@ class Verdict:
             found.append(f"replies sent twice: {self.replies_twice}")
         if self.replies_missing:
             found.append(f"replies submitted, never sent: {self.replies_missing[:5]} "
-                         f"({dict(self.reply_states)})")
+                         f"(all replies: {dict(self.reply_states)})")
         if self.clicks_lost:
             found.append(f"priorities not as last chosen: {self.clicks_lost[:5]}")
         return found
@@ -511,15 +512,38 @@ def verdict(desk: Desk) -> Verdict:
     found.replies = sum(answers.values())
     found.replies_twice = {k: v for k, v in answers.items() if v > 1}
     found.reply_states = Counter(str(r.state) for r in replies)
-    for mention_id in sorted(tally.replies_sent):
-        mention = next((m for m in mentions if m.id == mention_id), None)
-        if mention is None or answers[str(mention.platform_ref)] == 0:
-            found.replies_missing.append(mention_id)
+    found.replies_missing, found.replies_by_hand = unsent_replies(
+        tally.replies_sent, {int(m.id or 0): m for m in mentions}, replies, answers)
     for mention_id, chosen in tally.chosen.items():
         mention = next((m for m in mentions if m.id == mention_id), None)
         if mention is None or str(mention.priority) != chosen:
             found.clicks_lost.append(mention_id)
     return found
+
+
+def unsent_replies(submitted: set[int], mentions: dict[int, Mention],
+                   replies: Sequence[Reply], answers: Counter[str]) -> tuple[list[str], int]:
+    """The submitted replies that are not where they belong, each described, and how
+    many were rightly recorded by hand. A mention of a Mastodon status is answered there;
+    one with no status to answer (a probe's mention accepted as the database came back:
+    the people answer every card) can only be answered by hand, and must be recorded so.
+    A reply by hand to a mention Vigie could answer is missing, as is no reply at all."""
+    missing, by_hand = [], 0
+    for mention_id in sorted(submitted):
+        mention = mentions.get(mention_id)
+        states = sorted(str(r.state) for r in replies if r.mention_id == mention_id)
+        if mention is None:
+            missing.append(f"mention {mention_id}: not stored")
+        elif mention.platform_ref:
+            if answers[str(mention.platform_ref)] == 0:
+                missing.append(f"mention {mention_id} ({mention.external_id}, Mastodon status "
+                               f"{mention.platform_ref}): {states or 'no reply stored'}")
+        elif str(ReplyState.BY_HAND) in states:
+            by_hand += 1
+        else:
+            missing.append(f"mention {mention_id} ({mention.external_id}, no status to "
+                           f"answer): {states or 'no reply stored'}, not by hand")
+    return missing, by_hand
 
 
 def logs(replicas: list[Replica]) -> list[str]:

@@ -255,7 +255,9 @@ def _figures(title: str, desk: Desk, found: object, rows: list[tuple[str, object
                                              if k.startswith("webhook"))),
         ("Slack answers (clicks, submissions)", tally.slack_answers()),
         ("clicks (priority)", f"{tally.clicks} ({tally.clicks_again} again)"),
-        ("replies submitted / sent", f"{len(tally.replies_sent)} / {found.replies}"),
+        ("replies submitted / sent", f"{len(tally.replies_sent)} / {found.replies}" + (
+            f" (+ {found.replies_by_hand} by hand: mentions with no status to answer)"
+            if found.replies_by_hand else "")),
         ("posts (× 3 targets)", f"{found.posts} {dict(found.post_states)}"),
         ("lost", found.lost_count),
         ("duplicated", found.duplicated_count),

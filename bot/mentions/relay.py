@@ -19,12 +19,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from bot.claims import ClaimColumns, Claims
@@ -168,6 +170,14 @@ class Relay:
                 self._defer(mention, now + backoff(mention.relay_attempts), str(exc),
                             uncertain=mention.relay_uncertain)
                 outcome.deferred.append(mention_id)
+            except SQLAlchemyError:
+                # The card could not be drawn (its replies are read from the database,
+                # gone as PostgreSQL restarts): nothing was posted, so the claim is handed
+                # back now, or as soon as the database answers (`Claims`), rather than
+                # held for the lease.
+                with suppress(SQLAlchemyError):
+                    self._claims.finish(mention, relay_state=RelayState.PENDING)
+                raise
             else:
                 self._mark_relayed(mention, ts)
                 CARDS.labels("posted").inc()

@@ -19,12 +19,13 @@ from sqlalchemy import and_, bindparam, exists, literal, union_all
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, PendingRollbackError
 from sqlmodel import Session, col, select
 
 from bot import metrics
 from bot.clock import Clock
 from bot.config import Config, Source
+from bot.logs import database_trouble
 from bot.mentions.models import Mention, MentionIn, Priority, RelayState, Status
 from bot.mentions.routing import Router
 from bot.store import UTCDateTime
@@ -63,6 +64,14 @@ class AlertPolicy(Protocol):
     def notify(self, session: Session, mention_id: int, now: datetime) -> None: ...
 
 
+def database_lost(error: BaseException) -> bool:
+    """A hook failed because the database is away or full, not because of the mention:
+    storing it "untriaged" cannot work on that connection either (PostgreSQL restarting
+    left a traceback per mention, then `PendingRollbackError`). The whole intake fails
+    instead, nothing is stored, the sender is answered 503 and sends it again."""
+    return isinstance(error, PendingRollbackError) or database_trouble(error) is not None
+
+
 class IntakeHooks:
     """Several hooks run in order (e.g. moderation, then triage), each in its own
     savepoint: one that fails loses its own work only."""
@@ -75,7 +84,9 @@ class IntakeHooks:
             try:
                 with session.begin_nested():
                     hook.prepare(session, mention)
-            except Exception:
+            except Exception as exc:
+                if database_lost(exc):
+                    raise
                 log.exception("%s failed on new mention %s", type(hook).__name__, mention.id)
 
     def stored(self, mention_id: int) -> None:
@@ -213,7 +224,9 @@ class Intake:
                 if mention is not None:
                     self._hook.prepare(session, mention)
                     return mention.channel_id
-        except Exception:
+        except Exception as exc:
+            if database_lost(exc):
+                raise
             log.exception("triage of new mention %s failed; storing it untriaged", mention_id)
         return None
 

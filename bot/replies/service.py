@@ -19,11 +19,18 @@ SLA jobs and the flaggers' notices all follow from that one change.
 interrupted: approval previews not posted yet, replies decided but never claimed, sends
 that never came back (those become `unconfirmed`, and are looked for), and the looks
 that are due.
+
+The database lost in the middle of a send (PostgreSQL restarting) would leave the reply
+`sending` for the five minutes of `SEND_LEASE`: a claim whose answer never came back
+(nothing sent: it is queued again), or a reply sent whose outcome could not be written.
+The process remembers what it owes and writes it once the database answers, at its next
+send or sweep (`_settle_owed`); a process that dies instead still has the lease.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +39,7 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from bot.clock import Clock
@@ -132,6 +140,9 @@ class ReplyDesk:
         self._people = people
         self._slack = slack
         self.cards = cards
+        # reply id → (its send's attempted_at, the states it may be in, what to write)
+        self._owed: dict[int, tuple[datetime, tuple[ReplyState, ...], dict[str, Any]]] = {}
+        self._owed_lock = threading.Lock()
         cards.platform_of = lambda mention: platforms.target(mention).platform
         # Set by the app: template keys used for the most similar answered mentions.
         self.like_last_time: Callable[[int], list[str]] = lambda mention_id: []
@@ -300,20 +311,25 @@ class ReplyDesk:
     # -- sending ------------------------------------------------------------------------------
     def deliver(self, reply_id: int) -> Reply | None:
         """Claim a queued reply and send it, once. Returns the reply as it ends up."""
+        self._settle_owed()
         now = self._clock.now()
-        with Session(self._engine) as session:
-            claimed = session.execute(
-                update(Reply).where(col(Reply.id) == reply_id)
-                .where(col(Reply.state) == ReplyState.QUEUED)
-                .values(state=ReplyState.SENDING, attempts=col(Reply.attempts) + 1,
-                        attempted_at=now, updated_at=now, error=None, checks=0,
-                        next_check_at=None, creatable_until=None))
-            if _count(claimed) != 1:
-                return None
-            session.commit()
-        reply, mention = self._reply(reply_id), None
-        if reply is not None:
-            mention = self.get(reply.mention_id)
+        try:
+            with Session(self._engine) as session:
+                claimed = session.execute(
+                    update(Reply).where(col(Reply.id) == reply_id)
+                    .where(col(Reply.state) == ReplyState.QUEUED)
+                    .values(state=ReplyState.SENDING, attempts=col(Reply.attempts) + 1,
+                            attempted_at=now, updated_at=now, error=None, checks=0,
+                            next_check_at=None, creatable_until=None))
+                if _count(claimed) != 1:
+                    return None
+                session.commit()
+            reply, mention = self._reply(reply_id), None
+            if reply is not None:
+                mention = self.get(reply.mention_id)
+        except SQLAlchemyError:  # claimed or not, nothing was sent: queued again
+            self._owe(reply_id, now, (ReplyState.SENDING,), {"state": ReplyState.QUEUED})
+            raise
         if reply is None or mention is None:
             return None
         values: dict[str, Any]
@@ -339,8 +355,38 @@ class ReplyDesk:
         _count_reply(mention, values["state"])
         allowed = (ReplyState.SENDING, ReplyState.UNCONFIRMED) \
             if values["state"] == ReplyState.SENT else (ReplyState.SENDING,)
-        self._move(reply_id, allowed, values)
+        try:
+            self._move(reply_id, allowed, values)
+        except SQLAlchemyError:
+            self._owe(reply_id, now, allowed, values)
+            raise
         return self._settled(reply_id)
+
+    def _owe(self, reply_id: int, attempted_at: datetime, states: tuple[ReplyState, ...],
+             values: dict[str, Any]) -> None:
+        with self._owed_lock:
+            self._owed[reply_id] = (attempted_at, states, values)
+
+    def _settle_owed(self) -> None:
+        """Write what a database outage left unwritten (module docstring), if that send
+        is still the reply's latest; a reply queued again is sent at once."""
+        while True:
+            with self._owed_lock:
+                if not self._owed:
+                    return
+                reply_id, owed = next(iter(self._owed.items()))
+            attempted_at, states, values = owed
+            moved = self._move(reply_id, states, values, attempted_at=attempted_at)
+            with self._owed_lock:
+                if self._owed.get(reply_id) == owed:
+                    del self._owed[reply_id]
+            if not moved:
+                continue
+            log.info("reply %s: %s once the database was back", reply_id, values["state"])
+            if values["state"] == ReplyState.QUEUED:
+                self.deliver(reply_id)
+            else:
+                self._settled(reply_id)
 
     def _settled(self, reply_id: int) -> Reply | None:
         """Tell the card (and the approval preview) what became of a send or a look."""
@@ -634,6 +680,7 @@ class ReplyDesk:
     # -- the sweep --------------------------------------------------------------------------------
     def sweep(self) -> None:
         """Finish what a crash or an outage interrupted (see the module docstring)."""
+        self._settle_owed()
         now = self._clock.now()
         with Session(self._engine) as session:
             previews = session.exec(
@@ -678,14 +725,18 @@ class ReplyDesk:
         return int(replies[-1].id or 0) if replies else 0
 
     def _move(self, reply_id: int, states: Sequence[ReplyState], values: dict[str, Any], *,
-              bump: bool = True, checks: int | None = None) -> bool:
+              bump: bool = True, checks: int | None = None,
+              attempted_at: datetime | None = None) -> bool:
         """One conditional change of a reply (and its mention's version, for the card);
-        with `checks`, only while that look is still the reply's latest."""
+        with `checks`, only while that look is still the reply's latest; with
+        `attempted_at`, only while that send is."""
         with Session(self._engine) as session:
             query = update(Reply).where(col(Reply.id) == reply_id) \
                 .where(col(Reply.state).in_(states))
             if checks is not None:
                 query = query.where(col(Reply.checks) == checks)
+            if attempted_at is not None:
+                query = query.where(col(Reply.attempted_at) == attempted_at)
             changed = session.execute(query.values(**values, updated_at=self._clock.now()))
             if _count(changed) != 1:
                 session.rollback()

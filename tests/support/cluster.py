@@ -86,6 +86,9 @@ class PrivatePostgres:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+BIND_TRIES = 3
+
+
 class Replica:
     """One `vigie serve` on its own port, restartable."""
 
@@ -107,8 +110,10 @@ class Replica:
         return self
 
     def wait_ready(self, cap: float = CAP) -> float:
-        """Seconds until `/readyz` says 200."""
-        assert self.process is not None
+        """Seconds until `/readyz` says 200. A port taken between `free_port()` and the
+        bind (on a busy machine, by any process's outgoing connection: both come from
+        the ephemeral range) ended a campaign run before it began: the replica starts
+        again on another port, up to `BIND_TRIES` times."""
         started = time.monotonic()
 
         def ready() -> bool:
@@ -117,8 +122,23 @@ class Replica:
             except httpx.TransportError:
                 return False
 
-        self.process.wait_until(ready, f"{self.name} ready", cap)
+        for attempt in range(1, BIND_TRIES + 1):
+            assert self.process is not None
+            try:
+                self.process.wait_until(ready, f"{self.name} ready", cap)
+                break
+            except AssertionError:
+                if attempt == BIND_TRIES or not self.port_was_taken():
+                    raise
+            self._keep_output()
+            self.port = free_port()
+            self.start()
         return time.monotonic() - started
+
+    def port_was_taken(self) -> bool:
+        """The process ended because its port was not free."""
+        return self.process is not None and self.process._process.poll() is not None \
+            and "address already in use" in self.process.output
 
     def kill(self) -> None:
         """kill -9: no clean-up at all."""

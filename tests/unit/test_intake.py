@@ -4,13 +4,14 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from bot.clock import FrozenClock
 from bot.config import Config
 from bot.mentions.models import Author, Mention, MentionIn, RelayState
 from bot.mentions.routing import Router
-from bot.mentions.service import Intake, UnknownAccount
+from bot.mentions.service import Intake, IntakeHooks, UnknownAccount
 
 
 def incoming(external_id: str = "m1", text: str = "Quel livre à 7h50 ?", **extra: object
@@ -121,3 +122,50 @@ def test_the_same_change_delivered_again_changes_nothing(intake: Intake, engine:
     assert redrawn == [stored.mention_id]
     intake.amend("monitoring", "m0001", state="edited", text="encore")
     assert len(redrawn) == 2
+
+
+class LostDatabaseHook:
+    """A triage hook whose query meets PostgreSQL restarting."""
+
+    def __init__(self) -> None:
+        self.stored_ids: list[int] = []
+
+    def prepare(self, session: Session, mention: Mention) -> None:
+        raise OperationalError("SELECT triage", {}, Exception(
+            "consuming input failed: server closed the connection unexpectedly"))
+
+    def stored(self, mention_id: int) -> None:
+        self.stored_ids.append(mention_id)
+
+
+@pytest.mark.parametrize("hooks", [1, 2], ids=["one hook", "hooks in a row"])
+def test_a_hook_losing_the_database_fails_the_intake_not_the_triage(
+        engine: Engine, config: Config, clock: FrozenClock, hooks: int,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Found by campaign.database: PostgreSQL restarted during a new mention's triage;
+    the mention was to be stored "untriaged" on the dead connection (a traceback, then
+    PendingRollbackError). A lost database is not a triage bug: the intake fails, the
+    web edge answers 503, nothing is stored, and the mention sent again is triaged."""
+    hook = LostDatabaseHook() if hooks == 1 else IntakeHooks(LostDatabaseHook(),
+                                                             LostDatabaseHook())
+    intake = Intake(engine=engine, config=config, router=Router(config), clock=clock,
+                    hook=hook)
+    with pytest.raises(OperationalError):
+        intake.ingest("monitoring", incoming())
+    assert stored(engine) == []
+    assert "untriaged" not in caplog.text and "failed on new mention" not in caplog.text
+
+
+def test_a_hook_bug_still_stores_the_mention_untriaged(engine: Engine, config: Config,
+                                                       clock: FrozenClock) -> None:
+    """What the savepoint is for: a hook that fails on the mention itself loses its own
+    work only."""
+
+    class Buggy(LostDatabaseHook):
+        def prepare(self, session: Session, mention: Mention) -> None:
+            raise ValueError("a bug")
+
+    intake = Intake(engine=engine, config=config, router=Router(config), clock=clock,
+                    hook=Buggy())
+    intake.ingest("monitoring", incoming())
+    assert len(stored(engine)) == 1

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
 from bot.clock import FrozenClock
@@ -26,6 +27,7 @@ from bot.slack import (
     SlackUnavailable,
 )
 from bot.slack_format import Message
+from tests.support.outage import Outage
 
 
 class ScriptedSlack:
@@ -264,3 +266,74 @@ def test_a_card_claimed_by_a_killed_replica_goes_out_within_a_minute(
     clock.advance(seconds=30)
     assert relay.run_due().relayed == [mention_id]
     assert len(slack.posted) == 1 and row(engine, mention_id).slack_ts
+
+
+@pytest.fixture
+def outage(engine: Engine) -> Iterator[Outage]:
+    cut = Outage(engine)
+    yield cut
+    cut.close()
+
+
+def test_a_card_posted_as_the_database_went_away_is_recorded_once_it_is_back(
+        relay: Relay, slack: ScriptedSlack, store_mention: Callable[..., int],
+        outage: Outage, engine: Engine) -> None:
+    """Found by campaign.database: the card went out, then PostgreSQL was restarted
+    before its ts was written; the claim stood until its 45 s lease ran out, so the desk
+    waited for the card well after the database was back. Now the replica writes what it
+    knows as soon as the database answers: the same card, no look in the channel."""
+    mention_id = store_mention()
+    outage.fails = lambda sql: sql.startswith("UPDATE mention") and "slack_ts" in sql
+    with pytest.raises(OperationalError):
+        relay.run_due()
+    assert len(slack.posted) == 1 and row(engine, mention_id).slack_ts is None
+    assert relay.run_due().relayed == []  # the database is back: no second card
+    stored = row(engine, mention_id)
+    assert (stored.relay_state, stored.slack_ts) == (RelayState.RELAYED,
+                                                     "1762000000.000000")
+    assert len(slack.posted) == 1 and slack.lookups == 0
+
+
+def test_a_claim_committed_as_the_database_went_away_is_handed_back_once_it_is_back(
+        relay: Relay, slack: ScriptedSlack, store_mention: Callable[..., int],
+        outage: Outage, engine: Engine) -> None:
+    """The claim committed, the connection cut before the answer: Slack was never
+    called, and the card goes out in the first round once the database is back (not
+    45 s later), once."""
+    mention_id = store_mention()
+    outage.after = lambda sql: sql.startswith("UPDATE mention") and "relay_attempts +" in sql
+    outage.fails = lambda sql: sql.startswith("SELECT")
+    with pytest.raises(OperationalError):
+        relay.run_due()
+    assert slack.posted == [] and row(engine, mention_id).relay_state == RelayState.POSTING
+    assert relay.run_due().relayed == [mention_id]
+    assert len(slack.posted) == 1 and slack.lookups == 0
+
+
+def test_a_card_that_cannot_be_drawn_as_the_database_goes_away_is_not_held_for_the_lease(
+        engine: Engine, config: Config, slack: ScriptedSlack, clock: FrozenClock,
+        store_mention: Callable[..., int], outage: Outage) -> None:
+    """Found by campaign.database (a card 44 s late after PostgreSQL came back, no claim
+    left unwritten): drawing the card reads its replies from the database, which was
+    gone; the claim stood for the 45 s lease although nothing was posted. It is handed
+    back (here the database is still away for that too: as soon as it answers)."""
+    drawn = card_renderer(config, "fr")
+    lost = [True]
+
+    def render(mention: Mention) -> Message:
+        if lost:
+            lost.clear()
+            outage.fails = lambda sql: sql.startswith("UPDATE mention") and \
+                "relay_attempts +" not in sql
+            raise OperationalError("SELECT reply", {}, Exception(
+                "consuming input failed: server closed the connection unexpectedly"))
+        return drawn(mention)
+
+    relay = Relay(engine=engine, slack=slack, clock=clock,  # type: ignore[arg-type]
+                  render=render)
+    mention_id = store_mention()
+    with pytest.raises(OperationalError):
+        relay.run_due()
+    assert slack.posted == [] and row(engine, mention_id).relay_state == RelayState.POSTING
+    assert relay.run_due().relayed == [mention_id]
+    assert len(slack.posted) == 1 and slack.lookups == 0

@@ -62,3 +62,33 @@ def test_a_submission_while_the_database_is_away_is_a_503_not_a_500(
     monkeypatch.undo()
     assert desk.submit(STAFF, view, "Bonjour !").status_code == 200
     desk.reply_in(mention.id or 0, "sent")
+
+
+def test_a_submission_while_the_account_cannot_be_looked_up_is_refused_not_by_hand(
+        desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """campaign.database saw replies recorded "by hand" around a PostgreSQL restart
+    (they were to a probe's mention with no status to answer: rightly by hand). This
+    holds the promise behind it: the account's sources cannot be read (the connection
+    cut as PostgreSQL restarts) → the modal is answered 503, Slack keeps it and its text,
+    nothing is stored; submitted again once the database is back, it goes to Mastodon."""
+    desk.mastodon.mention("matinale", by="kev59", text="Une question")
+    mention = desk.poll()
+    view = desk.open_reply(STAFF, mention)
+    listen = desk.vigie.vigie.listen
+    assert listen is not None
+    catalog = listen.catalog
+
+    def cut(*args: Any, **kwargs: Any) -> int:
+        raise OperationalError("SELECT max(configchange.id)", {}, Exception(
+            "server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(catalog, "_revision", cut)
+    catalog._invalidate()  # the next lookup reads the database, as after the 1 s cache
+    answer = desk.submit(STAFF, view, "Bonjour !")
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert desk.replies(mention.id or 0) == [] and desk.mastodon.posted == []
+    monkeypatch.undo()
+    assert desk.submit(STAFF, view, "Bonjour !").status_code == 200
+    sent = desk.reply_in(mention.id or 0, "sent")
+    assert sent.kind == "mastodon"
+    assert [s["_text"] for s in desk.mastodon.posted] == [sent.text]
