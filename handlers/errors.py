@@ -53,10 +53,13 @@ def _told(vigie: Vigie, error: Exception, reference: str) -> str:
 def _tell(vigie: Vigie, body: dict[str, Any], text: str, reference: str) -> None:
     user = body.get("user_id") or (body.get("user") or {}).get("id")
     channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
-    if not (user and channel):
+    if not user:
         return
     try:
-        vigie.slack.post_ephemeral(channel, user, Message(text=text, blocks=[]))
+        if channel:
+            vigie.slack.post_ephemeral(channel, user, Message(text=text, blocks=[]))
+        else:  # a modal, closed by now: a direct message is where the person will see it
+            vigie.slack.direct_message(user, Message(text=text, blocks=[]))
     except SlackError:
         log.warning("could not tell %s about error %s", user, reference)
 

@@ -19,6 +19,7 @@ from bot.mentions.flag_messages import (
 from bot.mentions.flags import AlreadySent, AppMention
 from bot.slack_format import escape
 from handlers.commands import Invocation, Subcommand
+from handlers.errors import after_ack
 
 if TYPE_CHECKING:
     from bot.app import Vigie
@@ -69,7 +70,8 @@ def register(app: App, vigie: Vigie) -> None:
             return
         ack()
         assert answer.flag_id is not None
-        vigie.flags.process(answer.flag_id)
+        with after_ack(vigie, body):
+            vigie.flags.process(answer.flag_id)
 
 
 def add_subcommand(vigie: Vigie) -> Subcommand:

@@ -15,6 +15,7 @@ from bot.listen import views
 from bot.listen.admin import FormErrors, ListenAdmin, NotAnEditor
 from bot.listen.catalog import CatalogError
 from bot.slack_format import Message
+from handlers.errors import after_ack
 
 if TYPE_CHECKING:
     from bot.app import Vigie
@@ -109,7 +110,8 @@ def register(app: App, vigie: Vigie, subcommands: dict[str, Subcommand]) -> None
             return
         ack()  # back to the list, which is refreshed below
         if metadata.get("root"):
-            vigie.slack.update_modal(metadata["root"], routes_view(locale))
+            with after_ack(vigie, body):  # the list behind: a failure is told, not a 500
+                vigie.slack.update_modal(metadata["root"], routes_view(locale))
 
     # -- sources ------------------------------------------------------------------------------
     @app.action(re.compile(rf"^{views.SOURCE_ADD}_({'|'.join(views.SOURCE_KINDS)})$"))
@@ -158,4 +160,5 @@ def register(app: App, vigie: Vigie, subcommands: dict[str, Subcommand]) -> None
             return
         ack()
         if metadata.get("root"):
-            vigie.slack.update_modal(metadata["root"], sources_view(locale))
+            with after_ack(vigie, body):  # the list behind: a failure is told, not a 500
+                vigie.slack.update_modal(metadata["root"], sources_view(locale))

@@ -37,6 +37,7 @@ from bot.moderation.messages import (
 from bot.moderation.platforms import NotPossible
 from bot.reasons import shown_reason
 from handlers.commands import Invocation, Subcommand
+from handlers.errors import after_ack
 
 if TYPE_CHECKING:
     from bot.app import Vigie
@@ -135,9 +136,10 @@ def register(app: App, vigie: Vigie, subcommands: dict[str, Subcommand]) -> None
             return
         ack()
         meta = json.loads(view.get("private_metadata") or "{}")
-        moderate.actions.perform(int(meta.get("mention_id") or 0), str(chosen["value"]),
-                                 comment=str(comment).strip() or None if comment else None,
-                                 actor=user, channel_id=str(meta.get("channel") or ""))
+        with after_ack(vigie, body):
+            moderate.actions.perform(int(meta.get("mention_id") or 0), str(chosen["value"]),
+                                     comment=str(comment).strip() or None if comment else None,
+                                     actor=user, channel_id=str(meta.get("channel") or ""))
 
     @app.action(f"{PREFIX}forward")
     def on_forward(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -166,9 +168,10 @@ def register(app: App, vigie: Vigie, subcommands: dict[str, Subcommand]) -> None
             return
         ack()
         meta = json.loads(view.get("private_metadata") or "{}")
-        moderate.desks.forward(int(meta.get("mention_id") or 0), str(chosen["value"]),
-                               note=str(note) if note else None, actor=user,
-                               channel_id=str(meta.get("channel") or ""))
+        with after_ack(vigie, body):
+            moderate.desks.forward(int(meta.get("mention_id") or 0), str(chosen["value"]),
+                                   note=str(note) if note else None, actor=user,
+                                   channel_id=str(meta.get("channel") or ""))
 
     @app.action(re.compile(rf"^{re.escape(DESK_PREFIX)}(taken|answered)$"))
     def on_desk(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from bot.replies.service import Outcome
 from bot.replies.templates import TemplateProblem
 from bot.slack import SlackError, SlackRejected
 from bot.slack_format import Message
+from handlers.errors import after_ack
 
 if TYPE_CHECKING:
     from bot.app import Vigie
@@ -143,7 +144,8 @@ def register(app: App, vigie: Vigie) -> None:
             return
         ack()  # the reply is stored: closing the modal loses nothing
         if result.reply_id is not None:
-            desk.after_submit(result.reply_id)
+            with after_ack(vigie, body):  # sending it: a failure is told, not a 500 to Slack
+                desk.after_submit(result.reply_id)
 
     # -- the approval preview -----------------------------------------------------------------
     @app.action(messages.APPROVE)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from bot.replies.messages import ModalState
 from tests.e2e.replies.conftest import STAFF, Desk
 
 
@@ -92,3 +93,36 @@ def test_a_submission_while_the_account_cannot_be_looked_up_is_refused_not_by_ha
     sent = desk.reply_in(mention.id or 0, "sent")
     assert sent.kind == "mastodon"
     assert [s["_text"] for s in desk.mastodon.posted] == [sent.text]
+
+
+def test_a_send_failing_after_the_modal_closed_is_told_not_raised_to_bolt(
+        desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by campaign.database: the reply is stored and the modal acknowledged, then
+    sending it meets the database going away. That failure used to reach Bolt, whose
+    thread runner may answer Slack 500 for a modal it had already closed. Now the person
+    gets a direct message with a reference, and the reply stays stored for the sweep."""
+    desk.mastodon.mention("matinale", by="kev59", text="Une question ?")
+    mention = desk.poll()
+    view = desk.open_reply(STAFF, mention)
+    state = ModalState.load(view["private_metadata"])
+    filled = {**view, "state": {"values": {state.text_block: {"reply.text": {
+        "type": "plain_text_input", "value": "Bonjour !"}}}}}
+    replies = desk.vigie.vigie.replies.desk
+
+    def database_gone(reply_id: int) -> None:
+        raise OperationalError("UPDATE reply", {}, sqlite3.OperationalError("disk I/O error"))
+
+    monkeypatch.setattr(replies, "after_submit", database_gone)
+    [listener] = [x for x in desk.vigie.vigie.bolt._listeners
+                  if getattr(x, "ack_function", None) is not None
+                  and x.ack_function.__name__ == "submitted"
+                  and x.ack_function.__module__ == "handlers.replies"]
+    acked: list[dict[str, Any]] = []
+    listener.ack_function(ack=lambda **kwargs: acked.append(kwargs),
+                          body={"type": "view_submission", "user": {"id": STAFF},
+                                "view": filled}, view=filled)
+    assert acked == [{}]  # the modal closed: the reply is stored
+    [told] = desk.slack.wait_for(lambda: desk.slack.messages(desk.slack.dm_channel(STAFF)))
+    assert "Référence" in told["text"]
+    [stored] = desk.replies(mention.id or 0)  # kept, for the sweep to send
+    assert (stored.state, stored.text.endswith("Bonjour !")) == ("queued", True)
