@@ -33,6 +33,7 @@ from bot.logs import working
 from bot.mentions.messages import CARD_EVENT_TYPE
 from bot.mentions.models import Mention, RelayState
 from bot.metrics import CARDS
+from bot.replicas import Heartbeat
 from bot.slack import (
     SlackGateway,
     SlackOutcomeUnknown,
@@ -52,7 +53,7 @@ CLAIM_LEASE = timedelta(seconds=45)
 CARD_CLAIMS = ClaimColumns(model=Mention, state="relay_state", claimed_at="relay_claimed_at",
                            attempts="relay_attempts", uncertain="relay_uncertain",
                            next_at="next_relay_at", pending=RelayState.PENDING,
-                           sending=RelayState.POSTING)
+                           sending=RelayState.POSTING, owner="relay_claimed_by")
 MAX_BACKOFF = timedelta(minutes=15)
 
 
@@ -112,6 +113,7 @@ class Relay:
         pacer: Pacer | None = None,
         spikes: SpikeGate | None = None,
         outbox: OutboxRunner | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self._engine = engine
         self._slack = slack
@@ -122,7 +124,7 @@ class Relay:
         self.pacer = pacer
         self._spikes = spikes
         self._outbox = outbox
-        self._claims = Claims(engine, CARD_CLAIMS, lease=CLAIM_LEASE)
+        self._claims = Claims(engine, CARD_CLAIMS, lease=CLAIM_LEASE, heartbeat=heartbeat)
 
     def run_due(self) -> RelayRound:
         """Relay the oldest due mention of each channel; one pass, bounded by `batch`."""

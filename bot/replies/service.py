@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -45,6 +45,7 @@ from bot.metrics import REPLIES, bounded
 from bot.moderation.masking import masked
 from bot.people import Directory
 from bot.reasons import Reason
+from bot.replicas import Heartbeat
 from bot.replies import messages
 from bot.replies.messages import ModalState, ReplyForm
 from bot.replies.models import ERROR_LENGTH, Reply, ReplyKind, ReplyState
@@ -121,8 +122,10 @@ class ReplyCards:
 class ReplyDesk:
     def __init__(self, *, engine: Engine, config: Config, clock: Clock, locale: Locale,
                  qualifier: Qualifier, platforms: Platforms, library: TemplateLibrary,
-                 people: Directory, slack: SlackGateway, cards: ReplyCards) -> None:
+                 people: Directory, slack: SlackGateway, cards: ReplyCards,
+                 heartbeat: Heartbeat | None = None) -> None:
         self._engine = engine
+        self._heartbeat = heartbeat or Heartbeat(engine=engine, clock=clock)
         self._config = config
         self._clock = clock
         self._locale = locale
@@ -306,7 +309,8 @@ class ReplyDesk:
                 update(Reply).where(col(Reply.id) == reply_id)
                 .where(col(Reply.state) == ReplyState.QUEUED)
                 .values(state=ReplyState.SENDING, attempts=col(Reply.attempts) + 1,
-                        attempted_at=now, updated_at=now, error=None, checks=0,
+                        attempted_at=now, claimed_by=self._heartbeat.id, updated_at=now,
+                        error=None, checks=0,
                         next_check_at=None, creatable_until=None))
             if _count(claimed) != 1:
                 return None
@@ -644,9 +648,11 @@ class ReplyDesk:
                 .where(col(Reply.updated_at) < now - QUEUED_GRACE)
                 .where(col(Reply.next_check_at).is_(None)
                        | (col(Reply.next_check_at) <= now))).all()
-            lost = session.exec(
+            lost = session.exec(  # its process died mid-call, or is stuck past the lease
                 select(Reply.id).where(col(Reply.state) == ReplyState.SENDING)
-                .where(col(Reply.attempted_at) < now - SEND_LEASE)).all()
+                .where(or_(col(Reply.attempted_at) < now - SEND_LEASE,
+                           self._heartbeat.abandoned(col(Reply.claimed_by),
+                                                     col(Reply.attempted_at), now)))).all()
             looks = session.exec(
                 select(Reply.id).where(col(Reply.state) == ReplyState.UNCONFIRMED)
                 .where(col(Reply.next_check_at) <= now)).all()
