@@ -12,7 +12,10 @@ restarted process, a job APScheduler fires twice:
    target that went out, and a runner killed mid-round leaves the targets it had not
    reached `queued` (certainly not sent: the sweep sends them), not in doubt. The claim
    records the process that made it (`bot.replicas`): one whose heartbeat stopped is
-   taken back at once; `SENDING_LEASE` remains for a process alive but stuck.
+   taken back at once; `SENDING_LEASE` remains for a process alive but stuck. A claim
+   taken back is in doubt only if the platform may have been called (`calling_at`):
+   the publisher's client is built before the claim (Mastodon.py takes seconds to
+   import on a cold start), and a wait for the channel's Slack slot clears it.
 3. A definite failure is retried with backoff (only that target). An unknown outcome
    (a server error, a lost answer) is looked for on the platform, at once and then on
    the publisher's schedule while the platform may still create the post
@@ -58,6 +61,7 @@ from bot.connectors.publishers import (
     PublishOutcomeUnknown,
     PublishRateLimited,
     PublishRejected,
+    PublishUnavailable,
 )
 from bot.metrics import PUBLICATIONS
 from bot.posts.models import (
@@ -119,6 +123,7 @@ class Publishing:
         self._notices = notices
         self._busy = 0
         self._busy_lock = threading.Lock()
+        self._sending = threading.local()  # the claim this thread is sending (`resting`)
 
     @property
     def stale_after(self) -> timedelta:
@@ -323,6 +328,18 @@ class Publishing:
             sending.append(delivery)
         self._send_round(post, sending, rechecked)
 
+    def _get_ready(self, delivery: PostDelivery) -> None:
+        """Have the publisher build its client for the target before the claim, not
+        inside it: a process killed meanwhile leaves the target queued, not in doubt."""
+        target = self._config.posts.target(delivery.target_id)
+        if target is None or not self._publishers.has(delivery.kind):
+            return
+        try:
+            self._publishers.get(delivery.kind).serves(target)
+        except Exception:  # the publish call itself says what is wrong
+            log.debug("publisher %s not ready for %s", delivery.kind, delivery.target_id,
+                      exc_info=True)
+
     def _claim_delivery(self, delivery: PostDelivery, now: datetime) -> Claimed | None:
         with Session(self._engine) as session:
             changed = session.execute(
@@ -333,8 +350,8 @@ class Publishing:
                          col(PostDelivery.gave_up).is_(False),
                          col(PostDelivery.next_attempt_at) <= now),
                 ))
-                .values(state=DeliveryState.SENDING, claimed_at=now, checks=0,
-                        claimed_by=self._heartbeat.id, creatable_until=None,
+                .values(state=DeliveryState.SENDING, claimed_at=now, calling_at=now,
+                        checks=0, claimed_by=self._heartbeat.id, creatable_until=None,
                         attempts=col(PostDelivery.attempts) + 1)
             )
             session.commit()
@@ -352,11 +369,16 @@ class Publishing:
             self._busy += 1
         try:
             for delivery in due:
+                self._get_ready(delivery)
                 taken = self._claim_delivery(delivery, self._clock.now())
                 if taken is None:
                     complete = False
                     continue
-                results.append((taken, self._outcome(post, taken)))
+                self._sending.claimed = taken
+                try:
+                    results.append((taken, self._outcome(post, taken)))
+                finally:
+                    self._sending.claimed = None
         finally:
             with self._busy_lock:
                 self._busy -= 1
@@ -374,7 +396,13 @@ class Publishing:
 
     @contextmanager
     def resting(self) -> Iterator[None]:
-        """A publisher waiting for its channel's slot uses no CPU: not busy meanwhile."""
+        """A publisher waiting for its channel's slot uses no CPU: not busy meanwhile. Nor
+        is it calling the platform: the delivery says so while it waits, so that a process
+        killed then leaves it certainly not sent. If that cannot be undone after the wait,
+        the call is not made (PublishUnavailable: retried later)."""
+        claimed: Claimed | None = getattr(self._sending, "claimed", None)
+        if claimed is not None:
+            self._calling(claimed, None)
         with self._busy_lock:
             self._busy -= 1
         try:
@@ -382,6 +410,24 @@ class Publishing:
         finally:
             with self._busy_lock:
                 self._busy += 1
+        if claimed is not None and not self._calling(claimed, self._clock.now()):
+            raise PublishUnavailable(Reason("publish.not_recorded"))
+
+    def _calling(self, claimed: Claimed, since: datetime | None) -> bool:
+        """Record whether the claimed delivery's platform may be called from now on."""
+        try:
+            with Session(self._engine) as session:
+                changed = session.execute(
+                    update(PostDelivery).where(col(PostDelivery.id) == claimed.delivery.id)
+                    .where(col(PostDelivery.state) == DeliveryState.SENDING)
+                    .where(col(PostDelivery.claimed_at) == claimed.claimed_at)
+                    .values(calling_at=since))
+                session.commit()
+        except Exception:
+            log.warning("post %s → %s: could not record the call's state",
+                        claimed.delivery.post_id, claimed.delivery.target_id, exc_info=True)
+            return False
+        return _count(changed) == 1
 
     def _outcome(self, post: Post, claimed: Claimed) -> dict[str, Any]:
         """Publish one claimed delivery; what to record about it."""
@@ -581,23 +627,29 @@ class Publishing:
         claimed_at = col(PostDelivery.claimed_at)
         with Session(self._engine) as session:
             stuck = session.exec(
-                select(PostDelivery.id, PostDelivery.post_id, PostDelivery.claimed_at)
+                select(PostDelivery.id, PostDelivery.post_id, PostDelivery.claimed_at,
+                       PostDelivery.calling_at)
                 .where(col(PostDelivery.state) == DeliveryState.SENDING)
                 .where(or_(claimed_at < now - SENDING_LEASE, self._heartbeat.abandoned(
                     col(PostDelivery.claimed_by), claimed_at, now)))
             ).all()
-            for delivery_id, _, claimed in stuck:
+            for delivery_id, _, claimed, calling in stuck:
+                values: dict[str, Any] = {
+                    "state": DeliveryState.UNCONFIRMED, "next_attempt_at": now, "checks": 0,
+                    "gave_up": False, "creatable_until": None,
+                    "error": _stored(Reason("publish.interrupted"))}
+                if calling is None:  # stopped before calling: certainly not sent
+                    values = {"state": DeliveryState.QUEUED, "next_attempt_at": None,
+                              "attempts": col(PostDelivery.attempts) - 1}
                 session.execute(
                     update(PostDelivery).where(col(PostDelivery.id) == delivery_id)
                     .where(col(PostDelivery.state) == DeliveryState.SENDING)
-                    .where(claimed_at == claimed)
-                    .values(state=DeliveryState.UNCONFIRMED, next_attempt_at=now, checks=0,
-                            gave_up=False, creatable_until=None,
-                            error=_stored(Reason("publish.interrupted")))
+                    .where(claimed_at == claimed).values(**values)
                 )
             session.commit()
-        for _, post_id, _ in stuck:
-            log.warning("post %s: a delivery was interrupted mid-call; checking it", post_id)
+        for _, post_id, _, calling in stuck:
+            log.warning("post %s: a delivery was interrupted %s", post_id,
+                        "mid-call; checking it" if calling else "before its call; sending it")
 
     # -- helpers ------------------------------------------------------------------------
     def _outgoing(self, post: Post, delivery: PostDelivery, started: datetime) -> Outgoing | None:

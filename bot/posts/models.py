@@ -113,6 +113,10 @@ class PostDelivery(SQLModel, table=True):
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     claimed_by: str | None = Field(default=None, max_length=64,
                                    description="the process holding the claim (bot.replicas)")
+    calling_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime,
+        description="while claimed: since when the platform may have been called (None: "
+                    "not yet, e.g. waiting for its channel's slot)")
     checks: int = Field(default=0, description="lookups done after an unknown outcome")
     creatable_until: datetime | None = Field(
         default=None, sa_type=UTCDateTime,

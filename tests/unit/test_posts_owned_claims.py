@@ -5,6 +5,8 @@ sent; a live runner's claim is left alone."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,10 +15,19 @@ from sqlmodel import Session, col, select
 
 from bot.clock import FrozenClock
 from bot.config import Config
+from bot.connectors.publishers import Outgoing, Published
 from bot.posts.jobs import SENDING_LEASE, Publishing
 from bot.posts.models import DeliveryState, Post, PostDelivery, PostState
 from bot.replicas import ABANDONED_AFTER, Heartbeat
-from tests.support.posts import AUTHOR, EDITOR, Desk, a_draft, delivered, make_desk
+from tests.support.posts import (
+    AUTHOR,
+    EDITOR,
+    Desk,
+    ScriptedPublisher,
+    a_draft,
+    delivered,
+    make_desk,
+)
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 TARGETS = ("annonces", "breves")
@@ -59,7 +70,7 @@ def state(engine: Engine, post_id: int) -> PostState:
 
 
 def killed_mid_round(desk: Desk, engine: Engine, config: Config, clock: FrozenClock, *,
-                     landed: bool) -> tuple[int, Heartbeat, Publishing]:
+                     landed: bool, script: bool = True) -> tuple[int, Heartbeat, Publishing]:
     """Replica A claims the post and dies in its first target's call (after the platform
     took the post when `landed`); replica B, alive, runs the sweeps."""
     dead, alive = Heartbeat(engine=engine, clock=clock), Heartbeat(engine=engine, clock=clock)
@@ -68,7 +79,10 @@ def killed_mid_round(desk: Desk, engine: Engine, config: Config, clock: FrozenCl
     clock.advance(minutes=1)
     dead.beat()
     alive.beat()
-    desk.publisher.script["annonces"] = [delivered(Killed()) if landed else Killed()]
+    if script:
+        desk.publisher.script["annonces"] = [delivered(Killed()) if landed else Killed()]
+    if isinstance(desk.publisher, WaitsForItsSlot):
+        desk.publisher.resting = a.resting
     with pytest.raises(Killed):
         a.run_due(post_id)
     return post_id, alive, b
@@ -141,3 +155,35 @@ def test_a_replica_back_from_an_outage_does_not_judge_at_once(
     b.sweep()
     assert deliveries(engine, post_id)["annonces"].state == DeliveryState.PUBLISHED
     assert desk.publisher.sends_to("annonces") == 1
+
+
+class WaitsForItsSlot(ScriptedPublisher):
+    """A Slack channel whose slot is a little ahead: the publisher rests until then
+    (`bot.slack.PacedSlack`), and the process is killed while it waits."""
+
+    resting: Callable[[], AbstractContextManager[object]] | None = None
+
+    def publish(self, outgoing: Outgoing) -> Published:
+        if self.resting is not None and outgoing.target.id == "annonces":
+            resting, self.resting = self.resting, None  # killed once
+            with resting():
+                raise Killed()
+        return super().publish(outgoing)
+
+
+def test_a_runner_killed_while_waiting_for_its_slot_leaves_the_target_queued(
+        engine: Engine, config: Config, clock: FrozenClock) -> None:
+    """Slack was never called: once the runner's heartbeat stopped, the target is sent by
+    the sweep (once, no look), instead of being looked for and, Slack never resending by
+    itself, left to a person."""
+    desk = make_desk(engine, config, clock, publisher=WaitsForItsSlot())
+    post_id, alive, b = killed_mid_round(desk, engine, config, clock, landed=False,
+                                         script=False)
+    beat_for(alive, clock, ABANDONED_AFTER.total_seconds() + 5)
+    b.sweep()
+    after = deliveries(engine, post_id)
+    assert {t: d.state for t, d in after.items()} == {
+        "annonces": DeliveryState.PUBLISHED, "breves": DeliveryState.PUBLISHED}
+    assert desk.publisher.finds == 0
+    assert desk.publisher.sends_to("annonces") == 1 and after["annonces"].attempts == 1
+    assert state(engine, post_id) == PostState.PUBLISHED

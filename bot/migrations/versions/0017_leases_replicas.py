@@ -5,7 +5,8 @@ Revises: 0016
 Create Date: 2026-12-04 00:30:00
 
 A send in flight (a post's delivery, a reply, a card, an outbox message, a post's
-notice) records which process claimed it; `replica` holds each process's heartbeat, so a
+notice) records which process claimed it, and a post's delivery whether its platform
+may have been called yet (`calling_at`); `replica` holds each process's heartbeat, so a
 claim of a killed replica is taken back within seconds instead of at the end of its
 lease (bot.replicas). Branch `leases`: renumber on merge if another 0017 lands first.
 """
@@ -38,9 +39,13 @@ def upgrade() -> None:
     for table, column in OWNED:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column(column, sa.String(length=64), nullable=True))
+    with op.batch_alter_table('post_delivery') as batch:
+        batch.add_column(sa.Column('calling_at', bot.store.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('post_delivery') as batch:
+        batch.drop_column('calling_at')
     for table, column in reversed(OWNED):
         with op.batch_alter_table(table) as batch:
             batch.drop_column(column)
