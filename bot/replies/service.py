@@ -303,6 +303,7 @@ class ReplyDesk:
     # -- sending ------------------------------------------------------------------------------
     def deliver(self, reply_id: int) -> Reply | None:
         """Claim a queued reply and send it, once. Returns the reply as it ends up."""
+        self._get_ready(reply_id)
         now = self._clock.now()
         with Session(self._engine) as session:
             claimed = session.execute(
@@ -345,6 +346,20 @@ class ReplyDesk:
             if values["state"] == ReplyState.SENT else (ReplyState.SENDING,)
         self._move(reply_id, allowed, values)
         return self._settled(reply_id)
+
+    def _get_ready(self, reply_id: int) -> None:
+        """Have the platform build its client for a queued reply before the claim, not
+        inside it (Mastodon.py takes seconds to import on a cold start): a process killed
+        meanwhile leaves the reply queued, certainly not sent, instead of in doubt."""
+        reply = self._reply(reply_id)
+        mention = self.get(reply.mention_id) \
+            if reply is not None and reply.state == ReplyState.QUEUED else None
+        if mention is None:
+            return
+        try:
+            self.platforms.target(mention)
+        except Exception:  # the send itself says what is wrong
+            log.debug("no target ready for reply %s", reply_id, exc_info=True)
 
     def _settled(self, reply_id: int) -> Reply | None:
         """Tell the card (and the approval preview) what became of a send or a look."""

@@ -59,6 +59,7 @@ class ScriptedPlatforms:
         return self.landed.get(reply.id or 0)
 
     def send(self, reply: Reply, mention: Mention) -> Sent:
+        self.target(mention)  # as a real replier, it builds its client first
         self.sends.append(reply.id or 0)
         if self.gate is not None:
             self.gate.wait(5)
@@ -335,3 +336,29 @@ def test_a_reply_being_sent_by_a_live_replica_is_left_to_it(bench: Bench) -> Non
         bench.vigie.replies.desk.sweep()
     assert bench.reply(reply_id).state == ReplyState.SENDING
     assert bench.platforms.sends == []
+
+
+def test_a_reply_whose_replica_died_building_its_client_is_sent_not_doubted(
+        bench: Bench) -> None:
+    """The platform's client is built (Mastodon.py imported: seconds on a cold start)
+    before the reply is claimed: a replica killed then leaves it queued, and the sweep
+    sends it once, with no look and no wait for the platform's window."""
+    reply_id = bench.submit(bench.mention())
+    real_target = bench.platforms.target
+
+    def dies_building_its_client(mention: Mention) -> Target:
+        bench.platforms.target = real_target  # type: ignore[method-assign]
+        raise KilledMidCall()
+
+    bench.platforms.target = dies_building_its_client  # type: ignore[method-assign]
+    with pytest.raises(KilledMidCall):
+        bench.vigie.replies.desk.deliver(reply_id)
+    assert bench.reply(reply_id).state == ReplyState.QUEUED
+    bench.clock.advance(minutes=2)
+    bench.vigie.replies.desk.sweep()
+    assert bench.platforms.sends == [reply_id] and bench.platforms.finds == []
+    assert bench.reply(reply_id).state == ReplyState.SENT
+
+
+class KilledMidCall(BaseException):
+    """kill -9: nothing after it runs in that process."""
