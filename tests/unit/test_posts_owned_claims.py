@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.clock import FrozenClock
-from bot.config import Config
+from bot.config import Config, PostTarget
 from bot.connectors.publishers import Outgoing, Published
 from bot.posts.jobs import SENDING_LEASE, Publishing
 from bot.posts.models import DeliveryState, Post, PostDelivery, PostState
@@ -187,3 +187,33 @@ def test_a_runner_killed_while_waiting_for_its_slot_leaves_the_target_queued(
     assert desk.publisher.finds == 0
     assert desk.publisher.sends_to("annonces") == 1 and after["annonces"].attempts == 1
     assert state(engine, post_id) == PostState.PUBLISHED
+
+
+class ColdClient(ScriptedPublisher):
+    """A publisher that builds its client on first use (Mastodon.py: seconds to import on
+    a cold start); the process is killed while it does."""
+
+    cold: bool = True
+
+    def serves(self, target: PostTarget) -> bool:
+        if self.cold:
+            self.cold = False
+            raise Killed()
+        return True
+
+    def publish(self, outgoing: Outgoing) -> Published:
+        self.serves(outgoing.target)  # the client, built if it is not yet
+        return super().publish(outgoing)
+
+
+def test_a_runner_killed_building_its_client_leaves_the_target_queued(
+        engine: Engine, config: Config, clock: FrozenClock) -> None:
+    """The client is built before the target is claimed: the sweep sends it once, no look."""
+    desk = make_desk(engine, config, clock, publisher=ColdClient())
+    post_id, alive, b = killed_mid_round(desk, engine, config, clock, landed=False,
+                                         script=False)
+    assert deliveries(engine, post_id)["annonces"].state == DeliveryState.QUEUED
+    beat_for(alive, clock, 10)
+    b.sweep()
+    assert state(engine, post_id) == PostState.PUBLISHED
+    assert desk.publisher.finds == 0 and desk.publisher.sends_to("annonces") == 1
