@@ -55,6 +55,7 @@ from bot.platforms.base import WebRoute
 from bot.platforms.x.sections import XSections
 from bot.platforms.x.spend import Budget
 from bot.posts.setup import PostsFeature, build_posts
+from bot.replicas import Heartbeat
 from bot.replies.setup import RepliesFeature, build_replies, reply_cards
 from bot.reports.exposure_sections import ExposureSections
 from bot.reports.home import Dashboard
@@ -125,9 +126,13 @@ class Vigie:
     draining: threading.Event = field(default_factory=threading.Event, repr=False)
     # The gauges `/metrics` reads at scrape time (`bot.metrics.StateCollector`).
     state_metrics: CollectorRegistry | None = field(default=None, repr=False)
+    # This process's identity and heartbeat: what its claims record (`bot.replicas`).
+    heartbeat: Heartbeat | None = field(default=None, repr=False)
 
     def start_background(self) -> None:
         """Start the work that runs beside request handling."""
+        if self.heartbeat is not None:  # first: its row exists before it claims anything
+            self.heartbeat.start()
         self.relay_worker.start()
         self.relay_worker.wake()  # relay whatever was left pending before a restart
         self.scheduler.start()
@@ -171,6 +176,8 @@ class Vigie:
         self.dashboard.stop()
         self.posts.stop()
         self.suggestion_worker.stop()
+        if self.heartbeat is not None:  # its sends are over: nothing of it left to take back
+            self.heartbeat.stop()
         self.fetchers.close()
         self.engine.dispose()
 
@@ -243,6 +250,7 @@ def build(
     # (then the job re-queues them), everything else a little longer. Interactive calls
     # may wait out a 429 or two (except on messages: the pacer must see those).
     pacer = ChannelPacer(engine, config.bursts.pace)
+    heartbeat = Heartbeat(engine=engine, clock=clock)
     relay_client = make_client(token, settings.slack_api_url, timeout=slack_timeout)
     relay_slack = SlackGateway(relay_client)
     publish_slack = PacedSlack(relay_client, pacer=pacer, clock=clock, max_wait=PUBLISH_WAIT)
@@ -270,7 +278,8 @@ def build(
     qualifier.on_sla_change = reminders.schedule
     env = read_environ() if environ is None else environ
     listen = listening(engine=engine, config=config, clock=clock, slack=relay_slack,
-                       locale=locale, environ=env, timeout=platform_timeout, pacer=pacer)
+                       locale=locale, environ=env, timeout=platform_timeout, pacer=pacer,
+                       heartbeat=heartbeat)
     moderation = Moderation(engine=engine, config=config, clock=clock, locale=locale,
                             slack=ui_slack, people=people, staff=qualifier.staff)
     moderation.refresh_card = qualifier.refresh_card
@@ -292,7 +301,8 @@ def build(
 
     relay = Relay(engine=engine, slack=relay_slack, clock=clock,
                   render=qualifier.render, on_relayed=relayed,
-                  pacer=listen.pacer, spikes=listen.spikes, outbox=listen.outbox)
+                  pacer=listen.pacer, spikes=listen.spikes, outbox=listen.outbox,
+                  heartbeat=heartbeat)
     worker = RelayWorker(relay, clock)
 
     def wake_workers() -> None:
@@ -356,7 +366,7 @@ def build(
     scheduler.register(TRENDS_JOB, check_trends)
     posts = build_posts(engine=engine, config=config, clock=clock, locale=locale,
                         publish_slack=publish_slack, ui_slack=ui_slack, people=people,
-                        scheduler=scheduler)
+                        scheduler=scheduler, heartbeat=heartbeat)
     # Posts to the newsroom's social accounts speak through the clients listening built.
     for publisher in listen.platforms.publishers():
         posts.publishers.register(publisher)
@@ -376,7 +386,7 @@ def build(
     replies = build_replies(engine=engine, config=config, clock=clock, locale=locale,
                             qualifier=qualifier, cards=replies_card, people=people,
                             slack=ui_slack, repliers=listen.platforms.repliers(),
-                            scheduler=scheduler)
+                            scheduler=scheduler, heartbeat=heartbeat)
     # One listener for reactions in the approvals channel, whatever asks for approval.
     approvals = Approvals(channel=config.channels.approvals, is_editor=people.is_editor,
                           reactions=Reactions(approve=config.posts.approve_reaction,
@@ -399,6 +409,7 @@ def build(
         web_routes=listen.platforms.routes(intake),
         events=events,
         scheduler=scheduler,
+        heartbeat=heartbeat,
         people=people,
         fetchers=post_fetchers,
         flags=flags,

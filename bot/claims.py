@@ -6,7 +6,9 @@ replicas never both send it. The worker then writes the outcome only if it still
 that claim (same `claimed_at`): one whose lease ran out while Slack was slow must not
 overwrite its successor's result. A claim older than the lease belongs to a worker that
 died mid-call; it is handed back as *uncertain*, and whoever sends next first looks in
-Slack for the message before posting again.
+Slack for the message before posting again. Where the table records the claim's owner
+(`ClaimColumns.owner`), a claim of a process whose heartbeat stopped (`bot.replicas`) is
+handed back the same way without waiting for the lease.
 
 `bot.mentions.relay` and `bot.listen.outbox` each describe their table's columns with a
 `ClaimColumns` and use one `Claims` for those three steps.
@@ -27,10 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col
+
+from bot.replicas import Heartbeat
 
 Row = TypeVar("Row", bound=SQLModel)
 
@@ -50,13 +54,16 @@ class ClaimColumns(Generic[Row]):
     pending: Any
     sending: Any
     id: str = "id"
+    owner: str | None = None  # the process holding the claim (`bot.replicas`)
 
 
 class Claims(Generic[Row]):
-    def __init__(self, engine: Engine, columns: ClaimColumns[Row], *, lease: timedelta) -> None:
+    def __init__(self, engine: Engine, columns: ClaimColumns[Row], *, lease: timedelta,
+                 heartbeat: Heartbeat | None = None) -> None:
         self._engine = engine
         self._c = columns
         self.lease = lease
+        self._heartbeat = heartbeat if columns.owner else None
         # row id → (its claim's claimed_at, the values to write while that claim stands)
         self._owed: dict[Any, tuple[datetime, dict[str, Any]]] = {}
         self._owed_lock = threading.Lock()
@@ -68,14 +75,17 @@ class Claims(Generic[Row]):
         """The row, now ours to send (its attempts counted); None if someone has it or it
         is no longer waiting."""
         model, c = self._c.model, self._c
+        values = {c.state: c.sending, c.claimed_at: now,
+                  c.attempts: self._column(c.attempts) + 1}
+        if self._heartbeat is not None and c.owner:
+            values[c.owner] = self._heartbeat.id
         try:
             with Session(self._engine, expire_on_commit=False) as session:
                 claimed = session.execute(
                     update(model)
                     .where(self._column(c.id) == row_id)
                     .where(self._column(c.state) == c.pending)
-                    .values({c.state: c.sending, c.claimed_at: now,
-                             c.attempts: self._column(c.attempts) + 1})
+                    .values(values)
                 )
                 session.commit()
                 if claimed.rowcount != 1:  # type: ignore[attr-defined]
@@ -129,15 +139,20 @@ class Claims(Generic[Row]):
         return written
 
     def release_stale(self, now: datetime) -> int:
-        """Hand back the claims of workers that died mid-call, as uncertain, due now;
-        first write what this process owes from a database outage (`settle_owed`)."""
+        """Hand back the claims of workers that died mid-call, as uncertain, due now: past
+        the lease, or held by a process whose heartbeat stopped; first write what this
+        process owes from a database outage (`settle_owed`)."""
         self.settle_owed()
         c = self._c
+        stale = self._column(c.claimed_at) < now - self.lease
+        if self._heartbeat is not None and c.owner:
+            stale = or_(stale, self._heartbeat.abandoned(self._column(c.owner),
+                                                         self._column(c.claimed_at), now))
         with Session(self._engine) as session:
             released = session.execute(
                 update(self._c.model)
                 .where(self._column(c.state) == c.sending)
-                .where(self._column(c.claimed_at) < now - self.lease)
+                .where(stale)
                 .values({c.state: c.pending, c.uncertain: True, c.next_at: now})
             )
             session.commit()

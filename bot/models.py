@@ -35,6 +35,7 @@ from bot.moderation.models import (
 from bot.platforms.threads.models import ThreadsContainer
 from bot.platforms.x.spend import XSpend
 from bot.posts.models import Post, PostApproval, PostDelivery
+from bot.replicas import ReplicaRow
 from bot.replies.models import Reply, ReplyTemplateRevision, ReplyTemplateRow
 from bot.reports.models import HomeState, ReportRun
 from bot.suggestions.models import MentionEmbedding, MentionSuggestion, SuggestionModel
@@ -53,6 +54,7 @@ __all__ = [
     "PostApproval",
     "PostDelivery",
     "ProcessedEvent",
+    "ReplicaRow",
     "Reply",
     "ReplyTemplateRevision",
     "ReplyTemplateRow",

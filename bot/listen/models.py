@@ -142,6 +142,7 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=64)  # bot.replicas
     uncertain: bool = False
     posted_channel: str | None = Field(default=None, max_length=32)
     posted_ts: str | None = Field(default=None, max_length=32)

@@ -24,6 +24,7 @@ from bot.claims import ClaimColumns, Claims
 from bot.clock import Clock
 from bot.listen.models import OutboxKind, OutboxMessage, OutboxState
 from bot.mentions.pacing import ChannelPacer
+from bot.replicas import Heartbeat
 from bot.slack import (
     SlackError,
     SlackGateway,
@@ -42,7 +43,7 @@ MAX_ATTEMPTS = 8
 OUTBOX_CLAIMS = ClaimColumns(model=OutboxMessage, state="state", claimed_at="claimed_at",
                              attempts="attempts", uncertain="uncertain",
                              next_at="next_attempt_at", pending=OutboxState.PENDING,
-                             sending=OutboxState.POSTING)
+                             sending=OutboxState.POSTING, owner="claimed_by")
 
 
 def enqueue(session: Session, *, kind: OutboxKind, channel: str, now: datetime,
@@ -76,7 +77,7 @@ class Outbox:
     def __init__(self, *, engine: Engine, slack: SlackGateway, clock: Clock,
                  pacer: ChannelPacer, render: Callable[[OutboxMessage], Message | None],
                  after_sent: Callable[[OutboxMessage], None] = lambda row: None,
-                 batch: int = 50) -> None:
+                 batch: int = 50, heartbeat: Heartbeat | None = None) -> None:
         self._engine = engine
         self._slack = slack
         self._clock = clock
@@ -84,7 +85,7 @@ class Outbox:
         self._render = render
         self._after_sent = after_sent
         self._batch = batch
-        self._claims = Claims(engine, OUTBOX_CLAIMS, lease=CLAIM_LEASE)
+        self._claims = Claims(engine, OUTBOX_CLAIMS, lease=CLAIM_LEASE, heartbeat=heartbeat)
 
     def run_due(self) -> OutboxRound:
         now = self._clock.now()

@@ -21,6 +21,7 @@ from bot.listen.spikes import Spikes
 from bot.mentions.pacing import ChannelPacer
 from bot.platforms import PLATFORMS
 from bot.platforms.base import Connected, Context
+from bot.replicas import Heartbeat
 from bot.slack import SlackGateway
 
 if TYPE_CHECKING:
@@ -53,9 +54,11 @@ class Listening:
 
 def listening(*, engine: Engine, config: Config, clock: Clock, slack: SlackGateway,
               locale: str, environ: Mapping[str, str], timeout: float = 10.0,
-              pacer: ChannelPacer | None = None) -> Listening:
+              pacer: ChannelPacer | None = None, heartbeat: Heartbeat | None = None
+              ) -> Listening:
     """`timeout`: seconds to wait for a platform's answer (Mastodon, Bluesky…); `pacer`:
-    the one every other sender shares (built from `bursts.pace` when not given)."""
+    the one every other sender shares (built from `bursts.pace` when not given);
+    `heartbeat`: this process's, which owns the outbox's claims (`bot.replicas`)."""
     catalog = Catalog(engine=engine, config=config, clock=clock)
     pacer = pacer or ChannelPacer(engine, config.bursts.pace)
     return Listening(
@@ -63,7 +66,7 @@ def listening(*, engine: Engine, config: Config, clock: Clock, slack: SlackGatew
         pacer=pacer,
         spikes=Spikes(engine=engine, config=config, clock=clock),
         outbox=Outbox(engine=engine, slack=slack, clock=clock, pacer=pacer,
-                      render=outbox_renderer(engine, config, locale)),
+                      render=outbox_renderer(engine, config, locale), heartbeat=heartbeat),
         alerts=AlertWords(config.alerts),
         environ=environ,
         platforms=Connected(PLATFORMS, Context(config=config, environ=environ,

@@ -144,6 +144,7 @@ class Mention(SQLModel, table=True):
     relay_attempts: int = 0
     next_relay_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime)
     relay_claimed_at: datetime | None = SQLField(default=None, sa_type=UTCDateTime)
+    relay_claimed_by: str | None = SQLField(default=None, max_length=64)  # bot.replicas
     relay_uncertain: bool = SQLField(
         default=False, description="a post may have reached Slack; look before posting again"
     )

@@ -35,6 +35,7 @@ from bot.logs import working
 from bot.mentions.messages import CARD_EVENT_TYPE
 from bot.mentions.models import Mention, RelayState
 from bot.metrics import CARDS
+from bot.replicas import Heartbeat
 from bot.slack import (
     SlackGateway,
     SlackOutcomeUnknown,
@@ -54,7 +55,7 @@ CLAIM_LEASE = timedelta(seconds=45)
 CARD_CLAIMS = ClaimColumns(model=Mention, state="relay_state", claimed_at="relay_claimed_at",
                            attempts="relay_attempts", uncertain="relay_uncertain",
                            next_at="next_relay_at", pending=RelayState.PENDING,
-                           sending=RelayState.POSTING)
+                           sending=RelayState.POSTING, owner="relay_claimed_by")
 MAX_BACKOFF = timedelta(minutes=15)
 
 
@@ -114,6 +115,7 @@ class Relay:
         pacer: Pacer | None = None,
         spikes: SpikeGate | None = None,
         outbox: OutboxRunner | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self._engine = engine
         self._slack = slack
@@ -124,7 +126,7 @@ class Relay:
         self.pacer = pacer
         self._spikes = spikes
         self._outbox = outbox
-        self._claims = Claims(engine, CARD_CLAIMS, lease=CLAIM_LEASE)
+        self._claims = Claims(engine, CARD_CLAIMS, lease=CLAIM_LEASE, heartbeat=heartbeat)
 
     def run_due(self) -> RelayRound:
         """Relay the oldest due mention of each channel; one pass, bounded by `batch`."""

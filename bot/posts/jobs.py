@@ -8,8 +8,14 @@ restarted process, a job APScheduler fires twice:
    changes nothing and stops. For a recurring post the next occurrence is created in the
    same transaction (a unique `previous_id` forbids a second one).
 2. Each target (`PostDelivery`) is claimed the same way (`queued`/due `failed` →
-   `sending`) before its publisher is called, so a retry round never resends a target
-   that went out.
+   `sending`) just before its publisher is called, so a retry round never resends a
+   target that went out, and a runner killed mid-round leaves the targets it had not
+   reached `queued` (certainly not sent: the sweep sends them), not in doubt. The claim
+   records the process that made it (`bot.replicas`): one whose heartbeat stopped is
+   taken back at once; `SENDING_LEASE` remains for a process alive but stuck. A claim
+   taken back is in doubt only if the platform may have been called (`calling_at`):
+   the publisher's client is built before the claim (Mastodon.py takes seconds to
+   import on a cold start), and a wait for the channel's Slack slot clears it.
 3. A definite failure is retried with backoff (only that target). An unknown outcome
    (a server error, a lost answer) is looked for on the platform, at once and then on
    the publisher's schedule while the platform may still create the post
@@ -55,6 +61,7 @@ from bot.connectors.publishers import (
     PublishOutcomeUnknown,
     PublishRateLimited,
     PublishRejected,
+    PublishUnavailable,
 )
 from bot.metrics import PUBLICATIONS
 from bot.posts.models import (
@@ -69,6 +76,7 @@ from bot.posts.models import (
 from bot.posts.service import JOB, Notices, Timer, job_id
 from bot.posts.when import next_occurrence
 from bot.reasons import Reason
+from bot.replicas import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +112,10 @@ class Claimed:
 
 class Publishing:
     def __init__(self, *, engine: Engine, config: Config, clock: Clock,
-                 publishers: Publishers, timer: Timer, notices: Notices) -> None:
+                 publishers: Publishers, timer: Timer, notices: Notices,
+                 heartbeat: Heartbeat | None = None) -> None:
         self._engine = engine
+        self._heartbeat = heartbeat or Heartbeat(engine=engine, clock=clock)
         self._config = config
         self._clock = clock
         self._publishers = publishers
@@ -113,6 +123,7 @@ class Publishing:
         self._notices = notices
         self._busy = 0
         self._busy_lock = threading.Lock()
+        self._sending = threading.local()  # the claim this thread is sending (`resting`)
 
     @property
     def stale_after(self) -> timedelta:
@@ -140,10 +151,10 @@ class Publishing:
             if now - post.publish_at > self.stale_after:
                 self._mark_stale(post_id, now)
                 return
-            claimed = self._claim(post, now)
-            if claimed is None:
+            targets = self._claim(post, now)
+            if targets is None:
                 return  # someone else has it
-            self._send_round(post, claimed, complete=True)
+            self._send_round(post, targets, complete=True)
         elif post.state == PostState.PUBLISHING:
             self._deliver_due(post)
 
@@ -234,9 +245,10 @@ class Publishing:
             self._notices.in_thread(post_id, "stale")
             self._notices.to_author(post_id, "stale")
 
-    def _claim(self, post: Post, now: datetime) -> list[Claimed] | None:
-        """Take the post for publishing, with all its deliveries, in one transaction; for a
-        series, create the next occurrence in it too. None: someone else has it."""
+    def _claim(self, post: Post, now: datetime) -> list[PostDelivery] | None:
+        """Take the post for publishing and list its targets, in one transaction; for a
+        series, create the next occurrence in it too. None: someone else has it. Each
+        target is claimed on its own, just before its call (`_send_round`)."""
         post_id = int(post.id or 0)
         with Session(self._engine, expire_on_commit=False) as session:
             changed = session.execute(
@@ -249,22 +261,16 @@ class Publishing:
             if _count(changed) != 1:
                 session.rollback()
                 return None
-            session.execute(
-                update(PostDelivery).where(col(PostDelivery.post_id) == post_id)
-                .where(col(PostDelivery.state) == DeliveryState.QUEUED)
-                .values(state=DeliveryState.SENDING, claimed_at=now,
-                        attempts=col(PostDelivery.attempts) + 1)
-            )
             deliveries = session.exec(
                 select(PostDelivery).where(col(PostDelivery.post_id) == post_id)
-                .where(col(PostDelivery.state) == DeliveryState.SENDING)
-                .where(col(PostDelivery.claimed_at) == now).order_by(col(PostDelivery.id))
+                .where(col(PostDelivery.state) == DeliveryState.QUEUED)
+                .order_by(col(PostDelivery.id))
             ).all()
             successor = self._next_occurrence(session, post, now)
             session.commit()
         if successor is not None:
             self._schedule(successor[0], successor[1])
-        return [Claimed(delivery, now) for delivery in deliveries]
+        return list(deliveries)
 
     def _next_occurrence(self, session: Session, post: Post, now: datetime
                          ) -> tuple[int, datetime] | None:
@@ -312,17 +318,27 @@ class Publishing:
                          col(PostDelivery.next_attempt_at) <= now),
                 )).order_by(col(PostDelivery.id))
             ).all()
-        claimed: list[Claimed] = []
+        sending: list[PostDelivery] = []
         rechecked: list[int] = []
         for delivery in due:
             if delivery.state == DeliveryState.UNCONFIRMED:
                 if self._recheck(post, delivery, now):
                     rechecked.append(int(delivery.id or 0))
                 continue
-            taken = self._claim_delivery(delivery, now)
-            if taken is not None:
-                claimed.append(taken)
-        self._send_round(post, claimed, rechecked)
+            sending.append(delivery)
+        self._send_round(post, sending, rechecked)
+
+    def _get_ready(self, delivery: PostDelivery) -> None:
+        """Have the publisher build its client for the target before the claim, not
+        inside it: a process killed meanwhile leaves the target queued, not in doubt."""
+        target = self._config.posts.target(delivery.target_id)
+        if target is None or not self._publishers.has(delivery.kind):
+            return
+        try:
+            self._publishers.get(delivery.kind).serves(target)
+        except Exception:  # the publish call itself says what is wrong
+            log.debug("publisher %s not ready for %s", delivery.kind, delivery.target_id,
+                      exc_info=True)
 
     def _claim_delivery(self, delivery: PostDelivery, now: datetime) -> Claimed | None:
         with Session(self._engine) as session:
@@ -334,8 +350,9 @@ class Publishing:
                          col(PostDelivery.gave_up).is_(False),
                          col(PostDelivery.next_attempt_at) <= now),
                 ))
-                .values(state=DeliveryState.SENDING, claimed_at=now, checks=0,
-                        creatable_until=None, attempts=col(PostDelivery.attempts) + 1)
+                .values(state=DeliveryState.SENDING, claimed_at=now, calling_at=now,
+                        checks=0, claimed_by=self._heartbeat.id, creatable_until=None,
+                        attempts=col(PostDelivery.attempts) + 1)
             )
             session.commit()
         if _count(changed) != 1:
@@ -343,12 +360,25 @@ class Publishing:
         delivery.attempts += 1
         return Claimed(delivery, now)
 
-    def _send_round(self, post: Post, claimed: Sequence[Claimed],
+    def _send_round(self, post: Post, due: Sequence[PostDelivery],
                     rechecked: Sequence[int] = (), *, complete: bool = False) -> None:
+        """Claim each target just before calling its publisher, then record the round. A
+        target another runner claimed first is its to tell: the round is not `complete`."""
+        results: list[tuple[Claimed, dict[str, Any]]] = []
         with self._busy_lock:
             self._busy += 1
         try:
-            results = [(item, self._outcome(post, item)) for item in claimed]
+            for delivery in due:
+                self._get_ready(delivery)
+                taken = self._claim_delivery(delivery, self._clock.now())
+                if taken is None:
+                    complete = False
+                    continue
+                self._sending.claimed = taken
+                try:
+                    results.append((taken, self._outcome(post, taken)))
+                finally:
+                    self._sending.claimed = None
         finally:
             with self._busy_lock:
                 self._busy -= 1
@@ -366,7 +396,13 @@ class Publishing:
 
     @contextmanager
     def resting(self) -> Iterator[None]:
-        """A publisher waiting for its channel's slot uses no CPU: not busy meanwhile."""
+        """A publisher waiting for its channel's slot uses no CPU: not busy meanwhile. Nor
+        is it calling the platform: the delivery says so while it waits, so that a process
+        killed then leaves it certainly not sent. If that cannot be undone after the wait,
+        the call is not made (PublishUnavailable: retried later)."""
+        claimed: Claimed | None = getattr(self._sending, "claimed", None)
+        if claimed is not None:
+            self._calling(claimed, None)
         with self._busy_lock:
             self._busy -= 1
         try:
@@ -374,6 +410,24 @@ class Publishing:
         finally:
             with self._busy_lock:
                 self._busy += 1
+        if claimed is not None and not self._calling(claimed, self._clock.now()):
+            raise PublishUnavailable(Reason("publish.not_recorded"))
+
+    def _calling(self, claimed: Claimed, since: datetime | None) -> bool:
+        """Record whether the claimed delivery's platform may be called from now on."""
+        try:
+            with Session(self._engine) as session:
+                changed = session.execute(
+                    update(PostDelivery).where(col(PostDelivery.id) == claimed.delivery.id)
+                    .where(col(PostDelivery.state) == DeliveryState.SENDING)
+                    .where(col(PostDelivery.claimed_at) == claimed.claimed_at)
+                    .values(calling_at=since))
+                session.commit()
+        except Exception:
+            log.warning("post %s → %s: could not record the call's state",
+                        claimed.delivery.post_id, claimed.delivery.target_id, exc_info=True)
+            return False
+        return _count(changed) == 1
 
     def _outcome(self, post: Post, claimed: Claimed) -> dict[str, Any]:
         """Publish one claimed delivery; what to record about it."""
@@ -567,24 +621,35 @@ class Publishing:
             self._schedule(post_id, max(min(retry_times), now))
 
     def _release_stuck(self, now: datetime) -> None:
-        """A runner that died mid-call left a delivery `sending`: it may have gone out."""
+        """A runner that died mid-call left a delivery `sending`: it may have gone out, so
+        it is looked for on the platform before anything is sent again. Taken back once
+        its process stopped beating (`bot.replicas`), or at the end of the lease."""
+        claimed_at = col(PostDelivery.claimed_at)
         with Session(self._engine) as session:
             stuck = session.exec(
-                select(PostDelivery.id, PostDelivery.post_id)
+                select(PostDelivery.id, PostDelivery.post_id, PostDelivery.claimed_at,
+                       PostDelivery.calling_at)
                 .where(col(PostDelivery.state) == DeliveryState.SENDING)
-                .where(col(PostDelivery.claimed_at) < now - SENDING_LEASE)
+                .where(or_(claimed_at < now - SENDING_LEASE, self._heartbeat.abandoned(
+                    col(PostDelivery.claimed_by), claimed_at, now)))
             ).all()
-            for delivery_id, _ in stuck:
+            for delivery_id, _, claimed, calling in stuck:
+                values: dict[str, Any] = {
+                    "state": DeliveryState.UNCONFIRMED, "next_attempt_at": now, "checks": 0,
+                    "gave_up": False, "creatable_until": None,
+                    "error": _stored(Reason("publish.interrupted"))}
+                if calling is None:  # stopped before calling: certainly not sent
+                    values = {"state": DeliveryState.QUEUED, "next_attempt_at": None,
+                              "attempts": col(PostDelivery.attempts) - 1}
                 session.execute(
                     update(PostDelivery).where(col(PostDelivery.id) == delivery_id)
                     .where(col(PostDelivery.state) == DeliveryState.SENDING)
-                    .values(state=DeliveryState.UNCONFIRMED, next_attempt_at=now, checks=0,
-                            gave_up=False, creatable_until=None,
-                            error=_stored(Reason("publish.interrupted")))
+                    .where(claimed_at == claimed).values(**values)
                 )
             session.commit()
-        for _, post_id in stuck:
-            log.warning("post %s: a delivery was interrupted mid-call; checking it", post_id)
+        for _, post_id, _, calling in stuck:
+            log.warning("post %s: a delivery was interrupted %s", post_id,
+                        "mid-call; checking it" if calling else "before its call; sending it")
 
     # -- helpers ------------------------------------------------------------------------
     def _outgoing(self, post: Post, delivery: PostDelivery, started: datetime) -> Outgoing | None:

@@ -111,6 +111,12 @@ class PostDelivery(SQLModel, table=True):
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     gave_up: bool = Field(default=False, description="no automatic retry left: a human decides")
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=64,
+                                   description="the process holding the claim (bot.replicas)")
+    calling_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime,
+        description="while claimed: since when the platform may have been called (None: "
+                    "not yet, e.g. waiting for its channel's slot)")
     checks: int = Field(default=0, description="lookups done after an unknown outcome")
     creatable_until: datetime | None = Field(
         default=None, sa_type=UTCDateTime,
@@ -151,6 +157,7 @@ class PostNotice(SQLModel, table=True):
     attempts: int = 0
     uncertain: bool = False
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=64)  # bot.replicas
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     error: str | None = Field(default=None, max_length=512)

@@ -36,6 +36,7 @@ from bot.i18n import Locale
 from bot.posts import messages
 from bot.posts.models import NoticeState, Post, PostNotice
 from bot.posts.service import PostView, view_of
+from bot.replicas import Heartbeat
 from bot.slack import (
     SlackError,
     SlackGateway,
@@ -57,7 +58,7 @@ NOTICE_ATTEMPTS = 8
 NOTICE_CLAIMS = ClaimColumns(model=PostNotice, state="state", claimed_at="claimed_at",
                              attempts="attempts", uncertain="uncertain",
                              next_at="next_attempt_at", pending=NoticeState.PENDING,
-                             sending=NoticeState.SENDING)
+                             sending=NoticeState.SENDING, owner="claimed_by")
 
 
 class SlackNotices:
@@ -65,7 +66,7 @@ class SlackNotices:
 
     def __init__(self, *, engine: Engine, config: Config, clock: Clock, slack: SlackGateway,
                  locale: Locale, locale_for: Callable[[str], Locale],
-                 background: bool = True) -> None:
+                 background: bool = True, heartbeat: Heartbeat | None = None) -> None:
         self._engine = engine
         self._config = config
         self._clock = clock
@@ -77,7 +78,7 @@ class SlackNotices:
         self._pending_refresh: set[int] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._claims = Claims(engine, NOTICE_CLAIMS, lease=NOTICE_LEASE)
+        self._claims = Claims(engine, NOTICE_CLAIMS, lease=NOTICE_LEASE, heartbeat=heartbeat)
         self.yield_to: Callable[[], bool] = lambda: False
         # Told the id of every post whose preview is redrawn, i.e. that changed.
         self.changed: list[Callable[[int], None]] = []

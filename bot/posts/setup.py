@@ -20,6 +20,7 @@ from bot.posts.jobs import Publishing
 from bot.posts.notify import SlackNotices
 from bot.posts.service import JOB, SWEEP_JOB, PostDesk
 from bot.posts.templates import PostTemplates
+from bot.replicas import Heartbeat
 from bot.scheduler import Scheduler
 from bot.slack import PacedSlack, SlackGateway
 
@@ -48,17 +49,18 @@ class PostsFeature:
 
 def build_posts(*, engine: Engine, config: Config, clock: Clock, locale: Locale,
                 publish_slack: SlackGateway, ui_slack: SlackGateway, people: Directory,
-                scheduler: Scheduler) -> PostsFeature:
+                scheduler: Scheduler, heartbeat: Heartbeat | None = None) -> PostsFeature:
     """`publish_slack` must not retry on its own (posting is decided by the job);
-    `ui_slack` may wait out rate limits (previews, DMs)."""
+    `ui_slack` may wait out rate limits (previews, DMs); `heartbeat`: this process's, which
+    owns its claims (`bot.replicas`)."""
     publishers = Publishers()
     publishers.register(SlackChannelPublisher(publish_slack))
     notices = SlackNotices(engine=engine, config=config, clock=clock, slack=ui_slack,
-                           locale=locale, locale_for=people.locale_for)
+                           locale=locale, locale_for=people.locale_for, heartbeat=heartbeat)
     desk = PostDesk(engine=engine, config=config, clock=clock, publishers=publishers,
                     timer=scheduler, notices=notices, roles=people)
     publishing = Publishing(engine=engine, config=config, clock=clock, publishers=publishers,
-                            timer=scheduler, notices=notices)
+                            timer=scheduler, notices=notices, heartbeat=heartbeat)
     notices.yield_to = publishing.busy
     if isinstance(publish_slack, PacedSlack):  # waiting for a slot is not being busy
         publish_slack.resting = publishing.resting

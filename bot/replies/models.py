@@ -89,6 +89,8 @@ class Reply(SQLModel, table=True):
     # Sending.
     attempts: int = 0
     attempted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=64,
+                                   description="the process sending it (bot.replicas)")
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     remote_id: str | None = Field(default=None, max_length=512, description="status id, AT URI")
     remote_url: str | None = Field(default=None, max_length=2048)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -53,6 +53,7 @@ from bot.metrics import REPLIES, bounded
 from bot.moderation.masking import masked
 from bot.people import Directory
 from bot.reasons import Reason
+from bot.replicas import Heartbeat
 from bot.replies import messages
 from bot.replies.messages import ModalState, ReplyForm
 from bot.replies.models import ERROR_LENGTH, Reply, ReplyKind, ReplyState
@@ -129,8 +130,10 @@ class ReplyCards:
 class ReplyDesk:
     def __init__(self, *, engine: Engine, config: Config, clock: Clock, locale: Locale,
                  qualifier: Qualifier, platforms: Platforms, library: TemplateLibrary,
-                 people: Directory, slack: SlackGateway, cards: ReplyCards) -> None:
+                 people: Directory, slack: SlackGateway, cards: ReplyCards,
+                 heartbeat: Heartbeat | None = None) -> None:
         self._engine = engine
+        self._heartbeat = heartbeat or Heartbeat(engine=engine, clock=clock)
         self._config = config
         self._clock = clock
         self._locale = locale
@@ -312,6 +315,7 @@ class ReplyDesk:
     def deliver(self, reply_id: int) -> Reply | None:
         """Claim a queued reply and send it, once. Returns the reply as it ends up."""
         self._settle_owed()
+        self._get_ready(reply_id)
         now = self._clock.now()
         try:
             with Session(self._engine) as session:
@@ -319,8 +323,8 @@ class ReplyDesk:
                     update(Reply).where(col(Reply.id) == reply_id)
                     .where(col(Reply.state) == ReplyState.QUEUED)
                     .values(state=ReplyState.SENDING, attempts=col(Reply.attempts) + 1,
-                            attempted_at=now, updated_at=now, error=None, checks=0,
-                            next_check_at=None, creatable_until=None))
+                            attempted_at=now, claimed_by=self._heartbeat.id, updated_at=now,
+                            error=None, checks=0, next_check_at=None, creatable_until=None))
                 if _count(claimed) != 1:
                     return None
                 session.commit()
@@ -387,6 +391,20 @@ class ReplyDesk:
                 self.deliver(reply_id)
             else:
                 self._settled(reply_id)
+
+    def _get_ready(self, reply_id: int) -> None:
+        """Have the platform build its client for a queued reply before the claim, not
+        inside it (Mastodon.py takes seconds to import on a cold start): a process killed
+        meanwhile leaves the reply queued, certainly not sent, instead of in doubt."""
+        reply = self._reply(reply_id)
+        mention = self.get(reply.mention_id) \
+            if reply is not None and reply.state == ReplyState.QUEUED else None
+        if mention is None:
+            return
+        try:
+            self.platforms.target(mention)
+        except Exception:  # the send itself says what is wrong
+            log.debug("no target ready for reply %s", reply_id, exc_info=True)
 
     def _settled(self, reply_id: int) -> Reply | None:
         """Tell the card (and the approval preview) what became of a send or a look."""
@@ -691,9 +709,11 @@ class ReplyDesk:
                 .where(col(Reply.updated_at) < now - QUEUED_GRACE)
                 .where(col(Reply.next_check_at).is_(None)
                        | (col(Reply.next_check_at) <= now))).all()
-            lost = session.exec(
+            lost = session.exec(  # its process died mid-call, or is stuck past the lease
                 select(Reply.id).where(col(Reply.state) == ReplyState.SENDING)
-                .where(col(Reply.attempted_at) < now - SEND_LEASE)).all()
+                .where(or_(col(Reply.attempted_at) < now - SEND_LEASE,
+                           self._heartbeat.abandoned(col(Reply.claimed_by),
+                                                     col(Reply.attempted_at), now)))).all()
             looks = session.exec(
                 select(Reply.id).where(col(Reply.state) == ReplyState.UNCONFIRMED)
                 .where(col(Reply.next_check_at) <= now)).all()

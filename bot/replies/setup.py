@@ -14,6 +14,7 @@ from bot.i18n import Locale
 from bot.mentions.qualify import Qualifier
 from bot.people import Directory
 from bot.platforms.base import Replier
+from bot.replicas import Heartbeat
 from bot.replies.platforms import Platforms
 from bot.replies.service import SWEEP_JOB, ReplyCards, ReplyDesk
 from bot.replies.templates import TemplateLibrary
@@ -21,7 +22,9 @@ from bot.replies.variables import sample_contexts
 from bot.scheduler import Scheduler
 from bot.slack import SlackGateway
 
-SWEEP_EVERY = timedelta(minutes=1)
+# Often enough that a reply a killed replica left in flight is looked for within the
+# minute (`bot.replicas.ABANDONED_AFTER` + this); a pass is a few indexed queries.
+SWEEP_EVERY = timedelta(seconds=15)
 
 
 @dataclass
@@ -41,13 +44,13 @@ def reply_cards(*, engine: Engine, config: Config, locale: Locale) -> ReplyCards
 def build_replies(*, engine: Engine, config: Config, clock: Clock, locale: Locale,
                   qualifier: Qualifier, cards: ReplyCards, people: Directory,
                   slack: SlackGateway, repliers: Mapping[str, Replier],
-                  scheduler: Scheduler) -> RepliesFeature:
+                  scheduler: Scheduler, heartbeat: Heartbeat | None = None) -> RepliesFeature:
     library = TemplateLibrary(engine=engine, clock=clock, timezone=config.newsroom.timezone,
                               samples=lambda template_locale: sample_contexts(
                                   config, template_locale))
     platforms = Platforms(config=config, repliers=repliers)
     desk = ReplyDesk(engine=engine, config=config, clock=clock, locale=locale,
                      qualifier=qualifier, platforms=platforms, library=library, people=people,
-                     slack=slack, cards=cards)
+                     slack=slack, cards=cards, heartbeat=heartbeat)
     scheduler.register(SWEEP_JOB, desk.sweep)
     return RepliesFeature(desk=desk, library=library)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -111,7 +111,7 @@ class ScriptedPublisher:
     kind: str = "slack"
     max_length: int = 3000
     doubt: Doubt = SLACK
-    script: dict[str, list[Exception | None]] = field(default_factory=dict)
+    script: dict[str, list[BaseException | None]] = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
     find_fails: bool = False
     find_gate: threading.Event | None = None  # `find` waits for it (then is counted)
@@ -159,7 +159,10 @@ class ScriptedPublisher:
         return sum(1 for s in self.sent if s.target == target_id)
 
 
-def delivered(error: Exception) -> Exception:
+Failure = TypeVar("Failure", bound=BaseException)
+
+
+def delivered(error: Failure) -> Failure:
     error.delivered = True  # type: ignore[attr-defined]
     return error
 

@@ -10,6 +10,7 @@ from bot.claims import Claims
 from bot.clock import FrozenClock
 from bot.listen.models import OutboxKind, OutboxMessage, OutboxState
 from bot.listen.outbox import CLAIM_LEASE, OUTBOX_CLAIMS, enqueue
+from bot.replicas import ABANDONED_AFTER, Heartbeat
 
 
 def queued(engine: Engine, clock: FrozenClock) -> int:
@@ -64,3 +65,28 @@ def test_a_fresh_claim_is_not_released(engine: Engine, clock: FrozenClock) -> No
     clock.advance(seconds=CLAIM_LEASE.total_seconds() - 1)
     assert claims.release_stale(clock.now()) == 0
     assert stored(engine, row_id).state == OutboxState.POSTING
+
+
+def test_a_dead_replicas_claim_comes_back_without_waiting_for_the_lease(
+        engine: Engine, clock: FrozenClock) -> None:
+    """The outbox message a killed replica was posting comes back, uncertain, once that
+    replica's heartbeat is ABANDONED_AFTER old: long before the 2-minute lease. A claim
+    of a replica that keeps beating stays its own."""
+    dead, alive, judge = (Heartbeat(engine=engine, clock=clock) for _ in range(3))
+    for heartbeat in (dead, alive, judge):
+        heartbeat.beat()
+    lost, slow = queued(engine, clock), queued(engine, clock)
+    assert Claims(engine, OUTBOX_CLAIMS, lease=CLAIM_LEASE, heartbeat=dead).claim(
+        lost, clock.now()) is not None
+    assert Claims(engine, OUTBOX_CLAIMS, lease=CLAIM_LEASE, heartbeat=alive).claim(
+        slow, clock.now()) is not None
+    sweeper = Claims(engine, OUTBOX_CLAIMS, lease=CLAIM_LEASE, heartbeat=judge)
+    for _ in range(int(ABANDONED_AFTER.total_seconds() // 5) + 1):
+        clock.advance(seconds=5)
+        alive.beat()
+        judge.beat()
+    assert clock.now() - CLAIM_LEASE < stored(engine, lost).claimed_at  # type: ignore[operator]
+    assert sweeper.release_stale(clock.now()) == 1
+    back = stored(engine, lost)
+    assert (back.state, back.uncertain) == (OutboxState.PENDING, True)
+    assert stored(engine, slow).state == OutboxState.POSTING

@@ -336,7 +336,7 @@ def test_a_runner_that_died_mid_call_leaves_a_delivery_that_is_checked(
                         .values(state=PostState.PUBLISHING, claimed_at=clock.now()))
         session.execute(update(PostDelivery).where(col(PostDelivery.post_id) == post_id)
                         .values(state=DeliveryState.SENDING, claimed_at=clock.now(),
-                                attempts=1))
+                                calling_at=clock.now(), attempts=1))
         session.commit()
     clock.advance(minutes=10)
     desk.publishing.sweep()

@@ -20,6 +20,7 @@ from bot.config import Config, Source
 from bot.connectors.doubt import Doubt
 from bot.mentions.models import Author, Mention, MentionIn
 from bot.reasons import Reason
+from bot.replicas import ABANDONED_AFTER, Heartbeat
 from bot.replies.messages import ModalState
 from bot.replies.models import Reply, ReplyState
 from bot.replies.platforms import Platforms, SendFailed, SendUnconfirmed, Sent, Target
@@ -58,6 +59,7 @@ class ScriptedPlatforms:
         return self.landed.get(reply.id or 0)
 
     def send(self, reply: Reply, mention: Mention) -> Sent:
+        self.target(mention)  # as a real replier, it builds its client first
         self.sends.append(reply.id or 0)
         if self.gate is not None:
             self.gate.wait(5)
@@ -281,3 +283,82 @@ def test_an_interrupted_send_that_never_landed_is_sent_again_once_after_the_wind
         bench.vigie.replies.desk.sweep()
     assert bench.platforms.sends == [reply_id]
     assert bench.reply(reply_id).state == ReplyState.SENT
+
+
+def claimed_by_another(bench: Bench, reply_id: int, owner: Heartbeat) -> None:
+    """What `owner`'s process leaves when it stops mid-send: the reply `sending`, its."""
+    with Session(bench.vigie.engine) as session:
+        session.execute(update(Reply).where(col(Reply.id) == reply_id).values(
+            state=ReplyState.SENDING, attempted_at=bench.clock.now(), attempts=1,
+            claimed_by=owner.id))
+        session.commit()
+
+
+def beating(bench: Bench, seconds: float, *others: Heartbeat) -> None:
+    """This replica (and `others`) beat every 5 s while time passes."""
+    heartbeat = bench.vigie.heartbeat
+    assert heartbeat is not None
+    for _ in range(int(seconds // 5)):
+        bench.clock.advance(seconds=5)
+        for beat in (heartbeat, *others):
+            beat.beat()
+
+
+def test_a_reply_left_in_flight_by_a_killed_replica_is_looked_for_within_seconds(
+        bench: Bench) -> None:
+    """kill -9 mid-send on another replica: once its heartbeat is ABANDONED_AFTER old,
+    the sweep looks for the reply on the platform (not at the 5-minute lease), finds it,
+    and the mention is answered without a second send."""
+    reply_id = bench.submit(bench.mention())
+    dead = Heartbeat(engine=bench.vigie.engine, clock=bench.clock)
+    dead.beat()
+    assert bench.vigie.heartbeat is not None
+    bench.vigie.heartbeat.beat()
+    claimed_by_another(bench, reply_id, dead)
+    bench.platforms.landed[reply_id] = Sent("remote-7", "https://pouet.example/@matinale/7")
+    beating(bench, ABANDONED_AFTER.total_seconds() - 5)
+    bench.vigie.replies.desk.sweep()
+    assert bench.reply(reply_id).state == ReplyState.SENDING  # not yet: it may be slow
+    beating(bench, 10)
+    bench.vigie.replies.desk.sweep()
+    found = bench.reply(reply_id)
+    assert (found.state, found.remote_id) == (ReplyState.SENT, "remote-7")
+    assert bench.platforms.sends == []
+
+
+def test_a_reply_being_sent_by_a_live_replica_is_left_to_it(bench: Bench) -> None:
+    """A slow send on a replica that keeps beating is not taken, however many sweeps."""
+    reply_id = bench.submit(bench.mention())
+    alive = Heartbeat(engine=bench.vigie.engine, clock=bench.clock)
+    claimed_by_another(bench, reply_id, alive)
+    for _ in range(6):
+        beating(bench, 15, alive)
+        bench.vigie.replies.desk.sweep()
+    assert bench.reply(reply_id).state == ReplyState.SENDING
+    assert bench.platforms.sends == []
+
+
+def test_a_reply_whose_replica_died_building_its_client_is_sent_not_doubted(
+        bench: Bench) -> None:
+    """The platform's client is built (Mastodon.py imported: seconds on a cold start)
+    before the reply is claimed: a replica killed then leaves it queued, and the sweep
+    sends it once, with no look and no wait for the platform's window."""
+    reply_id = bench.submit(bench.mention())
+    real_target = bench.platforms.target
+
+    def dies_building_its_client(mention: Mention) -> Target:
+        bench.platforms.target = real_target  # type: ignore[method-assign]
+        raise KilledMidCall()
+
+    bench.platforms.target = dies_building_its_client  # type: ignore[method-assign]
+    with pytest.raises(KilledMidCall):
+        bench.vigie.replies.desk.deliver(reply_id)
+    assert bench.reply(reply_id).state == ReplyState.QUEUED
+    bench.clock.advance(minutes=2)
+    bench.vigie.replies.desk.sweep()
+    assert bench.platforms.sends == [reply_id] and bench.platforms.finds == []
+    assert bench.reply(reply_id).state == ReplyState.SENT
+
+
+class KilledMidCall(BaseException):
+    """kill -9: nothing after it runs in that process."""
