@@ -15,7 +15,7 @@ from slack_bolt.response import BoltResponse
 from bot.i18n import catalogue
 from bot.listen.admin import NotAnEditor
 from bot.logs import database_trouble
-from bot.slack import SlackError, SlackRejected
+from bot.slack import SlackRejected
 from bot.slack_format import Message
 
 if TYPE_CHECKING:
@@ -50,18 +50,23 @@ def _told(vigie: Vigie, error: Exception, reference: str) -> str:
     return catalogue().text(vigie.locale, "errors.generic", ref=reference)
 
 
-def _tell(vigie: Vigie, body: dict[str, Any], text: str, reference: str) -> None:
+def _tell(vigie: Vigie, body: dict[str, Any], text: str, reference: str, *,
+          closed: bool = False) -> None:
+    """An ephemeral where the person acted; by direct message for a modal already
+    `closed` (acknowledged), which has nowhere else to say it. A modal still open shows
+    Slack's own error, and a DM there would only slow the answer down."""
     user = body.get("user_id") or (body.get("user") or {}).get("id")
     channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
-    if not user:
+    if not user or not (channel or closed):
         return
     try:
         if channel:
             vigie.slack.post_ephemeral(channel, user, Message(text=text, blocks=[]))
         else:  # a modal, closed by now: a direct message is where the person will see it
             vigie.slack.direct_message(user, Message(text=text, blocks=[]))
-    except SlackError:
-        log.warning("could not tell %s about error %s", user, reference)
+    except Exception as error:  # Slack, or the database its pacing books a slot in
+        log.warning("could not tell %s about error %s (%s)", user, reference,
+                    type(error).__name__)
 
 
 @contextmanager
@@ -75,7 +80,7 @@ def after_ack(vigie: Vigie, body: dict[str, Any]) -> Iterator[None]:
         yield
     except Exception as error:
         reference = _logged(error)
-        _tell(vigie, body, _told(vigie, error, reference), reference)
+        _tell(vigie, body, _told(vigie, error, reference), reference, closed=True)
 
 
 def register(app: App, vigie: Vigie) -> None:
