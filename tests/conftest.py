@@ -199,9 +199,19 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
+# Slack's pace (`bursts.pace`) in the newsroom the in-process tests build: 50 ms between
+# two messages in a channel rather than the real second, which made a test posting ten
+# cards wait ten seconds for nothing (the fake Slack limits nothing unless told to). The
+# real pace, against a Slack limiting each channel as Slack does, is proven where it is
+# the point: tests/e2e/test_pacing_flow.py (which takes the newsroom as it is) and
+# tests/e2e/test_posts_multiprocess.py; the pacer itself in tests/unit/test_pacing.py.
+TEST_PACE = 0.05
+
+
 @pytest.fixture
 def config() -> Config:
-    return newsroom()
+    real = newsroom()
+    return real.model_copy(update={"bursts": real.bursts.model_copy(update={"pace": TEST_PACE})})
 
 
 @pytest.fixture
