@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
 
 from bot.clock import FrozenClock
@@ -30,6 +31,64 @@ __all__ = ["ALERTS_SECRET", "BOT_TOKEN", "FIXTURES", "SIGNING_SECRET", "WEBHOOK_
            "make_settings"]
 
 PG_URL = os.environ.get("VIGIE_TEST_DATABASE_URL", "")
+
+# The PostgreSQL pass runs the tests that use the suite's database, and only those: the
+# rule is "requests the `database_url` fixture", directly or through another fixture
+# (`engine`, `vigie`, `edge`…), the one way a test gets that database. The others (text,
+# templates, i18n, the classifier, fakes…) would only run a second time as they did on
+# SQLite. `_database_only_through_its_fixture` below keeps the rule honest: a test that
+# opens a database connection without that fixture fails, in either pass.
+DATABASE_FIXTURE = "database_url"
+OWN_DATABASE = "own_database"
+
+
+def uses_the_database(item: pytest.Item) -> bool:
+    return DATABASE_FIXTURE in getattr(item, "fixturenames", ())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{OWN_DATABASE}: connects to a database of its own (a SQLite file it "
+        "makes) rather than the suite's: allowed without the database_url fixture, and "
+        "not run by the PostgreSQL pass")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, leave out the tests that never touch the suite's database."""
+    if not PG_URL:
+        return
+    database_free = [item for item in items if not uses_the_database(item)]
+    if database_free:
+        config.hook.pytest_deselected(items=database_free)
+        items[:] = [item for item in items if uses_the_database(item)]
+
+
+@pytest.fixture(autouse=True)
+def _database_only_through_its_fixture(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that connects to a database without `database_url`: the PostgreSQL
+    pass would leave it out. Connections made by threads already running when the test
+    started (a previous test's leftovers) are not its own and are not counted."""
+    if uses_the_database(request.node) or request.node.get_closest_marker(OWN_DATABASE):
+        yield
+        return
+    before = {thread.ident for thread in threading.enumerate()} - {threading.get_ident()}
+    opened: list[str] = []
+
+    def connected(connection: object) -> None:
+        if threading.get_ident() not in before:
+            opened.append(str(getattr(connection, "engine", connection)))
+
+    event.listen(Engine, "engine_connect", connected)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "engine_connect", connected)
+    if opened:
+        pytest.fail(f"connected to a database ({opened[0]}) without the {DATABASE_FIXTURE} "
+                    "fixture, so the PostgreSQL pass would leave this test out: request "
+                    f"{DATABASE_FIXTURE} (or `engine`), or mark it "
+                    f"@pytest.mark.{OWN_DATABASE} if its database is its own by design",
+                    pytrace=False)
 
 
 def _worker_database(url: str) -> str:
@@ -140,9 +199,19 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
+# Slack's pace (`bursts.pace`) in the newsroom the in-process tests build: 50 ms between
+# two messages in a channel rather than the real second, which made a test posting ten
+# cards wait ten seconds for nothing (the fake Slack limits nothing unless told to). The
+# real pace, against a Slack limiting each channel as Slack does, is proven where it is
+# the point: tests/e2e/test_pacing_flow.py (which takes the newsroom as it is) and
+# tests/e2e/test_posts_multiprocess.py; the pacer itself in tests/unit/test_pacing.py.
+TEST_PACE = 0.05
+
+
 @pytest.fixture
 def config() -> Config:
-    return newsroom()
+    real = newsroom()
+    return real.model_copy(update={"bursts": real.bursts.model_copy(update={"pace": TEST_PACE})})
 
 
 @pytest.fixture

@@ -11,6 +11,10 @@ from playwright.sync_api import Locator, Page, Response, expect
 from bot.sandbox.demo import Demo, DemoOptions
 from tests.browser.conftest import screenshot
 
+# The sandbox keeps its own SQLite file (see tests/e2e/test_sandbox.py): not the suite's
+# database, so these run in the SQLite pass only.
+pytestmark = pytest.mark.own_database
+
 EDITOR, CM = "U0EDITOR", "U0CM1"
 
 

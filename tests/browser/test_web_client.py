@@ -15,6 +15,10 @@ from playwright.sync_api import Dialog, Page, expect
 
 from tests.browser.fixture_sandbox import FixtureSandbox
 
+# The sandbox keeps its own SQLite file (see tests/e2e/test_sandbox.py): not the suite's
+# database, so these run in the SQLite pass only.
+pytestmark = pytest.mark.own_database
+
 CM = "U0CM"
 
 

@@ -101,6 +101,7 @@ def test_check_names_the_channels_vigie_is_not_in(workdir: Path, slack: FakeSlac
     assert "C0MENTIONS" not in output
 
 
+@pytest.mark.own_database
 def test_db_upgrade_then_current(workdir: Path) -> None:
     """`vigie db upgrade` brings an empty database to the code's revision."""
     runner = CliRunner()
@@ -112,6 +113,7 @@ def test_db_upgrade_then_current(workdir: Path) -> None:
     assert runner.invoke(cli, ["db", "current"], env=env).exit_code == 0
 
 
+@pytest.mark.own_database
 def test_serve_refuses_to_start_on_a_database_that_is_behind(
     workdir: Path, slack: FakeSlack
 ) -> None:
@@ -122,6 +124,7 @@ def test_serve_refuses_to_start_on_a_database_that_is_behind(
     assert "run: vigie db upgrade" in result.output and "Nothing was started" in result.output
 
 
+@pytest.mark.own_database
 def test_with_json_logs_a_refused_start_says_why_in_json_lines(
     workdir: Path, slack: FakeSlack
 ) -> None:

@@ -14,9 +14,11 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.app import Vigie
+from bot.config import Config
 from bot.posts.models import DraftIn, NoticeState, Post, PostDelivery, PostNotice, PostState
 from bot.sandbox.slack import SLACK_POSTING_RATE, FakeSlack
 from tests.e2e.conftest import StartVigie
+from tests.support.newsroom import newsroom
 from tests.support.posts import due_together
 
 AUTHOR = "U0CM"
@@ -31,6 +33,14 @@ def slack() -> Iterator[FakeSlack]:
     """Slack as it documents itself: one message a second per channel, short bursts."""
     with FakeSlack(channel_rate_limit=SLACK_POSTING_RATE) as fake:
         yield fake
+
+
+@pytest.fixture
+def config() -> Config:
+    """The newsroom's own pace (Slack's second a channel), not the suite's quick one."""
+    real = newsroom()
+    assert real.bursts.pace == 1.0
+    return real
 
 
 def draft_and_approve(vigie: Vigie, count: int) -> list[int]:

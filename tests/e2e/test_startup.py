@@ -106,6 +106,7 @@ def test_serve_takes_source_secrets_from_dotenv_and_an_exported_one_wins(
         process.stop()
 
 
+@pytest.mark.own_database
 def test_serve_migrate_upgrades_an_empty_database_then_serves(newsroom: Path,
                                                               slack: FakeSlack) -> None:
     """`vigie serve --migrate` (what `make run` runs) brings a new database to the code's

@@ -302,6 +302,7 @@ def test_failures_back_off_through_the_poller_and_recover(
     assert poller.states()["bsky-matinale"].failures == 0
 
 
+@pytest.mark.own_database
 def test_check_opens_a_session_per_account_and_reports_a_refused_password(
         config: Config, bluesky: FakeBluesky) -> None:
     """`vigie check` online: a good password is noted with handle and DID; a bad one is a

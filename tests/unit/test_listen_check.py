@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.checks import source_problems
 from bot.config import Config, Source
 from bot.sandbox.feed import FeedServer, rss
 from bot.sandbox.mastodon import FakeMastodon
 
 
+@pytest.mark.own_database
 def test_check_reads_feeds_and_verifies_mastodon_tokens(config: Config) -> None:
     """A good feed and token are noted; a 404 feed and a refused token are problems."""
     with FeedServer() as feeds, FakeMastodon() as mastodon:

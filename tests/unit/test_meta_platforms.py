@@ -35,6 +35,7 @@ def meta_source(graph: FakeGraph, kind: str, account_id: str, **extra: str) -> S
         "api_url": graph.url})
 
 
+@pytest.mark.own_database
 def test_check_names_each_missing_permission_with_its_feature_and_the_fix(
         config: Config, graph: FakeGraph) -> None:
     page = graph.add_page(token="full")

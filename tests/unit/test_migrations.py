@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
@@ -20,6 +21,7 @@ def test_migrations_build_exactly_the_models(engine: Engine) -> None:
     assert diff == []
 
 
+@pytest.mark.own_database
 def test_start_is_refused_on_a_database_that_is_behind(tmp_path: object) -> None:
     """An empty database stops start-up with the command that upgrades it."""
     engine = make_engine("sqlite://")

@@ -44,6 +44,7 @@ def context(config: Config, environ: dict[str, str] | None = None) -> Context:
                    clock=FrozenClock(datetime(2026, 11, 2, tzinfo=UTC)))
 
 
+@pytest.mark.own_database
 def test_every_platform_builds_exactly_what_it_declares(config: Config) -> None:
     connected = Connected(PLATFORMS, context(config))
     for declared in PLATFORMS:
@@ -143,6 +144,7 @@ def a_mention(platform_name: str) -> Mention:
                    created_at=now, received_at=now, channel_id="C0MENTIONS")
 
 
+@pytest.mark.own_database
 def test_only_platforms_that_can_reply_or_moderate_are_offered(config: Config) -> None:
     """A platform without a replier is answered by hand; "Moderate…" exists only where
     the platform declares actions."""
