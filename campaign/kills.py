@@ -27,8 +27,12 @@ import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from bot.store import make_engine, upgrade
 from campaign._desk import (
@@ -43,6 +47,13 @@ from campaign._desk import (
 from campaign._report import figure_table, seconds
 from tests.support.cluster import PrivatePostgres, Replica, replica_env
 
+# What a killed process may leave claimed mid-call, by kind: table, owner and state columns
+# and the in-flight state (`bot.replicas`: taken back once its heartbeat is 20 s old).
+IN_FLIGHT = {"post deliveries": ("post_delivery", "claimed_by", "state", "sending"),
+             "replies": ("reply", "claimed_by", "state", "sending"),
+             "cards": ("mention", "relay_claimed_by", "relay_state", "posting"),
+             "post notes": ("post_notice", "claimed_by", "state", "sending"),
+             "outbox messages": ("outbox", "claimed_by", "state", "posting")}
 RECOVERY_CAP = 60.0  # the promise: back by itself within a minute
 WAIT_CAP = 180.0  # how long the campaign waits before calling a recovery failed
 
@@ -72,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     recoveries: list[float] = []
     ready_times: list[float] = []
     kills = starting_kills = leader_kills = 0
+    in_flight: Counter[str] = Counter()  # what kills left claimed mid-call, by kind
+    kills_mid_call = 0
     problems: list[str] = []
     slow: list[str] = []  # over the minute: a failure, except in --quick (CI's busy machine)
     try:
@@ -94,16 +107,18 @@ def main(argv: list[str] | None = None) -> int:
                 victim = rng.choice(replicas)
                 leader_kills += victim.is_leader()
                 killed_at, due_by = time.monotonic(), datetime.now(UTC)
-                victim.kill()
+                left = _kill(victim, engine)
                 victim.start()
                 kills += 1
                 if rng.random() < 0.2:  # again, while it starts
                     time.sleep(rng.uniform(0.1, 2.0))
-                    victim.kill()
+                    left += _kill(victim, engine)
                     victim.start()
                     kills += 1
                     starting_kills += 1
                     killed_at, due_by = time.monotonic(), datetime.now(UTC)
+                in_flight += left
+                kills_mid_call += bool(left)
                 ready_times.append(victim.wait_ready(WAIT_CAP))
                 recovered, waited_on = _recovered(desk, replicas, killed_at, due_by)
                 recoveries.append(recovered)
@@ -126,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("kills made (kill -9)", f"{kills} ({starting_kills} while starting, "
                                          f"{leader_kills} of the scheduler's leader)"),
                 ("restarts", kills),
+                ("kills that left work claimed mid-call",
+                 f"{kills_mid_call} ({_listed(in_flight)})" if in_flight else 0),
                 ("duration", f"{duration:.0f} s (settled {settled:.1f} s after the load)"),
                 ("ready again after a kill", seconds(ready_times)),
                 ("time to recover (all caught up)", seconds(recoveries)),
@@ -156,6 +173,26 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print("OK: nothing lost, nothing doubled, every recovery within a minute")
     return 0
+
+
+def _kill(victim: Replica, engine: Engine) -> Counter[str]:
+    """kill -9 `victim`; what it held claimed mid-call at that moment (its heartbeat id
+    is host-pid-random, see `bot.replicas.new_id`)."""
+    assert victim.process is not None
+    pid = victim.process._process.pid
+    victim.kill()
+    left: Counter[str] = Counter()
+    with engine.connect() as connection:
+        for kind, (table, owner, state, sending) in IN_FLIGHT.items():
+            left[kind] = connection.execute(text(
+                f"SELECT count(*) FROM {table} WHERE {state} = :sending "
+                f"AND {owner} LIKE :owner"),
+                {"sending": sending, "owner": f"%-{pid}-%"}).scalar_one()
+    return +left
+
+
+def _listed(counts: Counter[str]) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in counts.most_common())
 
 
 def _judge_time(slow: list[str], quick: bool) -> list[str]:
