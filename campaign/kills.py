@@ -4,16 +4,19 @@ click (priorities; replies on Mastodon from the card's modal) and approved posts
 
 The campaign is the supervisor a container runtime would be: it starts a killed replica
 again at once. Now and then (one kill in five) it kills the new process again while it
-is still starting. After each kill it measures the time to recover: until the replica is
-ready again, the scheduler has a leader, every mention accepted before the kill has its
-card and every post due by then went out. Then it waits a random moment and kills again.
+is still starting. One kill in four (`--aim-every`) is aimed: Mastodon holds its next
+status post (a reply, or a post's target) until the replica making it is killed, then
+carries it out or drops it, so the kill surely lands mid-call. After each kill it
+measures the time to recover: until the replica is ready again, the scheduler has a
+leader, every mention accepted before the kill has its card and every post due by then
+went out. Then it waits a random moment and kills again.
 
 Checked at the end (`campaign._desk.Verdict`): every mention accepted with a 2xx has
 exactly one card, every approved post went out once per target, no reply was sent twice
 and every submitted one was sent, every priority a person saw taken is stored; every
 recovery took under a minute; no answer was a 500.
 
-    python -m campaign.kills [--kills 50] [--seed N] [--rate 6] [--quick]
+    python -m campaign.kills [--kills 50] [--seed N] [--rate 6] [--aim-every 4] [--quick]
 
 Needs PostgreSQL's server programs (a private cluster is created on a free port). A full
 run (50 kills) takes about ten minutes on a busy 2-core machine; `--quick` makes 3 kills.
@@ -26,6 +29,7 @@ import argparse
 import random
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -34,6 +38,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from bot.sandbox.mastodon import FakeMastodon
 from bot.store import make_engine, upgrade
 from campaign._desk import (
     MASTODON_ENV,
@@ -54,6 +59,7 @@ IN_FLIGHT = {"post deliveries": ("post_delivery", "claimed_by", "state", "sendin
              "cards": ("mention", "relay_claimed_by", "relay_state", "posting"),
              "post notes": ("post_notice", "claimed_by", "state", "sending"),
              "outbox messages": ("outbox", "claimed_by", "state", "posting")}
+AIM_EVERY = 4  # one kill in four waits for a Mastodon call in flight and kills its caller
 RECOVERY_CAP = 60.0  # the promise: back by itself within a minute
 WAIT_CAP = 180.0  # how long the campaign waits before calling a recovery failed
 
@@ -66,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--click-rate", type=float, default=1.5, help="clicks per second")
     parser.add_argument("--minutes", type=float, default=None,
                         help="stop killing after this long even if fewer kills were made")
+    parser.add_argument("--aim-every", type=int, default=None,
+                        help=f"one kill in N waits for a Mastodon call in flight and kills "
+                             f"its caller (default {AIM_EVERY}; none with --quick; 0: never)")
     parser.add_argument("--quick", action="store_true",
                         help="3 kills, a light load, recovery times shown not judged (CI)")
     args = parser.parse_args(argv)
@@ -73,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     kills_wanted = 3 if args.quick else args.kills
     rate = min(args.rate, 2) if args.quick else args.rate
     rng = random.Random(seed)
+    aim_every = args.aim_every if args.aim_every is not None else \
+        (0 if args.quick else AIM_EVERY)
     print(f"campaign.kills: seed {seed} (run again with --seed {seed}); "
           f"{kills_wanted} kills, {rate:g} mentions/s", flush=True)
 
@@ -85,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     kills = starting_kills = leader_kills = 0
     in_flight: Counter[str] = Counter()  # what kills left claimed mid-call, by kind
     kills_mid_call = 0
+    aimed: Counter[str] = Counter()  # aimed kills, by what the platform then did
     problems: list[str] = []
     slow: list[str] = []  # over the minute: a failure, except in --quick (CI's busy machine)
     try:
@@ -104,10 +116,17 @@ def main(argv: list[str] | None = None) -> int:
             budget = time.monotonic() + 60 * args.minutes if args.minutes else float("inf")
             while kills < kills_wanted and time.monotonic() < budget:
                 time.sleep(rng.uniform(0.2, 1.5) if args.quick else rng.uniform(0.5, 4.0))
-                victim = rng.choice(replicas)
+                victim, release = rng.choice(replicas), None
+                if aim_every and kills % aim_every == 1:
+                    created = rng.random() < 0.5
+                    victim, release = _aim(mastodon, replicas, engine, victim, created)
+                    aimed["made after the kill" if created else "never made"] += \
+                        release is not None
                 leader_kills += victim.is_leader()
                 killed_at, due_by = time.monotonic(), datetime.now(UTC)
                 left = _kill(victim, engine)
+                if release is not None:
+                    release.set()  # Mastodon answers the dead caller: made, or not at all
                 victim.start()
                 kills += 1
                 if rng.random() < 0.2:  # again, while it starts
@@ -141,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("kills made (kill -9)", f"{kills} ({starting_kills} while starting, "
                                          f"{leader_kills} of the scheduler's leader)"),
                 ("restarts", kills),
+                ("kills aimed at a Mastodon call in flight",
+                 f"{sum(aimed.values())} ({_listed(aimed)})" if aimed else 0),
                 ("kills that left work claimed mid-call",
                  f"{kills_mid_call} ({_listed(in_flight)})" if in_flight else 0),
                 ("duration", f"{duration:.0f} s (settled {settled:.1f} s after the load)"),
@@ -173,6 +194,33 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print("OK: nothing lost, nothing doubled, every recovery within a minute")
     return 0
+
+
+def _aim(mastodon: FakeMastodon, replicas: list[Replica], engine: Engine, default: Replica,
+         created: bool) -> tuple[Replica, threading.Event | None]:
+    """Hold Mastodon's next status post (a reply or a post's target) until the caller is
+    killed; then it is carried out (`created`: the platform did it, the caller never
+    heard) or dropped. The replica holding that call, and the release; `default` and
+    None when no call came within 20 s."""
+    release = threading.Event()
+    mastodon.hang_next("/api/v1/statuses", seconds=60, release=release, create=created)
+    pids = {replica.process._process.pid: replica for replica in replicas
+            if replica.process is not None}
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if mastodon.in_flight():
+            with engine.connect() as connection:
+                owners = connection.execute(text(
+                    "SELECT claimed_by FROM post_delivery WHERE state = 'sending' "
+                    "AND calling_at IS NOT NULL UNION SELECT claimed_by FROM reply "
+                    "WHERE state = 'sending'")).scalars().all()
+            for owner in owners:
+                pid = int(str(owner).split("-")[-2]) if owner and owner.count("-") >= 2 else 0
+                if pid in pids:
+                    return pids[pid], release
+        time.sleep(0.05)
+    release.set()  # no call came: the hang, when it comes, is over at once
+    return default, None
 
 
 def _kill(victim: Replica, engine: Engine) -> Counter[str]:

@@ -59,6 +59,7 @@ def test_a_send_claimed_as_the_database_went_away_is_sent_once_it_is_back(
     sent_once(desk, mention.id or 0)
 
 
+@pytest.mark.own_database  # an in-memory SQLite of its own: the helper, not the suite's database
 def test_the_outage_helper_fails_the_statement_it_picks() -> None:
     """`Outage` raises what a cut connection raises, so the code under test sees the
     same error as in campaign.database."""
