@@ -30,7 +30,8 @@ restarts and replicas keep to this.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -79,6 +80,18 @@ class Doubt:
     window: timedelta
     resend_when_absent: bool
     looks: tuple[timedelta, ...] = LOOKS
+    # Where the window depends on the account's server (Mastodon: its version), the
+    # window for one account, or None when not known (then `window` holds).
+    window_for: Callable[[str], timedelta | None] | None = field(
+        default=None, compare=False, repr=False)
+
+    def for_account(self, account: str | None) -> Doubt:
+        """The rule for the sends of one account (the platform's own when it does not
+        depend on the account, or the account is not known)."""
+        if self.window_for is None or not account:
+            return self
+        window = self.window_for(account)
+        return self if window is None else replace(self, window=window, window_for=None)
 
     def creatable_until(self, sent_at: datetime, *, answered: bool) -> datetime:
         """Until when the platform may create the message of a send made at `sent_at`:

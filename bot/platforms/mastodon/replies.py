@@ -28,6 +28,7 @@ class MastodonReplier:
 
     def __init__(self, clients: MastodonClients) -> None:
         self._clients = clients
+        self.doubt = clients.doubt  # the window depends on each account's instance
 
     def target(self, mention: Mention) -> Target:
         account = mention.account_id
