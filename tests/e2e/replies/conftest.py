@@ -42,9 +42,11 @@ SPORT = "sporttalk.bsky.social"
 
 @pytest.fixture
 def mastodon(request: pytest.FixtureRequest) -> Iterator[FakeMastodon]:
-    """The instance; `indirect` parametrisation sets its status limit (default 500)."""
-    limit = int(getattr(request, "param", 500))
-    with FakeMastodon(tokens={"token-matinale": "matinale"}, max_characters=limit) as fake:
+    """The instance; `indirect` parametrisation sets its status limit (default 500), or
+    with a dict its `max_characters` and `version`."""
+    param = getattr(request, "param", 500)
+    options = dict(param) if isinstance(param, dict) else {"max_characters": int(param)}
+    with FakeMastodon(tokens={"token-matinale": "matinale"}, **options) as fake:
         yield fake
 
 
