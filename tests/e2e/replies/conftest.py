@@ -18,7 +18,7 @@ from bot.mentions.models import Mention
 from bot.replies.messages import ModalState
 from bot.replies.models import Reply
 from bot.sandbox.driver import SlackDriver
-from bot.sandbox.mastodon import FakeMastodon
+from bot.sandbox.mastodon import VERSION, FakeMastodon
 from bot.sandbox.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET, make_settings
 from tests.support.bluesky_server import FakeBluesky
@@ -45,8 +45,10 @@ def mastodon(request: pytest.FixtureRequest) -> Iterator[FakeMastodon]:
     """The instance; `indirect` parametrisation sets its status limit (default 500), or
     with a dict its `max_characters` and `version`."""
     param = getattr(request, "param", 500)
-    options = dict(param) if isinstance(param, dict) else {"max_characters": int(param)}
-    with FakeMastodon(tokens={"token-matinale": "matinale"}, **options) as fake:
+    options = dict(param) if isinstance(param, dict) else {"max_characters": param}
+    with FakeMastodon(tokens={"token-matinale": "matinale"},
+                      max_characters=int(options.get("max_characters", 500)),
+                      version=str(options.get("version", VERSION))) as fake:
         yield fake
 
 
