@@ -13,8 +13,10 @@ The rule:
 - *No answer* (timeout after sending, dropped connection, gateway error 502/504): the
   platform may still be working on the request and create the message later. Vigie
   looks at once, then again `LOOKS` after the send (10 s, 30 s, 1 min, 2 min, 5 min…)
-  until the platform's `window` has passed. Found at any look → published with its link.
-  Still not there at the first look after the window → sent again, by itself.
+  until the platform's `window` has passed (it may depend on the account's server,
+  `Doubt.window_for`: a Mastodon that locks the Idempotency-Key has none). Found at any
+  look → published with its link. Still not there at the first look after the window →
+  sent again, by itself.
 - Sent again only where that cannot make a second message even if a look was wrong
   (`resend_when_absent`): Mastodon gets the same `Idempotency-Key`, Bluesky the same
   record key (each platform's `DOUBT`, in its folder under `bot/platforms/`). Where it
