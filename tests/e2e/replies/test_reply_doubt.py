@@ -17,9 +17,9 @@ from bot.config import Config
 from bot.mentions.models import Mention
 from bot.reasons import Reason
 from bot.replies.models import Reply
-from bot.sandbox.mastodon import OLD_VERSION, FakeMastodon
+from bot.sandbox.mastodon import FakeMastodon
 from bot.sandbox.slack import FakeSlack
-from tests.e2e.replies.conftest import SPORT, STAFF, Desk, start
+from tests.e2e.replies.conftest import OLDER_MASTODON, SPORT, STAFF, Desk, start
 from tests.support.bluesky_server import FakeBluesky
 
 
@@ -75,10 +75,6 @@ def answer_on_mastodon(desk: Desk) -> Mention:
 
 def keys_posted(mastodon: FakeMastodon) -> list[str | None]:
     return [r.idempotency_key for r in mastodon.calls("POST", "/api/v1/statuses")]
-
-
-OLDER_MASTODON = pytest.mark.parametrize("mastodon", [{"version": OLD_VERSION}],
-                                        indirect=True)
 
 
 @OLDER_MASTODON
