@@ -359,15 +359,16 @@ class MastodonFetcher:
 # So on a Mastodon with the lock, a status not there at a look may be sent again at once
 # (`MastodonClients.doubt`: no window): the resend either meets the first request still
 # at work (503 → not sent, tried again later) or gets the status it made (→ published).
-# Which release first has it could not be established from Mastodon's CHANGELOG (not
-# readable here). What was found: #37879 ("Fix race condition when processing statuses
-# twice with the same idempotency key", merged Feb 2026) wraps PostStatusService in
-# `with_redis_lock("idempotency:lock:status:…")`; right after it come a "Backport
-# changes to stable-4.5" (#37957) and "Bump version to v4.5.7" (#37963), while the
-# stable-4.6 backports start far later (#39572…). So 4.6.0 most likely has it; whether
-# 4.5.7 got it as a backport is unknown. Conservatively only a plain release at or above
-# LOCKED_KEYS_SINCE counts; 4.5.x, pre-releases (4.6.0-beta…), other software
-# ("2.7.2 (compatible; Pleroma …)") and an unknown version keep the 15 minutes.
+# Which release first has it could not be established: the copy of Mastodon's CHANGELOG
+# that could be read is older. What was found: #37879 ("Fix race condition when
+# processing statuses twice with the same idempotency key", opened 2026-02-16, merged)
+# wraps PostStatusService in `with_redis_lock("idempotency:lock:status:…")`; right after
+# it come a "Backport changes to stable-4.5" (#37957) and "Bump version to v4.5.7"
+# (#37963), while the earliest stable-4.6 backport found is #39572. So 4.6.0 most likely
+# has it (an inference, not a release note); whether 4.5.7 got it as a backport is
+# unknown. Conservatively only a plain release at or above LOCKED_KEYS_SINCE counts;
+# 4.5.x, pre-releases (4.6.0-beta…), other software ("2.7.2 (compatible; Pleroma …)")
+# and an unknown version keep the 15 minutes.
 DOUBT = Doubt("mastodon", window=timedelta(minutes=15), resend_when_absent=True)
 LOCKED_KEYS_SINCE = (4, 6, 0)
 _RELEASE = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:\+[0-9A-Za-z.+-]*)?")  # "4.6.1", "4.6.0+glitch"
@@ -378,6 +379,7 @@ def locks_idempotency_keys(version: str | None) -> bool:
     it creates a status (mastodon#37879; see above why LOCKED_KEYS_SINCE)."""
     match = _RELEASE.fullmatch((version or "").strip())
     return match is not None and tuple(int(n) for n in match.groups()) >= LOCKED_KEYS_SINCE
+
 
 WriteOutcome = Literal["not_sent", "answered", "lost"]
 
