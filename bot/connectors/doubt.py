@@ -13,8 +13,10 @@ The rule:
 - *No answer* (timeout after sending, dropped connection, gateway error 502/504): the
   platform may still be working on the request and create the message later. Vigie
   looks at once, then again `LOOKS` after the send (10 s, 30 s, 1 min, 2 min, 5 min…)
-  until the platform's `window` has passed. Found at any look → published with its link.
-  Still not there at the first look after the window → sent again, by itself.
+  until the platform's `window` has passed (it may depend on the account's server,
+  `Doubt.window_for`: a Mastodon that locks the Idempotency-Key has none). Found at any
+  look → published with its link. Still not there at the first look after the window →
+  sent again, by itself.
 - Sent again only where that cannot make a second message even if a look was wrong
   (`resend_when_absent`): Mastodon gets the same `Idempotency-Key`, Bluesky the same
   record key (each platform's `DOUBT`, in its folder under `bot/platforms/`). Where it
@@ -30,7 +32,8 @@ restarts and replicas keep to this.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -79,6 +82,18 @@ class Doubt:
     window: timedelta
     resend_when_absent: bool
     looks: tuple[timedelta, ...] = LOOKS
+    # Where the window depends on the account's server (Mastodon: its version), the
+    # window for one account, or None when not known (then `window` holds).
+    window_for: Callable[[str], timedelta | None] | None = field(
+        default=None, compare=False, repr=False)
+
+    def for_account(self, account: str | None) -> Doubt:
+        """The rule for the sends of one account (the platform's own when it does not
+        depend on the account, or the account is not known)."""
+        if self.window_for is None or not account:
+            return self
+        window = self.window_for(account)
+        return self if window is None else replace(self, window=window, window_for=None)
 
     def creatable_until(self, sent_at: datetime, *, answered: bool) -> datetime:
         """Until when the platform may create the message of a send made at `sent_at`:

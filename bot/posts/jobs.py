@@ -465,7 +465,7 @@ class Publishing:
                  error: PublishOutcomeUnknown) -> dict[str, Any]:
         """It may have gone out: look at once, then as the platform's `doubt` says."""
         delivery = claimed.delivery
-        doubt = self._publishers.get(delivery.kind).doubt
+        doubt = self._doubt(delivery)
         until = doubt.creatable_until(claimed.claimed_at, answered=error.answered)
         look, found = self._look(post, delivery, outgoing)
         log.warning("post %s → %s: %s; looked for it: %s", post.id, delivery.target_id,
@@ -492,7 +492,7 @@ class Publishing:
         sent_at = delivery.claimed_at or now
         values: dict[str, Any]
         if self._publishers.has(delivery.kind):
-            doubt = self._publishers.get(delivery.kind).doubt
+            doubt = self._doubt(delivery)
             until = delivery.creatable_until or doubt.creatable_until(sent_at, answered=False)
             look, found = self._look(post, delivery, self._outgoing(post, delivery, sent_at))
             values = {"creatable_until": until,
@@ -513,6 +513,12 @@ class Publishing:
         looking_again = values.get("state") == DeliveryState.UNCONFIRMED \
             and not values.get("gave_up")
         return _count(written) == 1 and not looking_again
+
+    def _doubt(self, delivery: PostDelivery) -> Doubt:
+        """How the delivery's platform settles an unknown outcome, for its account."""
+        target = self._config.posts.target(delivery.target_id)
+        return self._publishers.get(delivery.kind).doubt.for_account(
+            target.account if target else None)
 
     def _look(self, post: Post, delivery: PostDelivery, outgoing: Outgoing | None
               ) -> tuple[Look, Published | None]:

@@ -147,7 +147,7 @@ class Platforms:
     def doubt(self, reply: Reply) -> Doubt:
         """How an unknown outcome of this reply's platform is settled."""
         replier = self._repliers.get(str(reply.kind))
-        return replier.doubt if replier else UNKNOWN
+        return replier.doubt.for_account(reply.account_id) if replier else UNKNOWN
 
     def find(self, reply: Reply, mention: Mention) -> Sent | None:
         """The reply on its platform if it is there; None if it certainly is not. Raises

@@ -14,7 +14,9 @@ account mute/unmute/block/unblock, reports.
 Idempotency-Key as Mastodon honours it (PostStatusService, since mastodon#37879): a
 request holds a lock on its key while it runs, so a second one with the same key is
 turned away with 503 meanwhile; once the status exists the key maps to it for an hour,
-and a request with the key gets that status back.
+and a request with the key gets that status back. It reports `version` (a release with
+that lock by default); given an older one (`OLD_VERSION`) it has no lock, like those
+releases: a second request while the first runs is carried out too.
 
 Faults: `fail_next` (any status, with Retry-After for 429; `created=True`: the status is
 created first, then the request fails, as when Mastodon fails after saving),
@@ -40,7 +42,8 @@ from bot.sandbox.local_server import LocalServer, QuietHandler
 
 __all__ = ["FakeMastodon", "Request"]
 
-VERSION = "4.3.2"
+VERSION = "4.6.0"  # has the lock on the Idempotency-Key (bot.platforms.mastodon.client)
+OLD_VERSION = "4.3.2"  # has not
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,9 @@ class FakeMastodon(LocalServer):
 
     def __init__(self, *, domain: str = "pouet.example",
                  tokens: dict[str, str] | None = None, max_characters: int = 500,
-                 first_id: int = 110_000_000_000_000_001) -> None:
+                 first_id: int = 110_000_000_000_000_001, version: str = VERSION) -> None:
         self.domain = domain
+        self.version = version  # as /api/v1 and /api/v2/instance report it
         self.max_characters = max_characters  # the instance's setting, as Mastodon serves it
         self.tokens = dict(tokens or {"token-matinale": "matinale"})
         self._lock = threading.RLock()
@@ -264,7 +268,8 @@ class FakeMastodon(LocalServer):
                 return 503, {"error": "Service Unavailable"}, {}
             fault = take(self._faults, path)
             if key and self._me(token) is not None:
-                if key in self._in_flight:  # Mastodon::RaceConditionError on the key's lock
+                if key in self._in_flight and _locks_keys(self.version):
+                    # Mastodon::RaceConditionError on the key's lock
                     return 503, {"error": "There was a temporary problem serving your "
                                           "request, please try again"}, {}
                 self._in_flight.add(key)
@@ -448,7 +453,7 @@ class FakeMastodon(LocalServer):
 
     def _instance_v1(self) -> dict[str, Any]:
         return {"uri": self.domain, "title": "Pouet", "short_description": "", "description": "",
-                "email": f"admin@{self.domain}", "version": VERSION, "urls": {},
+                "email": f"admin@{self.domain}", "version": self.version, "urls": {},
                 "stats": {"user_count": 1, "status_count": len(self._state.statuses),
                           "domain_count": 1}, "thumbnail": None, "languages": ["fr", "en"],
                 "registrations": False, "approval_required": False, "invites_enabled": False,
@@ -456,7 +461,7 @@ class FakeMastodon(LocalServer):
                 "contact_account": None, "rules": []}
 
     def _instance_v2(self) -> dict[str, Any]:
-        return {"domain": self.domain, "title": "Pouet", "version": VERSION,
+        return {"domain": self.domain, "title": "Pouet", "version": self.version,
                 "source_url": "https://github.com/mastodon/mastodon", "description": "",
                 "usage": {"users": {"active_month": 1}}, "thumbnail": {"url": ""},
                 "languages": ["fr", "en"],
@@ -464,6 +469,13 @@ class FakeMastodon(LocalServer):
                 "registrations": {"enabled": False, "approval_required": False, "message": None},
                 "contact": {"email": f"admin@{self.domain}", "account": None}, "rules": [],
                 "api_versions": {"mastodon": 2}}
+
+
+def _locks_keys(version: str) -> bool:
+    """Mastodon 4.6.0 and later hold the lock on the Idempotency-Key (as this fake
+    assumes; the reasoning is in bot.platforms.mastodon.client)."""
+    numbers = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+    return numbers is not None and tuple(int(n) for n in numbers.groups()) >= (4, 6, 0)
 
 
 def _public(item: dict[str, Any] | None) -> Any:

@@ -30,7 +30,7 @@ from bot.platforms.mastodon.text import mastodon_length
 from bot.posts.jobs import Publishing
 from bot.posts.models import DeliveryState, DraftForm, PostDelivery
 from bot.posts.service import PostDesk, job_id
-from bot.sandbox.mastodon import FakeMastodon
+from bot.sandbox.mastodon import OLD_VERSION, FakeMastodon
 from tests.support.bluesky_server import FakeBluesky
 from tests.support.posts import AUTHOR, EDITOR, Editors, RecordedNotices, RecordingTimer, a_draft
 
@@ -322,9 +322,11 @@ def test_a_mastodon_500_after_creating_is_found_and_not_sent_again(
 
 def test_a_mastodon_status_created_after_the_first_look_is_found_by_a_later_one(
         engine: Engine, config: Config, mastodon: FakeMastodon) -> None:
-    """No answer in time, and the instance only writes the status after Vigie's first
-    look: the delivery keeps being looked for (10 s, 30 s… after sending), the next look
-    finds it, published with its link; one status, one POST, whatever runs later."""
+    """On a Mastodon without the lock on the Idempotency-Key: no answer in time, and the
+    instance only writes the status after Vigie's first look: the delivery keeps being
+    looked for (10 s, 30 s… after sending), the next look finds it, published with its
+    link; one status, one POST, whatever runs later."""
+    mastodon.version = OLD_VERSION
     clock, timer = FrozenClock(datetime.now(UTC)), RecordingTimer()
     desk, publishing = job(engine, config, clock,
                            MastodonTargetPublisher(mastodon_clients(mastodon, timeout=0.3)),
@@ -353,9 +355,11 @@ def test_a_mastodon_status_created_after_the_first_look_is_found_by_a_later_one(
 
 def test_a_mastodon_status_never_created_is_sent_again_once_the_window_has_passed(
         engine: Engine, config: Config, mastodon: FakeMastodon) -> None:
-    """No answer, and the instance never creates the status: looked for at 10 s, 30 s,
-    1, 2, 5, 10 min, nothing sent meanwhile; the look at 15 min (no request can still
-    create it) finds nothing, so it is sent again with the same key: one status."""
+    """On a Mastodon without the lock: no answer, and the instance never creates the
+    status: looked for at 10 s, 30 s, 1, 2, 5, 10 min, nothing sent meanwhile; the look
+    at 15 min (no request can still create it) finds nothing, so it is sent again with
+    the same key: one status."""
+    mastodon.version = OLD_VERSION
     clock, timer = FrozenClock(datetime.now(UTC)), RecordingTimer()
     desk, publishing = job(engine, config, clock,
                            MastodonTargetPublisher(mastodon_clients(mastodon, timeout=0.3)),
@@ -381,6 +385,60 @@ def test_a_mastodon_status_never_created_is_sent_again_once_the_window_has_passe
     assert (result.state, result.url, result.attempts) == (DeliveryState.PUBLISHED,
                                                            status["url"], 2)
     assert statuses_posted(mastodon) == [f"post-{post_id}-matinale-mastodon"] * 2
+
+
+def test_a_lost_mastodon_status_is_sent_again_at_once_where_the_key_is_locked(
+        engine: Engine, config: Config, mastodon: FakeMastodon) -> None:
+    """On a Mastodon that locks the Idempotency-Key (4.6.0+): no answer, and the status
+    never created: the first look finds nothing and settles it — to send again, at once,
+    not after 15 minutes; the resend with the same key publishes it: one status."""
+    clock, timer = FrozenClock(datetime.now(UTC)), RecordingTimer()
+    desk, publishing = job(engine, config, clock,
+                           MastodonTargetPublisher(mastodon_clients(mastodon, timeout=0.3)),
+                           timer=timer)
+    post_id = approved_now(desk, clock, "matinale-mastodon")
+    sent_at = clock.now()
+    release = threading.Event()
+    mastodon.hang_next("/api/v1/statuses", 30, release=release, create=False)
+    publishing.run_due(post_id)
+    result = delivery(engine, post_id)
+    assert (result.state, result.gave_up, result.checks) == (DeliveryState.FAILED, False, 1)
+    release.set()
+    wait(lambda: mastodon.in_flight() == 0 and statuses_posted(mastodon), timeout=30)
+    assert next_round(publishing, timer, clock, post_id) - sent_at < timedelta(minutes=15)
+    [status] = mastodon.posted
+    result = delivery(engine, post_id)
+    assert (result.state, result.url, result.attempts) == (DeliveryState.PUBLISHED,
+                                                           status["url"], 2)
+    assert statuses_posted(mastodon) == [f"post-{post_id}-matinale-mastodon"] * 2
+
+
+def test_a_mastodon_status_created_late_is_not_doubled_by_the_early_resend(
+        engine: Engine, config: Config, mastodon: FakeMastodon) -> None:
+    """Where the key is locked: no answer in time, and the instance writes the status
+    only after Vigie's first look, which settled it to send again. The resend while the
+    first request runs is turned away (503, tried again later); the next one gets the
+    status the first made: published with its link, one status."""
+    clock, timer = FrozenClock(datetime.now(UTC)), RecordingTimer()
+    desk, publishing = job(engine, config, clock,
+                           MastodonTargetPublisher(mastodon_clients(mastodon, timeout=0.3)),
+                           timer=timer)
+    post_id = approved_now(desk, clock, "matinale-mastodon")
+    release = threading.Event()
+    mastodon.hang_next("/api/v1/statuses", 60, release=release)
+    publishing.run_due(post_id)
+    result = delivery(engine, post_id)
+    assert (result.state, result.gave_up, result.checks) == (DeliveryState.FAILED, False, 1)
+    next_round(publishing, timer, clock, post_id)  # the resend: the key is still held
+    assert [r.status for r in mastodon.calls("POST", "/api/v1/statuses")] == [503]
+    assert delivery(engine, post_id).state == DeliveryState.FAILED
+    release.set()
+    wait(lambda: mastodon.in_flight() == 0 and mastodon.posted, timeout=30)
+    next_round(publishing, timer, clock, post_id)
+    [status] = mastodon.posted
+    result = delivery(engine, post_id)
+    assert (result.state, result.url) == (DeliveryState.PUBLISHED, status["url"])
+    assert statuses_posted(mastodon) == [f"post-{post_id}-matinale-mastodon"] * 3
 
 
 def test_a_resend_while_the_instance_still_works_on_the_first_never_makes_two(

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -63,8 +64,11 @@ class MastodonClients:
         self._sources = sources
         self._lock = threading.Lock()
         self._clients: dict[str, tuple[tuple[str, str], Mastodon]] = {}
-        self._limits: dict[str, tuple[int, float]] = {}  # instance → (limit, until)
-        self._limits_lock = threading.Lock()
+        self._facts: dict[str, tuple[InstanceFacts, float]] = {}  # instance → (facts, until)
+        self._facts_lock = threading.Lock()
+        # How an unknown outcome is settled for each account: its instance's version
+        # decides (`resends_at_once`).
+        self.doubt = replace(DOUBT, window_for=self._window_for)
 
     def for_source(self, source: Source) -> Mastodon:
         if source.type != "mastodon" or not source.instance or not source.token_env:
@@ -88,22 +92,41 @@ class MastodonClients:
     def max_characters(self, source: Source) -> int:
         """How long a status may be on the source's instance: its own setting when it
         tells (`configuration.statuses.max_characters`, or Pleroma's `max_toot_chars`),
-        else Mastodon's 500. Remembered for a day; an instance that does not answer is
-        asked again ten minutes later, and 500 (or the last known) holds meanwhile."""
-        instance = str(source.instance or "")
+        else Mastodon's 500."""
+        return self._instance(str(source.instance or "")).max_characters
+
+    def resends_at_once(self, source: Source) -> bool:
+        """Whether, after a lost answer, a status certainly absent may be sent again at
+        once: only on a Mastodon whose version has the lock on the Idempotency-Key
+        (`locks_idempotency_keys`); unknown or unreachable → no (the 15-minute window)."""
+        return locks_idempotency_keys(self._instance(str(source.instance or "")).version)
+
+    def _window_for(self, account: str) -> timedelta | None:
+        """`Doubt.window_for`: no window where the instance locks the key, else None
+        (Mastodon's 15 minutes)."""
+        for source in self._sources() if self._sources else ():
+            if source.type == "mastodon" and source.account == account:
+                return timedelta(0) if self.resends_at_once(source) else None
+        return None
+
+    def _instance(self, instance: str) -> InstanceFacts:
+        """What the instance says of itself, remembered for a day; an instance that does
+        not answer is asked again ten minutes later, and meanwhile its last known limit
+        (or 500) holds and its version is unknown."""
         if not instance:
-            return DEFAULT_MAX_CHARACTERS
-        with self._limits_lock:  # one question at a time: no stampede on start
-            known = self._limits.get(instance)
+            return InstanceFacts(DEFAULT_MAX_CHARACTERS, None)
+        with self._facts_lock:  # one question at a time: no stampede on start
+            known = self._facts.get(instance)
             if known is not None and known[1] > time.monotonic():
                 return known[0]
-            limit = _instance_limit(instance)
-            if limit is None:
-                fallback = known[0] if known else DEFAULT_MAX_CHARACTERS
-                self._limits[instance] = (fallback, time.monotonic() + LIMIT_RETRY)
-                return fallback
-            self._limits[instance] = (limit, time.monotonic() + LIMIT_FRESH)
-            return limit
+            facts = _instance_facts(instance)
+            if facts is None:
+                facts = InstanceFacts(known[0].max_characters if known
+                                      else DEFAULT_MAX_CHARACTERS, None)
+                self._facts[instance] = (facts, time.monotonic() + LIMIT_RETRY)
+                return facts
+            self._facts[instance] = (facts, time.monotonic() + LIMIT_FRESH)
+            return facts
 
     def learn_limits(self) -> None:
         """Ask every enabled account's instance for its limit (at start, in the
@@ -130,8 +153,14 @@ class MastodonClients:
         return None
 
 
-def _instance_limit(instance: str) -> int | None:
-    """The instance's status length limit, or None if it cannot say right now."""
+@dataclass(frozen=True)
+class InstanceFacts:
+    max_characters: int
+    version: str | None  # as `/api/v2/instance` (or v1) reports it; None if not known
+
+
+def _instance_facts(instance: str) -> InstanceFacts | None:
+    """The instance's status length limit and version, or None if it cannot say now."""
     from mastodon import Mastodon, MastodonError, MastodonNotFoundError
 
     client = Mastodon(api_base_url=instance, request_timeout=LIMIT_TIMEOUT,
@@ -144,15 +173,17 @@ def _instance_limit(instance: str) -> int | None:
         except MastodonNotFoundError:  # before Mastodon 4, and Pleroma
             info = client.instance_v1()
     except (MastodonError, ValueError) as exc:
-        log.info("could not read %s's status limit: %s", instance, exc)
+        log.info("could not read %s's instance information: %s", instance, exc)
         return None
+    version = info.get("version")
+    version = str(version) if version else None
     statuses = ((info.get("configuration") or {}).get("statuses") or {})
     value = statuses.get("max_characters") or info.get("max_toot_chars")
     try:
         limit = int(value)
     except (TypeError, ValueError):
-        return DEFAULT_MAX_CHARACTERS  # an instance that does not say keeps the default
-    return limit if limit > 0 else DEFAULT_MAX_CHARACTERS
+        limit = DEFAULT_MAX_CHARACTERS  # an instance that does not say keeps the default
+    return InstanceFacts(limit if limit > 0 else DEFAULT_MAX_CHARACTERS, version)
 
 
 class MastodonConnector:
@@ -324,7 +355,31 @@ class MastodonFetcher:
 # the lock, a resend is turned away (503). Older versions have no lock but record the key
 # as soon as the status is saved (mastodon#21840): there, the 15 minutes are what keeps a
 # resend from racing a request still at work.
+#
+# So on a Mastodon with the lock, a status not there at a look may be sent again at once
+# (`MastodonClients.doubt`: no window): the resend either meets the first request still
+# at work (503 → not sent, tried again later) or gets the status it made (→ published).
+# Which release first has it could not be established: the copy of Mastodon's CHANGELOG
+# that could be read is older. What was found: #37879 ("Fix race condition when
+# processing statuses twice with the same idempotency key", opened 2026-02-16, merged)
+# wraps PostStatusService in `with_redis_lock("idempotency:lock:status:…")`; right after
+# it come a "Backport changes to stable-4.5" (#37957) and "Bump version to v4.5.7"
+# (#37963), while the earliest stable-4.6 backport found is #39572. So 4.6.0 most likely
+# has it (an inference, not a release note); whether 4.5.7 got it as a backport is
+# unknown. Conservatively only a plain release at or above LOCKED_KEYS_SINCE counts;
+# 4.5.x, pre-releases (4.6.0-beta…), other software ("2.7.2 (compatible; Pleroma …)")
+# and an unknown version keep the 15 minutes.
 DOUBT = Doubt("mastodon", window=timedelta(minutes=15), resend_when_absent=True)
+LOCKED_KEYS_SINCE = (4, 6, 0)
+_RELEASE = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:\+[0-9A-Za-z.+-]*)?")  # "4.6.1", "4.6.0+glitch"
+
+
+def locks_idempotency_keys(version: str | None) -> bool:
+    """Whether a Mastodon reporting `version` holds a lock on the Idempotency-Key while
+    it creates a status (mastodon#37879; see above why LOCKED_KEYS_SINCE)."""
+    match = _RELEASE.fullmatch((version or "").strip())
+    return match is not None and tuple(int(n) for n in match.groups()) >= LOCKED_KEYS_SINCE
+
 
 WriteOutcome = Literal["not_sent", "answered", "lost"]
 

@@ -42,6 +42,7 @@ class MastodonTargetPublisher:
 
     def __init__(self, clients: MastodonClients) -> None:
         self._clients = clients
+        self.doubt = clients.doubt  # the window depends on each account's instance
 
     def limit(self, target: PostTarget) -> int:
         try:

@@ -9,6 +9,7 @@ without their domain)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.connectors import SourceFailure
@@ -18,9 +19,13 @@ from bot.platforms.mastodon.text import DEFAULT_MAX_CHARACTERS
 from bot.reasons import Reason
 from bot.replies.models import Reply, ReplyKind
 from bot.replies.platforms import SendFailed, SendUnconfirmed, Sent, Target, by_hand
+from bot.replies.service import MAX_ATTEMPTS
 
 if TYPE_CHECKING:  # Mastodon.py is imported when an account is first used (start-up cost)
     from mastodon import Mastodon, MastodonError
+
+
+HELD_KEY_WAIT = timedelta(seconds=30)  # then the last attempt; a 503 again → a person
 
 
 class MastodonReplier:
@@ -28,6 +33,7 @@ class MastodonReplier:
 
     def __init__(self, clients: MastodonClients) -> None:
         self._clients = clients
+        self.doubt = clients.doubt  # the window depends on each account's instance
 
     def target(self, mention: Mention) -> Target:
         account = mention.account_id
@@ -66,7 +72,15 @@ class MastodonReplier:
         try:
             status = client.status_post(reply.text, **kwargs)
         except MastodonError as exc:
-            raise _failure(exc) from None
+            failure = _failure(exc)
+            if isinstance(failure, SendFailed) and _status(exc) == "503" \
+                    and 1 < reply.attempts < MAX_ATTEMPTS:
+                # A resend after a lost answer meets Mastodon's lock on the key while
+                # the first request still runs (sent again at once where the instance
+                # has it, `MastodonClients.doubt`): it waits a little and goes again by
+                # itself, then gets the status the first request made, if it made one.
+                failure.retry_at = datetime.now(UTC) + HELD_KEY_WAIT
+            raise failure from None
         url = status.get("url") or status.get("uri")
         return Sent(str(status["id"]), str(url) if url else None)
 

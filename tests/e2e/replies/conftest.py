@@ -18,7 +18,7 @@ from bot.mentions.models import Mention
 from bot.replies.messages import ModalState
 from bot.replies.models import Reply
 from bot.sandbox.driver import SlackDriver
-from bot.sandbox.mastodon import FakeMastodon
+from bot.sandbox.mastodon import OLD_VERSION, VERSION, FakeMastodon
 from bot.sandbox.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET, WEBHOOK_SECRET, make_settings
 from tests.support.bluesky_server import FakeBluesky
@@ -38,13 +38,21 @@ def until(slack: FakeSlack, found: Callable[[], T | None | Literal[False]],
 STAFF, OTHER_STAFF, EDITOR, OUTSIDER = "U0STAFF1", "U0STAFF2", "U0EDITOR", "U0OUTSIDER"
 TOKEN_ENV, PASSWORD_ENV = "VIGIE_TEST_MASTODON_TOKEN", "VIGIE_TEST_BSKY_PASSWORD"
 SPORT = "sporttalk.bsky.social"
+# An instance without Mastodon's lock on the Idempotency-Key: a lost answer is looked for
+# during its 15-minute window (by default the fake has the lock: sent again at once).
+OLDER_MASTODON = pytest.mark.parametrize("mastodon", [{"version": OLD_VERSION}],
+                                         indirect=True)
 
 
 @pytest.fixture
 def mastodon(request: pytest.FixtureRequest) -> Iterator[FakeMastodon]:
-    """The instance; `indirect` parametrisation sets its status limit (default 500)."""
-    limit = int(getattr(request, "param", 500))
-    with FakeMastodon(tokens={"token-matinale": "matinale"}, max_characters=limit) as fake:
+    """The instance; `indirect` parametrisation sets its status limit (default 500), or
+    with a dict its `max_characters` and `version`."""
+    param = getattr(request, "param", 500)
+    options = dict(param) if isinstance(param, dict) else {"max_characters": param}
+    with FakeMastodon(tokens={"token-matinale": "matinale"},
+                      max_characters=int(options.get("max_characters", 500)),
+                      version=str(options.get("version", VERSION))) as fake:
         yield fake
 
 

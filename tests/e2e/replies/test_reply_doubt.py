@@ -19,7 +19,7 @@ from bot.reasons import Reason
 from bot.replies.models import Reply
 from bot.sandbox.mastodon import FakeMastodon
 from bot.sandbox.slack import FakeSlack
-from tests.e2e.replies.conftest import SPORT, STAFF, Desk, start
+from tests.e2e.replies.conftest import OLDER_MASTODON, SPORT, STAFF, Desk, start
 from tests.support.bluesky_server import FakeBluesky
 
 
@@ -77,11 +77,13 @@ def keys_posted(mastodon: FakeMastodon) -> list[str | None]:
     return [r.idempotency_key for r in mastodon.calls("POST", "/api/v1/statuses")]
 
 
+@OLDER_MASTODON
 def test_a_mastodon_reply_that_lands_after_the_first_look_is_found_later(
         frozen: Desk, clock: FrozenClock) -> None:
-    """No answer in time, and the instance writes the reply only after Vigie's first look:
-    the card says Vigie is looking (no 'Send again' meanwhile); the look 10 s after
-    sending finds it: sent, with its link, the mention answered; one POST."""
+    """On a Mastodon without the lock on the Idempotency-Key: no answer in time, and the
+    instance writes the reply only after Vigie's first look: the card says Vigie is
+    looking (no 'Send again' meanwhile); the look 10 s after sending finds it: sent, with
+    its link, the mention answered; one POST."""
     desk = frozen
     release = threading.Event()
     desk.mastodon.hang_next("/api/v1/statuses", 30, release=release)
@@ -120,10 +122,12 @@ def test_a_mastodon_500_that_saved_nothing_is_sent_again_by_itself(
     assert desk.answered(mention.id or 0).answered_by == STAFF
 
 
+@OLDER_MASTODON
 def test_a_mastodon_reply_never_saved_is_sent_again_after_the_window(
         frozen: Desk, clock: FrozenClock) -> None:
-    """No answer and nothing saved: looked for until the instance can no longer create it
-    (15 minutes), never resent before; then sent again with the same key: one reply."""
+    """On a Mastodon without the lock: no answer and nothing saved: looked for until the
+    instance can no longer create it (15 minutes), never resent before; then sent again
+    with the same key: one reply."""
     desk = frozen
     release = threading.Event()
     desk.mastodon.hang_next("/api/v1/statuses", 30, release=release, create=False)
@@ -143,6 +147,54 @@ def test_a_mastodon_reply_never_saved_is_sent_again_after_the_window(
     [status] = desk.mastodon.posted
     assert sent.remote_id == status["id"]
     assert keys_posted(desk.mastodon) == [sent.key, sent.key]
+
+
+def test_a_lost_mastodon_reply_is_sent_again_at_once_where_the_key_is_locked(
+        frozen: Desk, clock: FrozenClock) -> None:
+    """On a Mastodon that locks the Idempotency-Key (4.6.0+): no answer and nothing
+    saved: the first look finds nothing and the reply is queued again at once (no
+    15-minute wait); the resend with the same key posts it: one reply, one look."""
+    desk = frozen
+    release = threading.Event()
+    desk.mastodon.hang_next("/api/v1/statuses", 30, release=release, create=False)
+    mention = answer_on_mastodon(desk)
+    first = queued_again(desk, mention)
+    assert first.checks == 1 and first.attempted_at is not None
+    release.set()
+    wait(desk.slack, lambda: desk.mastodon.in_flight() == 0 and keys_posted(desk.mastodon))
+    sweep_at(desk, clock, first.attempted_at + timedelta(minutes=2))
+    sent = desk.reply_in(mention.id or 0, "sent")
+    [status] = desk.mastodon.posted
+    assert sent.remote_id == status["id"] and sent.attempts == 2
+    assert keys_posted(desk.mastodon) == [sent.key, sent.key]
+    assert desk.answered(mention.id or 0).answered_by == STAFF
+
+
+def test_a_mastodon_reply_written_late_is_not_doubled_by_the_early_resend(
+        frozen: Desk, clock: FrozenClock) -> None:
+    """Where the key is locked: no answer in time, and the instance writes the reply only
+    after Vigie's first look, which queued it again at once. The resend while the first
+    request still runs is turned away (503, not sent) and waits, queued; the next gets
+    the status the first one made: sent with its link, one reply on Mastodon."""
+    desk = frozen
+    release = threading.Event()
+    desk.mastodon.hang_next("/api/v1/statuses", 30, release=release)
+    mention = answer_on_mastodon(desk)
+    first = queued_again(desk, mention)
+    assert first.checks == 1 and first.attempted_at is not None
+    sweep_at(desk, clock, first.attempted_at + timedelta(minutes=2))  # the key is held
+    wait(desk.slack, lambda: [r.status for r in desk.mastodon.calls("POST", "/api/v1/statuses")]
+         == [503])  # the first request still holds the key
+    assert desk.mastodon.posted == []
+    release.set()
+    wait(desk.slack, lambda: desk.mastodon.in_flight() == 0 and desk.mastodon.posted)
+    sweep_at(desk, clock, clock.now() + timedelta(minutes=5))
+    sent = desk.reply_in(mention.id or 0, "sent")
+    [status] = desk.mastodon.posted
+    assert (sent.remote_id, sent.remote_url) == (status["id"], status["url"])
+    assert set(keys_posted(desk.mastodon)) == {sent.key}
+    sweep_at(desk, clock, clock.now() + timedelta(hours=1))
+    assert len(desk.mastodon.posted) == 1
 
 
 def answer_on_bluesky(desk: Desk) -> Mention:

@@ -21,6 +21,7 @@ from bot.sandbox.mastodon import FakeMastodon
 from bot.sandbox.slack import FakeSlack
 from tests.e2e.replies.conftest import (
     EDITOR,
+    OLDER_MASTODON,
     OTHER_STAFF,
     OUTSIDER,
     SPORT,
@@ -95,11 +96,13 @@ def test_a_mastodon_failure_shows_the_reason_and_retry_sends_it(desk: Desk) -> N
     desk.answered(mention.id or 0)
 
 
+@OLDER_MASTODON
 def test_a_timeout_after_sending_is_looked_for_and_never_sent_twice(desk: Desk) -> None:
-    """The instance takes the reply but answers after Vigie's timeout: the reply is
-    'unconfirmed' and Vigie looks for it instead of sending it again — no 'Send again'
-    on the card meanwhile, and sweeps send nothing again. (The looks, with a clock the
-    test moves: test_reply_doubt.py.)"""
+    """On a Mastodon without the lock on the Idempotency-Key, the instance takes the
+    reply but answers after Vigie's timeout: the reply is 'unconfirmed' and Vigie looks
+    for it instead of sending it again — no 'Send again' on the card meanwhile, and
+    sweeps send nothing again. (The looks, with a clock the test moves, and an instance
+    with the lock, where a reply not found is sent again at once: test_reply_doubt.py.)"""
     desk.mastodon.mention("matinale", by="kev59", text="Vous pouvez corriger le titre ?")
     mention = desk.poll()
     view = desk.pick(STAFF, desk.open_reply(STAFF, mention), "fr/correction_noted")
@@ -120,8 +123,10 @@ def test_a_timeout_after_sending_is_looked_for_and_never_sent_twice(desk: Desk) 
     assert len(desk.mastodon.calls("POST", "/api/v1/statuses")) == 1
 
 
+@OLDER_MASTODON
 def test_an_unconfirmed_reply_can_be_marked_sent_by_whoever_checked(desk: Desk) -> None:
-    """'It did go out' settles an unconfirmed reply without sending anything."""
+    """'It did go out' settles an unconfirmed reply without sending anything (a Mastodon
+    without the key's lock, where a reply not found stays unconfirmed a while)."""
     desk.mastodon.mention("matinale", by="kev59", text="Super émission")
     mention = desk.poll()
     view = desk.pick(STAFF, desk.open_reply(STAFF, mention), "fr/thanks")
