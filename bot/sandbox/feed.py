@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bot.sandbox.local_server import send_answer
+
 __all__ = ["FeedServer", "atom", "rss"]
 
 
@@ -120,15 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
                          "Content-Type": doc.content_type}
         with fake._lock:
             fake.hits.append(Hit(self.path, headers, status))
-        try:
-            self.send_response(status)
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        send_answer(self, status, body, extra)
 
 
 def rss(items: list[dict[str, str]], *, title: str = "Alerte Radio Exemple",

@@ -44,6 +44,20 @@ class LocalServer:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
 
+def send_answer(handler: BaseHTTPRequestHandler, status: int, body: bytes,
+                headers: Mapping[str, str]) -> None:
+    """Send one answer; a client that hung up (a timeout the test provoked) is fine."""
+    try:
+        handler.send_response(status)
+        for key, value in headers.items():
+            handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
 class QuietHandler(BaseHTTPRequestHandler):
     """What every local platform server's handler shares: HTTP/1.1, no access log, and
     GET and POST sent to `_serve(method)` (a server adds `do_PUT` / `do_DELETE` where the
@@ -64,16 +78,7 @@ class QuietHandler(BaseHTTPRequestHandler):
         raise NotImplementedError
 
     def answer(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
-        """Send one answer; a client that hung up (a timeout the test provoked) is fine."""
-        try:
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        send_answer(self, status, body, headers)
 
     def answer_json(self, status: int, document: Any, headers: Mapping[str, str],
                     *, content_type: str = "application/json; charset=utf-8") -> None:
