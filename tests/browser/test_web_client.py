@@ -208,6 +208,8 @@ def test_keyboard_slash_commands_and_english(page: Page, sandbox: FixtureSandbox
     [sent] = sandbox.wait_posted("message")
     assert sent["text"] == "/draft Demain 9h, la matinale spéciale"
     expect(composer).to_have_value("")
+    # The sent message shows once the channel's update arrives: only then is it the last.
+    expect(page.locator("#messages article.msg").last).to_contain_text("/draft Demain 9h")
 
     page.locator("#messages").focus()
     page.keyboard.press("ArrowUp")
