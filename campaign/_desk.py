@@ -479,6 +479,18 @@ def settle(desk: Desk, cap: float = 240.0) -> float:
     return time.monotonic() - started
 
 
+def wind_down(desk: Desk) -> tuple[float, Verdict, list[str]]:
+    """Stop the load, let Vigie settle, judge: seconds it took to settle, the verdict, and
+    the problems found (the verdict's and any server error the desk was answered)."""
+    desk.stop()
+    settled = settle(desk)
+    found = verdict(desk)
+    problems = found.problems()
+    if desk.tally.server_errors():
+        problems.append(f"server errors answered: {desk.tally.server_errors()}")
+    return settled, found, problems
+
+
 def verdict(desk: Desk) -> Verdict:
     tally, slack = desk.tally, desk.slack
     found = Verdict()

@@ -53,9 +53,8 @@ from campaign._desk import (
     Desk,
     campaign_newsroom,
     fakes,
-    settle,
     tracebacks,
-    verdict,
+    wind_down,
 )
 from campaign._report import figure_table, seconds
 from tests.support.cluster import (
@@ -209,12 +208,8 @@ def postgres_restarts(rng: random.Random, restarts: int, quick: bool) -> list[st
                       f"{recoveries[-1]:.1f} s after it came back", flush=True)
                 if recoveries[-1] > RECOVERY_CAP and not quick:  # CI's busy machine
                     problems.append(f"restart {n}: recovered in {recoveries[-1]:.1f} s")
-            desk.stop()
-            settled = settle(desk)
-            found = verdict(desk)
-            problems += found.problems()
-            if desk.tally.server_errors():
-                problems.append(f"server errors answered: {desk.tally.server_errors()}")
+            settled, found, found_problems = wind_down(desk)
+            problems += found_problems
             if desk.tally.refused_500 or desk.tally.unavailable_without_retry_after:
                 problems.append(f"webhook: {desk.tally.refused_500} answers 500, "
                                 f"{desk.tally.unavailable_without_retry_after} 503 without "
@@ -346,12 +341,8 @@ def sqlite_disk_full(rng: random.Random, full_for: float, quick: bool) -> list[s
                     problems.append(f"disk full: {half_written} refused mentions were stored")
                 if recovered > RECOVERY_CAP and not quick:  # CI's busy machine
                     problems.append(f"disk full: recovered in {recovered:.1f} s")
-                desk.stop()
-                settled = settle(desk)
-                found = verdict(desk)
-                problems += found.problems()
-                if desk.tally.server_errors():
-                    problems.append(f"server errors answered: {desk.tally.server_errors()}")
+                settled, found, found_problems = wind_down(desk)
+                problems += found_problems
                 with sqlite3.connect(disk / "vigie.db") as raw:
                     integrity = raw.execute("PRAGMA integrity_check").fetchone()[0]
                 if integrity != "ok":

@@ -45,9 +45,8 @@ from campaign._desk import (
     Desk,
     campaign_newsroom,
     fakes,
-    settle,
     tracebacks,
-    verdict,
+    wind_down,
 )
 from campaign._report import figure_table, seconds
 from tests.support.cluster import PrivatePostgres, Replica, replica_env
@@ -147,12 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
                 if recovered > RECOVERY_CAP:
                     slow.append(f"kill {kills}: recovered in {recovered:.1f} s")
-            desk.stop()
-            settled = settle(desk)
-            found = verdict(desk)
-            problems += found.problems()
-            if desk.tally.server_errors():
-                problems.append(f"server errors answered: {desk.tally.server_errors()}")
+            settled, found, found_problems = wind_down(desk)
+            problems += found_problems
             duration = time.monotonic() - started
             count, first = tracebacks(replicas)
             tally = desk.tally
